@@ -1,0 +1,30 @@
+# Two commands: `make up` runs the local stack, `make test` runs the whole test suite.
+# Both install whatever is missing first (Debian packages, TimescaleDB, the venv).
+VENV   ?= .venv
+VAR    ?= var
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.sru-installed
+
+.PHONY: up test deps venv clean-var bench
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+up: deps venv
+	@$(VENV)/bin/python scripts/up.py --var $(VAR)
+
+test: deps venv
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean-var:
+	rm -rf $(VAR)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what sru needs on a Debian 12/13 host, idempotently: Debian packages, and TimescaleDB
+# (from Debian 13's package, or built from Debian 13's source package on Debian 12).
+# Runs as root; each step is skipped when its result is already there.
+set -euo pipefail
+
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+
+. /etc/os-release
+case "${VERSION_ID:-}" in
+  12) PGVER=15 ;;
+  13) PGVER=17 ;;
+  *)  PGVER=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); PGVER=${PGVER:-15} ;;
+esac
+
+PKGS=(postgresql "postgresql-$PGVER" "postgresql-client-$PGVER" prometheus prometheus-alertmanager
+      prometheus-node-exporter docker-compose python3-venv)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then log "missing packages ${missing[*]}; run as root"; exit 1; fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages' own services (a system PostgreSQL cluster, Prometheus) from
+  # being started: sru runs its own instances on free ports.
+  had_policy=0; [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ $had_policy = 0 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+PG_CONFIG=/usr/lib/postgresql/$PGVER/bin/pg_config
+if [ -f "/usr/share/postgresql/$PGVER/extension/timescaledb.control" ]; then
+  log "TimescaleDB present for PostgreSQL $PGVER"
+  exit 0
+fi
+if apt-cache show "postgresql-$PGVER-timescaledb" >/dev/null 2>&1; then
+  log "installing postgresql-$PGVER-timescaledb"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "postgresql-$PGVER-timescaledb" >/dev/null
+  exit 0
+fi
+
+log "building TimescaleDB (Apache edition) from Debian 13's source package for PostgreSQL $PGVER"
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "postgresql-server-dev-$PGVER" cmake dpkg-dev gcc make libssl-dev >/dev/null
+# The machine's own mirror, so the build works wherever its apt does.
+MIRROR=$(grep -hE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
+[ -n "$MIRROR" ] || MIRROR=$(grep -hE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | awk '{print $2}' | head -1)
+[ -n "$MIRROR" ] || { log "cannot find the apt mirror URI"; exit 1; }
+WORK=$(mktemp -d /tmp/sru-tsdb.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/lists/partial" "$WORK/src"
+echo "deb-src [trusted=yes] $MIRROR trixie main" >"$WORK/sources.list"
+APTO=(-o "Dir::Etc::sourcelist=$WORK/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+      -o "Dir::State::Lists=$WORK/lists" -o APT::Sandbox::User=root)
+apt-get "${APTO[@]}" update -qq
+(cd "$WORK/src" && apt-get "${APTO[@]}" source --download-only timescaledb >/dev/null)
+(cd "$WORK/src" && dpkg-source -x --no-check ./*.dsc tsdb >/dev/null)
+cd "$WORK/src/tsdb"
+./bootstrap -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DAPACHE_ONLY=ON -DWARNINGS_AS_ERRORS=OFF \
+  -DPG_CONFIG="$PG_CONFIG" >/dev/null
+make -C build -j"$(nproc)" install >/dev/null
+log "TimescaleDB installed: $(ls /usr/share/postgresql/$PGVER/extension/timescaledb--*.sql | tail -1)"

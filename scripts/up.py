@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""`make up`: a local sru stack on 127.0.0.1, in the foreground, until Ctrl-C.
+
+PostgreSQL (+TimescaleDB) lives in <var>/pg and is reused by the next run; it is started with pg_ctl
+before the other services (they need a migrated schema) and stopped after them. The other services
+run under honcho from a generated Procfile. Ports can be moved with SRU_<NAME>_PORT variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+PORTS = {
+    "postgres": 55432,
+    "exporter": 9847,
+    "adapter": 9848,
+    "receiver": 9849,
+    "prometheus": 9090,
+    "alertmanager": 9093,
+}
+# Login users of the local cluster, one per service, each in the narrowest group role that works.
+LOGINS = {
+    "sru_adapter": "data_collector",
+    "sru_receiver": "data_collector",
+    "sru_optimizer": "analyst",
+    "sru_grafana": "dashboard_readonly",
+}
+
+
+def port(name: str) -> int:
+    return int(os.environ.get(f"SRU_{name.upper()}_PORT", PORTS[name]))
+
+
+def log(msg: str) -> None:
+    print(f"[sru up] {msg}", flush=True)
+
+
+def as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def pg_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        sys.exit("PostgreSQL is not installed: run `make up` (it installs it)")
+    return Path(found[-1]).parent
+
+
+def ensure_cluster(var: Path) -> Path:
+    bindir = pg_bindir()
+    data = var / "pg"
+    if not (data / "PG_VERSION").exists():
+        log(f"creating PostgreSQL cluster in {data}")
+        data.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(data, "postgres", "postgres")
+            data.chmod(0o700)
+        as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                     "--auth-host=trust", "-E", "UTF8", "--locale=C.UTF-8"], stdout=subprocess.DEVNULL)
+        conf = textwrap.dedent(f"""\
+            listen_addresses = '127.0.0.1'
+            unix_socket_directories = '{data}'
+            shared_preload_libraries = 'timescaledb'
+            timescaledb.telemetry_level = off
+            timezone = 'UTC'
+            """)
+        as_postgres(["sh", "-c", f"cat >> {data}/postgresql.conf"], input=conf.encode())
+    as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(var / "postgres.log"),
+                 "-o", f"-p {port('postgres')}", "-w", "-t", "60", "start"], stdout=subprocess.DEVNULL)
+    return data
+
+
+def stop_cluster(data: Path) -> None:
+    as_postgres([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                stdout=subprocess.DEVNULL)
+
+
+def db_url(user: str = "postgres") -> str:
+    return f"postgresql://{user}@127.0.0.1:{port('postgres')}/sru"
+
+
+def prepare_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port('postgres')}/postgres",
+                         autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'sru'").fetchone():
+            conn.execute("CREATE DATABASE sru")
+    subprocess.run([str(VENV_BIN / "sru"), "db", "migrate", "--database-url", db_url()], check=True)
+    with psycopg.connect(db_url(), autocommit=True) as conn:
+        for user, group in LOGINS.items():
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone():
+                conn.execute(f'CREATE ROLE "{user}" LOGIN IN ROLE "{group}"')
+
+
+def prometheus_config(var: Path) -> Path:
+    """prometheus.yml for the local stack: scrape the exporter, evaluate sru's rules, remote-write
+    what the adapter stores."""
+    import yaml
+
+    rule_files = sorted(str(p) for p in (ROOT / "rules").glob("*.yml"))
+    cfg = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "10s",
+                   "external_labels": {"sru_stack": "local"}},
+        "rule_files": rule_files,
+        "scrape_configs": [
+            {"job_name": "sru", "static_configs": [
+                {"targets": [f"127.0.0.1:{port('exporter')}"], "labels": {"location": "local"}}]},
+        ],
+        "remote_write": [{
+            "url": f"http://127.0.0.1:{port('adapter')}/api/v1/write",
+            "write_relabel_configs": [{"source_labels": ["__name__"], "regex": "sru:.*|sru_.*",
+                                       "action": "keep"}],
+        }],
+    }
+    path = var / "prometheus" / "prometheus.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def procfile(var: Path) -> list[tuple[str, str, str]]:
+    """(name, command, where it listens) for every service honcho runs."""
+    sru = VENV_BIN / "sru"
+    prom_cfg = prometheus_config(var)
+    return [
+        ("exporter", f"{sru} exporter --web.listen-address 127.0.0.1:{port('exporter')}",
+         f"http://127.0.0.1:{port('exporter')}/metrics"),
+        ("adapter", f"{sru} adapter --web.listen-address 127.0.0.1:{port('adapter')} "
+                    f"--database-url {db_url('sru_adapter')}",
+         f"http://127.0.0.1:{port('adapter')}/api/v1/write"),
+        ("prometheus", f"prometheus --config.file={prom_cfg} --storage.tsdb.path={var}/prometheus/data "
+                       f"--web.listen-address=127.0.0.1:{port('prometheus')} --web.enable-lifecycle",
+         f"http://127.0.0.1:{port('prometheus')}/"),
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--var", default=os.environ.get("SRU_VAR", "var"), help="data directory (default ./var)")
+    args = ap.parse_args()
+    var = Path(args.var).resolve()
+    var.mkdir(parents=True, exist_ok=True)
+    var.chmod(0o755)
+    data = ensure_cluster(var)
+    try:
+        prepare_database()
+        services = procfile(var)
+        (var / "Procfile").write_text("".join(f"{n}: {c}\n" for n, c, _ in services))
+        log(f"postgres     postgresql://127.0.0.1:{port('postgres')}/sru (data in {data})")
+        for name, _, where in services:
+            log(f"{name:<12} {where}")
+        log("Ctrl-C stops everything")
+        proc = subprocess.Popen([str(VENV_BIN / "honcho"), "-f", str(var / "Procfile"), "-d", str(ROOT),
+                                 "start"])
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            return proc.wait()
+    finally:
+        stop_cluster(data)
+        log("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

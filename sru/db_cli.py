@@ -1,0 +1,35 @@
+"""`sru db …`: schema migrations (maintenance commands are added by the optimizer)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sru.options import add_database_url, require_database_url
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="database schema and maintenance")
+    dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
+    mig = dbsub.add_parser("migrate", help="apply the schema migrations (safe to run twice)")
+    add_database_url(mig)
+    mig.add_argument("--timescaledb", choices=["auto", "off", "require"], default="auto",
+                     help="use TimescaleDB when the server offers it (auto), never (off), or fail "
+                          "without it (require)")
+    mig.set_defaults(func=_migrate)
+    db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from sru.db import connect
+    from sru.migrate import migrate
+
+    with connect(require_database_url(args), autocommit=True, application_name="sru-migrate") as conn:
+        result = migrate(conn, timescaledb=args.timescaledb)
+    print(f"TimescaleDB tier: {result.tier}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.applied:
+        print(f"applied {len(result.applied)} migration(s): {', '.join(result.applied)}")
+    else:
+        print("schema is up to date; nothing applied")
+    return 0
