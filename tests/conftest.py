@@ -1,5 +1,5 @@
 # Fixture plugins (psycopg style): each module owns one kind of real server.
 pytest_plugins = [
     "tests.fixtures.postgres",
-
+    "tests.fixtures.prometheus",
 ]
