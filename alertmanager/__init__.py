@@ -1,0 +1,1 @@
+"""Alerting: the Alertmanager configuration and the webhook receiver that keeps alert_logs."""
