@@ -76,7 +76,7 @@ def detect_tier(conn: "psycopg.Connection", timescaledb: str) -> str:
             why = "not installed" if not available else "not in shared_preload_libraries"
             raise MigrationError(f"--timescaledb=require: the TimescaleDB extension is {why}")
         return "plain"
-    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    # The preloaded library registers this setting; no extension needs to exist yet to read it.
     license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
     return "full" if license_ == "timescale" else "apache"
 
@@ -113,6 +113,8 @@ def migrate(conn: "psycopg.Connection", *, timescaledb: str = "auto",
             offered = detect_tier(conn, timescaledb)
             if row is None:
                 tier = offered
+                if tier != "plain":
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
                 conn.execute("INSERT INTO sru_meta (key, value) VALUES ('timescaledb_tier', %s)", (tier,))
             else:
                 tier = row[0]

@@ -1,0 +1,80 @@
+"""Each group role can do what its service needs and is refused everything else."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+from psycopg import errors
+
+TABLES = ["systems", "users", "user_sessions", "usage_metrics", "process_snapshots", "alert_rules",
+          "alert_logs", "performance_summaries", "optimization_reports", "hourly_performance_stats"]
+
+
+@pytest.fixture
+def seeded(database):
+    with database.connect() as conn:
+        sid = conn.execute("INSERT INTO systems (hostname) VALUES ('lab-01') RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO usage_metrics (system_id, timestamp, cpu_percent) VALUES (%s, now(), 1)",
+                     (sid,))
+    return database, sid
+
+
+def _refused(db, role: str, sql: str, params=()) -> None:
+    with db.connect(role) as conn:
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(sql, params)
+
+
+def test_group_roles_cannot_log_in(database) -> None:
+    with database.connect() as conn:
+        rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN "
+                            "('admin', 'data_collector', 'dashboard_readonly', 'analyst')").fetchall()
+    assert sorted(rows) == [("admin", False), ("analyst", False), ("dashboard_readonly", False),
+                            ("data_collector", False)]
+
+
+def test_data_collector_writes_ingest_tables_only(seeded) -> None:
+    db, sid = seeded
+    with db.connect("data_collector") as conn:
+        conn.execute("INSERT INTO systems (hostname) VALUES ('lab-02') ON CONFLICT (hostname) "
+                     "DO UPDATE SET cpu_cores = 8")
+        conn.execute("INSERT INTO usage_metrics (system_id, timestamp, ram_percent) VALUES (%s, now(), 2)",
+                     (sid,))
+        conn.execute("INSERT INTO users (username) VALUES ('ada')")
+        conn.execute("INSERT INTO user_sessions (system_id, login_time) VALUES (%s, now())", (sid,))
+        conn.execute("INSERT INTO process_snapshots (system_id, timestamp, pid, name) VALUES (%s, now(), 1, 'x')",
+                     (sid,))
+        conn.execute("INSERT INTO alert_logs (alert_name, fingerprint, triggered_at, severity) "
+                     "VALUES ('A', 'f', now(), 'info')")
+        conn.execute("SELECT * FROM alert_rules").fetchall()
+    for sql in ("DELETE FROM usage_metrics", "DELETE FROM systems", "TRUNCATE usage_metrics",
+                "INSERT INTO optimization_reports (report_type, severity, priority_score) "
+                "VALUES ('configuration', 'low', 1)",
+                "UPDATE performance_summaries SET utilization_score = 1",
+                "INSERT INTO alert_rules (name, expression, severity) VALUES ('x', 'up', 'info')",
+                "DROP TABLE usage_metrics", "CREATE TABLE evil (x int)"):
+        _refused(db, "data_collector", sql)
+
+
+@pytest.mark.parametrize("role", ["dashboard_readonly", "analyst"])
+def test_readers_read_everything_and_write_nothing(seeded, role) -> None:
+    db, sid = seeded
+    with db.connect(role) as conn:
+        for table in TABLES:
+            conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
+    for sql in ("INSERT INTO systems (hostname) VALUES ('x')", "UPDATE systems SET location = 'x'",
+                "DELETE FROM usage_metrics", "INSERT INTO users (username) VALUES ('x')",
+                "UPDATE alert_logs SET is_acknowledged = true", "CREATE TABLE evil (x int)"):
+        _refused(db, role, sql)
+
+
+def test_admin_manages_data_but_not_schema(seeded) -> None:
+    db, sid = seeded
+    with db.connect("admin") as conn:
+        conn.execute("UPDATE systems SET status = 'maintenance' WHERE id = %s", (sid,))
+        conn.execute("INSERT INTO alert_rules (name, expression, severity) VALUES ('x', 'up', 'info')")
+        conn.execute("DELETE FROM usage_metrics WHERE timestamp < now() - interval '400 days'")
+    _refused(db, "admin", "CREATE TABLE evil (x int)")
+    _refused(db, "admin", "DROP TABLE usage_metrics")
