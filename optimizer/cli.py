@@ -1,0 +1,161 @@
+"""`sru demo-data`, `sru optimize`, `sru report`, `sru reports …` (standard library only at import
+time; the work is imported inside each command)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import time
+
+from sru.errors import ConfigError
+from sru.options import add_database_url, require_database_url
+
+REPORT_FORMATS = ("table", "json", "csv", "md", "html")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser("demo-data", help="write synthetic fleet history (replaces demo-* hosts)")
+    add_database_url(demo)
+    demo.add_argument("--hosts", type=int, default=50, help="number of hosts (default: 50)")
+    demo.add_argument("--days", type=float, default=365, help="days of history (default: 365)")
+    demo.add_argument("--interval", default="5m", help="sample interval (default: 5m)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(func=_demo_data)
+
+    opt = sub.add_parser("optimize", help="one optimizer pass: rollups, summaries, anomalies, "
+                                          "forecasts, recommendations")
+    add_database_url(opt)
+    opt.add_argument("--full", action="store_true", help="recompute every period, not only new ones")
+    opt.add_argument("--since", metavar="TIMESTAMP",
+                     help="also recompute periods from this time on (after a backfill)")
+    opt.add_argument("--late-window", default="2d",
+                     help="how late samples may arrive and still be summarised (default: 2d)")
+    opt.add_argument("--window", default="30d", help="history judged by recommendations (default: 30d)")
+    opt.add_argument("--every", metavar="DURATION",
+                     help="run forever, one pass every DURATION (for `make up`; prefer a timer)")
+    opt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    opt.set_defaults(func=_optimize)
+
+    rep = sub.add_parser("report", help="fleet report: overview, recommendations, per-host sections")
+    add_database_url(rep)
+    rep.add_argument("--format", choices=REPORT_FORMATS, default="table")
+    rep.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    rep.add_argument("--window", default="30d", help="history shown per host (default: 30d)")
+    rep.add_argument("--host", action="append", dest="hosts", metavar="HOSTNAME",
+                     help="only these hosts (repeatable)")
+    rep.set_defaults(func=_report)
+
+    reps = sub.add_parser("reports", help="list and act on optimization reports (the workflow)")
+    rsub = reps.add_subparsers(dest="reports_command", metavar="ACTION")
+    lst = rsub.add_parser("list", help="list reports")
+    add_database_url(lst)
+    lst.add_argument("--status", choices=("pending", "approved", "implemented", "rejected", "all"),
+                     default="pending")
+    lst.add_argument("--format", choices=("table", "json"), default="table")
+    lst.set_defaults(func=_reports_list)
+    show = rsub.add_parser("show", help="one report with its evidence and history")
+    add_database_url(show)
+    show.add_argument("id", help="report id (a unique prefix is enough)")
+    show.set_defaults(func=_reports_show)
+    for action, target, text in (("approve", "approved", "approve a pending report"),
+                                 ("reject", "rejected", "reject a pending report"),
+                                 ("implement", "implemented", "mark an approved report implemented")):
+        p = rsub.add_parser(action, help=text)
+        add_database_url(p)
+        p.add_argument("id", help="report id (a unique prefix is enough)")
+        p.add_argument("--by", default=os.environ.get("SRU_ACTOR") or _login(),
+                       help="who decides (default: $SRU_ACTOR or the login name)")
+        p.add_argument("--note", help="why (kept in the report's history)")
+        p.set_defaults(func=_reports_transition, target=target)
+    reps.set_defaults(func=lambda args: (reps.print_help(), 2)[1])
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from optimizer.demo import generate
+    from optimizer.duration import parse_duration
+
+    if args.hosts < 1:
+        raise ConfigError("--hosts", "must be at least 1")
+    if args.days <= 0:
+        raise ConfigError("--days", "must be positive")
+    interval = parse_duration(args.interval, "--interval")
+    if interval.total_seconds() < 1:
+        raise ConfigError("--interval", "must be at least 1s")
+    started = time.monotonic()
+    result = generate(require_database_url(args), args.hosts, args.days, interval, args.seed,
+                      progress=not args.no_progress and sys.stderr.isatty())
+    print(f"wrote {result.metric_rows} usage_metrics rows, {result.session_rows} sessions and "
+          f"{result.process_rows} process snapshots for {len(result.hosts)} hosts "
+          f"({result.start:%Y-%m-%d %H:%M} .. {result.end:%Y-%m-%d %H:%M} UTC) "
+          f"in {time.monotonic() - started:.1f}s")
+    for arch, names in result.by_archetype.items():
+        print(f"  {arch:<14} {', '.join(names)}")
+    return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from optimizer.duration import parse_duration
+    from optimizer.run import parse_since, run_forever, run_once
+
+    late = parse_duration(args.late_window, "--late-window")
+    window = parse_duration(args.window, "--window")
+    since = parse_since(args.since) if args.since else None
+    url = require_database_url(args)
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.every:
+        every = parse_duration(args.every, "--every")
+        return run_forever(url, every, late_window=late, window=window)
+    result = run_once(url, full=args.full, since=since, late_window=late, window=window, progress=progress)
+    print(result.describe())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from optimizer.duration import parse_duration
+    from optimizer.report import build_report, render
+
+    window = parse_duration(args.window, "--window")
+    report = build_report(require_database_url(args), window=window, hosts=args.hosts)
+    text = render(report, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _reports_list(args: argparse.Namespace) -> int:
+    from optimizer.workflow import list_reports, render_list
+
+    rows = list_reports(require_database_url(args), None if args.status == "all" else args.status)
+    sys.stdout.write(render_list(rows, args.format))
+    return 0
+
+
+def _reports_show(args: argparse.Namespace) -> int:
+    from optimizer.workflow import render_one, show_report
+
+    sys.stdout.write(render_one(show_report(require_database_url(args), args.id)))
+    return 0
+
+
+def _reports_transition(args: argparse.Namespace) -> int:
+    from optimizer.workflow import transition
+
+    if not args.by:
+        raise ConfigError("--by", "must name who decides")
+    row = transition(require_database_url(args), args.id, args.target, args.by, args.note)
+    print(f"report {row['id']} is now {row['status']} (by {row['status_changed_by']} at "
+          f"{row['status_changed_at']:%Y-%m-%d %H:%M:%S %Z})")
+    return 0

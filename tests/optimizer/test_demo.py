@@ -1,0 +1,46 @@
+"""Demo data: right volume, archetype shapes, replayable, on both tiers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from optimizer.demo import ARCHETYPES, generate
+
+END = datetime(2025, 3, 31, 23, 0, tzinfo=timezone.utc)
+
+
+def test_demo_volume_shapes_and_rerun(database):
+    with database.connect() as conn:
+        result = generate(conn, hosts=8, days=3, interval=timedelta(minutes=30), seed=1, end=END)
+        assert result.metric_rows == 8 * 3 * 48
+        assert [h.archetype for h in result.hosts[:7]] == list(ARCHETYPES)
+        assert result.end == END and result.start == END - timedelta(minutes=30) * (3 * 48 - 1)
+        rows = dict(conn.execute(
+            "SELECT s.hostname, count(*) FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
+            "GROUP BY 1").fetchall())
+        assert set(rows.values()) == {3 * 48} and len(rows) == 8
+        # GPU columns are NULL exactly on hosts without a GPU.
+        gpu = dict(conn.execute(
+            "SELECT s.gpu_count > 0, bool_and(m.gpu_utilization IS NULL) FROM usage_metrics m "
+            "JOIN systems s ON s.id = m.system_id GROUP BY 1").fetchall())
+        assert gpu == {True: False, False: True}
+        means = dict(conn.execute(
+            "SELECT s.hostname, avg(m.ram_percent) FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
+            "GROUP BY 1").fetchall())
+        assert means["demo-ram-swap-01"] > 85 > means["demo-healthy-01"] > means["demo-idle-01"]
+        assert conn.execute("SELECT count(*) FROM systems WHERE last_seen = %s", (END,)).fetchone()[0] == 8
+        assert result.session_rows > 0 and result.process_rows > 0
+        # Running again replaces the demo hosts instead of adding to them.
+        again = generate(conn, hosts=8, days=3, interval=timedelta(minutes=30), seed=1, end=END)
+        assert conn.execute("SELECT count(*) FROM usage_metrics").fetchone()[0] == again.metric_rows
+        assert conn.execute("SELECT count(*) FROM systems").fetchone()[0] == 8
+
+
+def test_demo_data_cli(tsdb_database, capsys):
+    from sru.cli import main
+
+    assert main(["demo-data", "--database-url", tsdb_database.url, "--hosts", "2", "--days", "1",
+                 "--interval", "1h", "--no-progress"]) == 0
+    assert "wrote 48 usage_metrics rows" in capsys.readouterr().out
+    assert main(["demo-data", "--database-url", tsdb_database.url, "--interval", "5x"]) == 1
+    assert "--interval" in capsys.readouterr().err
