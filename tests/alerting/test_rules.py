@@ -1,0 +1,81 @@
+"""The alerting rules: valid for promtool, each unit-tested firing and quiet, each carrying what
+notifications and alert_logs need, with its threshold stated once in the expression and repeated
+faithfully in its annotation."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fixtures.prometheus import PROMTOOL_BIN
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+ALERT_FILES = sorted(RULES_DIR.glob("alerts*.yml"))
+RUNBOOKS = Path(__file__).resolve().parents[2] / "alertmanager" / "RUNBOOKS.md"
+REQUIRED_ANNOTATIONS = {"summary", "description", "value", "threshold", "metric", "runbook_url"}
+
+
+def alerting_rules() -> list[dict]:
+    return [rule for path in ALERT_FILES for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"] if "alert" in rule]
+
+
+RULES = alerting_rules()
+
+
+def test_rule_files_exist() -> None:
+    assert ALERT_FILES and len(RULES) >= 12
+
+
+def test_promtool_check_rules() -> None:
+    r = subprocess.run([PROMTOOL_BIN, "check", "rules", *map(str, ALERT_FILES)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_promtool_unit_tests() -> None:
+    tests = sorted((RULES_DIR / "tests").glob("alerts*_test.yml"))
+    assert tests
+    r = subprocess.run([PROMTOOL_BIN, "test", "rules", *map(str, tests)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_alert_is_tested_firing_and_quiet() -> None:
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for path in sorted((RULES_DIR / "tests").glob("alerts*_test.yml")):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                (fired if case["exp_alerts"] else quiet).add(case["alertname"])
+    names = {r["alert"] for r in RULES}
+    assert names - fired == set(), "alerts never tested firing"
+    assert names - quiet == set(), "alerts never tested quiet"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r["alert"])
+def test_rule_shape(rule: dict) -> None:
+    assert rule["alert"].startswith("Sru")
+    assert rule["labels"]["severity"] in ("critical", "warning", "info")
+    assert set(rule["annotations"]) >= REQUIRED_ANNOTATIONS
+    assert "for" in rule
+    anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+    assert anchor == rule["alert"].lower()
+    assert f"## {rule['alert']}" in RUNBOOKS.read_text()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r["alert"])
+def test_threshold_annotation_matches_expression(rule: dict) -> None:
+    # The number after the final comparison is the threshold; the annotation must say the same.
+    threshold = float(rule["annotations"]["threshold"])
+    comparisons = re.findall(r"(?:[<>]=?|==)\s*(-?[0-9.e+]+)\s*\)?\s*$", rule["expr"].strip(), re.M)
+    assert comparisons, rule["expr"]
+    assert float(comparisons[0]) == threshold
+    # Descriptions that state the threshold state the same one.
+    stated = re.findall(r"\((?:over|under) ([0-9.]+)", rule["annotations"]["description"])
+    for value in stated:
+        assert float(value) in (threshold, threshold / 1048576), (value, threshold)
