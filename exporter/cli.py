@@ -1,32 +1,42 @@
-"""`sru exporter` (walking-skeleton version: the exporter issue replaces it)."""
+"""`sru exporter`: the per-host exporter. Only the standard library is imported at module level."""
 
 from __future__ import annotations
 
 import argparse
 
-from sru.options import add_listen_address, parse_listen_address
-
-DEFAULT_PORT = 9847
+from exporter.config import add_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("exporter", help="run the per-host Prometheus exporter")
-    add_listen_address(p, f":{DEFAULT_PORT}")
+    p = sub.add_parser("exporter", help="run the per-host Prometheus exporter",
+                       description="Expose this host's CPU, memory, disks, filesystems, network, NVIDIA GPUs, "
+                                   "login sessions and top processes for Prometheus.")
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
+    import logging
+    import signal
+    import threading
 
-    import psutil
-    from prometheus_client import CollectorRegistry, start_http_server
+    from exporter.app import build_registry
+    from exporter.config import resolve
+    from exporter.server import ExporterServer
+    from sru.webconfig import WebConfig, load_web_config
 
-    from exporter.collectors import CpuCollector, MemoryCollector
-
-    host, port = parse_listen_address(args.web_listen_address)
-    registry = CollectorRegistry()
-    registry.register(CpuCollector(psutil))
-    registry.register(MemoryCollector(psutil))
-    start_http_server(port, addr=host, registry=registry)
-    while True:
-        time.sleep(3600)
+    settings = resolve(args)
+    web = load_web_config(settings.web_config_file) if settings.web_config_file else WebConfig()
+    server = ExporterServer((settings.listen_host, settings.listen_port), build_registry(settings),
+                            settings.telemetry_path, web)
+    log = logging.getLogger("sru.exporter")
+    log.info("listening on %s (collectors: %s)", server.url, ", ".join(settings.collectors))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start_background()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return 0

@@ -1,0 +1,28 @@
+"""``sessions`` collector: one series per logged-in session (utmp), valued with the login time."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+
+class SessionsCollector:
+    name = "sessions"
+
+    def __init__(self, source: Any) -> None:
+        self._ps = source
+
+    def collect(self) -> Iterator[Metric]:
+        sessions: dict[tuple[str, str, str], float] = {}
+        for u in self._ps.users():
+            key = (u.name or "", u.terminal or "", u.host or "")
+            # Identical labels would be a duplicate series: keep the earliest login.
+            if key not in sessions or u.started < sessions[key]:
+                sessions[key] = u.started
+        family = GaugeMetricFamily("sru_session_login_time_seconds",
+                                   "Login time (unix seconds) of each logged-in session.",
+                                   labels=["user", "terminal", "remote_host"])
+        for key, started in sorted(sessions.items()):
+            family.add_metric(list(key), started)
+        yield family
