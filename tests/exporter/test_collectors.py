@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from exporter.processes import ProcessesCollector
 from exporter.sessions import SessionsCollector
 from exporter.system import SystemCollector
 from tests.exporter.fakes import FakeGpu, FakeNvml, FakePsutil, set_cpu, write_proc
-from tests.exporter.golden import assert_golden, render
+from tests.exporter.golden import GOLDEN, assert_golden, render
 
 DISKSTATS = """\
    7       0 loop0 10 0 80 1 0 0 0 0 0 1 1 0 0 0 0
@@ -154,3 +156,26 @@ def test_config_defaults_match_the_collectors() -> None:
     assert config.NETWORK_DEVICE_EXCLUDE == NET_DEFAULT
     assert config.FS_TYPES_EXCLUDE == DEFAULT_FS_TYPES_EXCLUDE
     assert config.MOUNT_POINTS_EXCLUDE == DEFAULT_MOUNT_POINTS_EXCLUDE
+
+
+def test_a_collector_failing_every_scrape_warns_once_and_says_when_it_recovers(
+        caplog: pytest.LogCaptureFixture) -> None:
+    ps = FakePsutil()
+    ps.fail_on.add("cpu_times")
+    scrape = ScrapeCollector([CpuCollector(ps)])
+    caplog.set_level(logging.INFO, logger="sru.exporter")
+    for _ in range(5):
+        render(scrape)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    ps.fail_on.clear()
+    assert 'sru_exporter_collector_success{collector="cpu"} 1.0' in render(scrape)
+    assert caplog.records[-1].getMessage() == "collector cpu recovered"
+
+
+def test_every_golden_file_passes_promtool() -> None:
+    files = sorted(GOLDEN.glob("*.prom"))
+    assert len(files) >= 10
+    for path in files:
+        r = subprocess.run(["promtool", "check", "metrics"], input=path.read_text(), capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), f"{path.name}: {r.stdout}{r.stderr}"
