@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.exporter.certs import Pki
 from tests.exporter.server import running_exporter
+from tests.fixtures.net import wait_for
 
 METRICS_MD = Path(__file__).parents[2] / "exporter" / "METRICS.md"
 # Families whose source may be missing on a host (VMs have no CPU sensors, often no frequency;
@@ -121,3 +122,29 @@ def test_tls_without_client_ca_serves_any_client(tmp_path: Path, pki: Pki) -> No
         with socket.create_connection((host, int(port)), timeout=10) as raw:
             with pytest.raises(ssl.SSLError):
                 ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_real_prometheus_scrapes_through_tls_client_cert_and_basic_auth(tmp_path: Path, pki: Pki,
+                                                                        prometheus_factory) -> None:
+    hashed = bcrypt.hashpw(b"scrape-secret", bcrypt.gensalt(4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key_file: {pki.server_key}\n"
+                   f"  client_ca_file: {pki.ca}\n"
+                   f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    with running_exporter("--web.config.file", str(web)) as addr:
+        tls = {"ca_file": str(pki.ca), "cert_file": str(pki.client_cert), "key_file": str(pki.client_key)}
+        prom = prometheus_factory({
+            "global": {"scrape_interval": "1s"},
+            "scrape_configs": [
+                {"job_name": "good", "scheme": "https", "tls_config": tls,
+                 "basic_auth": {"username": "prometheus", "password": "scrape-secret"},
+                 "static_configs": [{"targets": [addr]}]},
+                {"job_name": "bad-password", "scheme": "https", "tls_config": tls,
+                 "basic_auth": {"username": "prometheus", "password": "guess"},
+                 "static_configs": [{"targets": [addr]}]},
+            ],
+        })
+        wait_for(lambda: len(prom.query("up")) == 2, 30, "both targets scraped")
+        up = {r["metric"]["job"]: r["value"][1] for r in prom.query("up")}
+        assert up == {"good": "1", "bad-password": "0"}
+        wait_for(lambda: prom.query('sru_memory_total_bytes{job="good"}'), 30, "exporter series in Prometheus")
