@@ -35,7 +35,7 @@ TAGS = ["sru"]
 
 UIDS = {
     "fleet": "sru-fleet-overview",
-    "host": "sru-host-detail",
+    "host": "sru-host",
     "alerts": "sru-alerts",
     "recs": "sru-recommendations",
     "users": "sru-users",

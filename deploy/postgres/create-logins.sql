@@ -1,0 +1,22 @@
+-- Login users of the compose deployment, one per service, each in the narrowest group role (the
+-- group roles and their grants come from `sru db migrate`). Run by the `db-logins` one-shot service
+-- with psql after every migration; idempotent: it creates what is missing and (re)sets passwords, so
+-- changing a password in .env and running `docker compose up` again applies it.
+-- psql variables (-v): adapter_password, receiver_password, optimizer_password, grafana_password.
+\set ON_ERROR_STOP on
+
+SELECT format('CREATE ROLE %I LOGIN', u)
+  FROM unnest(ARRAY['sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana']) AS u
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = u) \gexec
+
+ALTER ROLE sru_adapter   WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'adapter_password';
+ALTER ROLE sru_receiver  WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'receiver_password';
+ALTER ROLE sru_optimizer WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'optimizer_password';
+ALTER ROLE sru_grafana   WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'grafana_password';
+
+GRANT data_collector     TO sru_adapter, sru_receiver;
+GRANT analyst            TO sru_optimizer;
+GRANT dashboard_readonly TO sru_grafana;
+-- Grafana runs whatever SQL a dashboard editor types: keep its queries short and read-only.
+ALTER ROLE sru_grafana SET statement_timeout = '30s';
+ALTER ROLE sru_grafana SET default_transaction_read_only = on;

@@ -1,0 +1,219 @@
+"""The docker-compose deployment, checked without a Docker engine: Debian's docker-compose 1.29
+validates and resolves the file; the resolved services are checked for what the deployment promises
+(pinned images, health checks, restart policies, start order, the exporter's host access, secrets
+from the env file); every sru command line parses with the real CLI; Prometheus's config passes
+promtool with the repository's rules; the login script runs against a real migrated database."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+LONG_RUNNING = {"timescaledb", "adapter", "alert-receiver", "optimizer", "exporter", "prometheus",
+                "alertmanager", "grafana"}
+ONE_SHOT = {"migrate", "db-logins"}
+
+
+def mounts(svc: dict) -> dict[str, tuple[str, bool]]:
+    """target -> (source, read-only) from compose v1's resolved short syntax ``src:target[:mode]``."""
+    out = {}
+    for vol in svc.get("volumes", []):
+        if isinstance(vol, dict):
+            out[vol["target"]] = (vol.get("source", ""), bool(vol.get("read_only")))
+            continue
+        source, target, *mode = vol.split(":")
+        out[target] = (source, "ro" in ",".join(mode).split(","))
+    return out
+
+
+def compose_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SRU_", "POSTGRES_", "GRAFANA_"))}
+    return subprocess.run([COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
+                           "--env-file", str(env_file), "config", *extra],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    r = compose_config(ROOT / ".env.example")
+    assert r.returncode == 0, r.stderr
+    return yaml.safe_load(r.stdout)
+
+
+def test_services(config):
+    assert set(config["services"]) == LONG_RUNNING | ONE_SHOT
+
+
+def test_images_pinned_and_timescaledb_full_edition(config):
+    for name, svc in config["services"].items():
+        image = svc["image"]
+        if "build" in svc:
+            assert image.startswith("sru"), name  # built from this repository's Dockerfile
+            continue
+        repo, _, tag = image.rpartition(":")
+        assert repo and re.match(r"v?\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
+    tsdb = config["services"]["timescaledb"]["image"]
+    # "-oss" images are the Apache edition: no compression, continuous aggregates or policies.
+    assert tsdb.startswith("timescale/timescaledb:") and "oss" not in tsdb and "-pg" in tsdb
+
+
+def test_health_checks_restart_policies_and_start_order(config):
+    services = config["services"]
+    for name in LONG_RUNNING:
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in LONG_RUNNING - {"optimizer"}:
+        assert services[name]["healthcheck"]["test"], name
+    for name in ONE_SHOT:
+        assert services[name]["restart"] == "no", name
+    assert services["migrate"]["depends_on"] == {"timescaledb": {"condition": "service_healthy"}}
+    assert services["db-logins"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    for name in ("adapter", "alert-receiver", "optimizer", "grafana"):
+        deps = services[name]["depends_on"]
+        assert deps["timescaledb"] == {"condition": "service_healthy"}, name
+        assert deps["db-logins"] == {"condition": "service_completed_successfully"}, name
+
+
+def test_exporter_sees_the_host(config):
+    exporter = config["services"]["exporter"]
+    assert exporter["pid"] == "host" and exporter["network_mode"] == "host"
+    m = mounts(exporter)
+    assert m["/host/proc"] == ("/proc", True) and m["/sys"] == ("/sys", True)
+    assert "--path.procfs" in exporter["command"]
+    devices = exporter["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu", "utility"]}]
+
+
+def test_services_connect_as_their_own_login(config):
+    services = config["services"]
+    users = {name: re.match(r"postgresql://([^:]+):", services[name]["environment"]["SRU_DATABASE_URL"])[1]
+             for name in ("migrate", "adapter", "alert-receiver", "optimizer")}
+    assert users == {"migrate": "postgres", "adapter": "sru_adapter", "alert-receiver": "sru_receiver",
+                     "optimizer": "sru_optimizer"}
+    assert services["grafana"]["environment"]["SRU_GRAFANA_DB_USER"] == "sru_grafana"
+
+
+def test_secrets_only_from_env_file(tmp_path):
+    # Without the passwords, compose refuses and names the missing variable.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    r = compose_config(empty)
+    assert r.returncode != 0 and "POSTGRES_PASSWORD" in r.stderr
+    # The values come through from the env file.
+    env = tmp_path / "real.env"
+    env.write_text((ROOT / ".env.example").read_text().replace("change-me-grafana\n", "s3cret-graf\n"))
+    r = compose_config(env)
+    assert r.returncode == 0, r.stderr
+    cfg = yaml.safe_load(r.stdout)
+    assert cfg["services"]["grafana"]["environment"]["SRU_GRAFANA_DB_PASSWORD"] == "s3cret-graf"
+    # No password is written into the repository's files.
+    compose_text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in compose_text
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert ignored.returncode == 0, ".env must be git-ignored"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/secrets/receiver_token"], cwd=ROOT)
+    assert ignored.returncode == 0, "deploy/secrets/* must be git-ignored"
+
+
+def test_bind_mounts_exist_in_the_repository(config):
+    for name, svc in config["services"].items():
+        for target, (source, read_only) in mounts(svc).items():
+            if source.startswith(str(ROOT)):
+                assert Path(source).exists(), f"{name}: {source} is missing"
+                assert read_only, f"{name}: {source} should be mounted read-only"
+
+
+def test_grafana_gets_every_variable_its_provisioning_reads(config):
+    env = config["services"]["grafana"]["environment"]
+    text = (ROOT / "grafana/provisioning/datasources/sru.yml").read_text()
+    wanted = set(re.findall(r"\$\{(\w+)\}", text))
+    assert wanted and wanted <= set(env), wanted - set(env)
+    assert env["SRU_GRAFANA_DB_HOST"] == "timescaledb:5432"
+
+
+def test_sru_command_lines_parse_with_the_real_cli(config):
+    from sru.cli import build_parser
+
+    parser = build_parser()
+    checked = 0
+    for name, svc in config["services"].items():
+        if "build" not in svc:
+            continue
+        args = parser.parse_args(svc["command"])
+        assert getattr(args, "func", None), f"{name}: {svc['command']} selects no command"
+        checked += 1
+    assert checked == 5
+
+
+def test_prometheus_config_passes_promtool_with_the_rules(tmp_path):
+    # promtool resolves rule files on this machine: point the container paths at the checkout.
+    cfg = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    cfg["rule_files"] = [str(ROOT / "rules" / Path(p).name) for p in cfg["rule_files"]]
+    for sc in cfg["scrape_configs"]:
+        for sd in sc.get("file_sd_configs", []):
+            sd["files"] = [str(ROOT / "deploy/prometheus/targets" / Path(f).name) for f in sd["files"]]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([PROMTOOL, "check", "config", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout + r.stderr
+    # Alert rules treat job names starting with "sru" as hosts; only exporter jobs may use them.
+    assert [sc["job_name"] for sc in cfg["scrape_configs"] if sc["job_name"].startswith("sru")] == ["sru"]
+    targets = yaml.safe_load((ROOT / "deploy/prometheus/targets/docker-host.yml").read_text())
+    assert targets[0]["targets"] == ["host.docker.internal:9847"]
+
+
+def test_dockerignore_keeps_every_package_and_the_dockerfile_installs_the_extras():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    top_dirs = {"sru", "sql", "rules", "exporter", "remote_write_adapter", "alertmanager", "optimizer"}
+    for d in top_dirs:
+        assert f"!{d}/" in ignore, d
+    assert "README.md" in pyproject and "!README.md" in ignore
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "'.[server,exporter]'" in dockerfile and "USER 10001" in dockerfile
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", dockerfile, re.M)
+
+
+def test_login_script_creates_least_privilege_users(tsdb_database):
+    """deploy/postgres/create-logins.sql through the real psql against a migrated database, twice."""
+    cluster = tsdb_database.cluster
+    psql = cluster.bindir / "psql"
+    if not psql.exists():
+        psql = Path(shutil.which("psql") or "/usr/bin/psql")
+    for password in ("first", "second"):
+        r = subprocess.run(
+            [str(psql), "--no-psqlrc", f"--host={cluster.host}", f"--port={cluster.port}", "--username=postgres",
+             f"--dbname={tsdb_database.name}", *(f"--set={k}_password={password}-{k}" for k in
+                                                ("adapter", "receiver", "optimizer", "grafana")),
+             f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"],
+            capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    with psycopg.connect(tsdb_database.url) as conn:
+        members = dict(conn.execute("""
+            SELECT u.rolname, array_agg(g.rolname ORDER BY g.rolname)
+              FROM pg_roles u JOIN pg_auth_members m ON m.member = u.oid JOIN pg_roles g ON g.oid = m.roleid
+             WHERE u.rolname IN ('sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana')
+             GROUP BY u.rolname""").fetchall())
+        assert members == {"sru_adapter": ["data_collector"], "sru_receiver": ["data_collector"],
+                           "sru_optimizer": ["analyst"], "sru_grafana": ["dashboard_readonly"]}
+        assert conn.execute("SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles "
+                            "WHERE rolname = 'sru_grafana'").fetchone() == (False,)
+    grafana_url = cluster.url(tsdb_database.name, "sru_grafana")
+    with psycopg.connect(grafana_url, autocommit=True) as conn:
+        assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        conn.execute("SELECT count(*) FROM usage_metrics, sru_host_status")
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TEMP TABLE t (x int)")
+        conn.execute("SET default_transaction_read_only = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO systems (hostname) VALUES ('x')")
