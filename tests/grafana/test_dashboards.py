@@ -91,7 +91,7 @@ def test_links_point_at_existing_dashboards_and_dashboards_link_each_other():
         # The tag link lists every sru dashboard in each one's header.
         tag_links = [link for link in d["links"] if link["type"] == "dashboards"]
         assert tag_links and set(tag_links[0]["tags"]) <= set(d["tags"])
-    host_links = [uid for d in DASHBOARDS.values() for uid in dashboard_links(d) if uid == "sru-host-detail"]
+    host_links = [uid for d in DASHBOARDS.values() for uid in dashboard_links(d) if uid == "sru-host"]
     assert len(host_links) >= 5  # hosts in tables open the host dashboard
 
 
