@@ -1,0 +1,138 @@
+"""The series → table mapping (mapping.yml shipped beside this module, overridable by the user)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from sru.errors import ConfigError
+
+OPTION = "--config.mapping"
+
+# usage_metrics value columns in table order, and the range each column's CHECK allows.
+USAGE_COLUMNS: tuple[str, ...] = (
+    "cpu_percent", "cpu_temp", "ram_percent", "swap_percent", "gpu_utilization", "gpu_temp",
+    "gpu_memory_percent", "disk_read_mb_s", "disk_write_mb_s", "disk_io_wait_percent",
+    "net_sent_mb_s", "net_recv_mb_s", "load_1m",
+)
+JSON_COLUMNS = ("cpu_per_core",)
+_PERCENT = (0.0, 100.0)
+_NONNEG = (0.0, None)
+COLUMN_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "cpu_percent": _PERCENT, "ram_percent": _PERCENT, "swap_percent": _PERCENT,
+    "gpu_utilization": _PERCENT, "gpu_memory_percent": _PERCENT, "disk_io_wait_percent": _PERCENT,
+    "disk_read_mb_s": _NONNEG, "disk_write_mb_s": _NONNEG, "net_sent_mb_s": _NONNEG,
+    "net_recv_mb_s": _NONNEG, "load_1m": _NONNEG, "cpu_per_core": _PERCENT,
+    "cpu_temp": (None, None), "gpu_temp": (None, None),
+}
+SYSTEM_VALUE_COLUMNS = {"cpu_cores": int, "ram_total_gb": float, "gpu_count": int}
+SYSTEM_LABEL_COLUMNS = ("cpu_model", "gpu_model")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    host_labels: tuple[str, ...]
+    fallback_instance: bool
+    location_label: str | None
+    # series name -> (column, key_label or None); column is a USAGE_COLUMNS or JSON_COLUMNS name
+    usage: dict[str, tuple[str, str | None]]
+    info_series: str | None
+    info_labels: dict[str, str]
+    system_values: dict[str, str]
+    session_series: str | None
+    session_labels: tuple[str, str, str]  # user, terminal, remote_host
+    process_cpu: str | None
+    process_memory: str | None
+    process_labels: tuple[str, str, str]  # pid, name, user
+
+    def series_for_column(self) -> dict[str, tuple[str, str | None]]:
+        """column -> (series name, key label): the reverse map remote read uses."""
+        return {col: (name, key) for name, (col, key) in self.usage.items()}
+
+
+def _default_document() -> dict[str, Any]:
+    text = resources.files("remote_write_adapter").joinpath("mapping.yml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_mapping(path: str | None = None) -> Mapping:
+    doc = _default_document()
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                user = yaml.safe_load(f) or {}
+        except OSError as exc:
+            raise ConfigError(OPTION, f"cannot read {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(OPTION, f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(user, dict):
+            raise ConfigError(OPTION, f"{path}: top level must be a mapping")
+        unknown = set(user) - set(doc)
+        if unknown:
+            raise ConfigError(OPTION, f"{path}: unknown section(s) {sorted(unknown)}")
+        doc.update(user)
+    return parse_mapping(doc)
+
+
+def _section(doc: dict, name: str) -> dict:
+    value = doc.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(OPTION, f"{name}: must be a mapping")
+    return value
+
+
+def parse_mapping(doc: dict[str, Any]) -> Mapping:
+    host = _section(doc, "host")
+    labels = host.get("labels", ["hostname"])
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise ConfigError(OPTION, "host.labels: must be a list of label names")
+    usage: dict[str, tuple[str, str | None]] = {}
+    for series, target in _section(doc, "usage_metrics").items():
+        key = None
+        if isinstance(target, dict):
+            key = target.get("key_label")
+            target = target.get("column")
+        if target in JSON_COLUMNS:
+            if not key:
+                raise ConfigError(OPTION, f"usage_metrics.{series}: column {target} needs key_label")
+        elif target not in USAGE_COLUMNS:
+            raise ConfigError(OPTION, f"usage_metrics.{series}: unknown column {target!r} "
+                                      f"(one of {', '.join(USAGE_COLUMNS + JSON_COLUMNS)})")
+        elif key:
+            raise ConfigError(OPTION, f"usage_metrics.{series}: key_label only fits a JSON column")
+        usage[str(series)] = (target, key)
+    systems = _section(doc, "systems")
+    info_labels = dict(systems.get("info_labels") or {})
+    for label, col in info_labels.items():
+        if col not in SYSTEM_LABEL_COLUMNS:
+            raise ConfigError(OPTION, f"systems.info_labels.{label}: unknown column {col!r}")
+    values = dict(systems.get("values") or {})
+    for series, col in values.items():
+        if col not in SYSTEM_VALUE_COLUMNS:
+            raise ConfigError(OPTION, f"systems.values.{series}: unknown column {col!r}")
+    sessions = _section(doc, "sessions")
+    procs = _section(doc, "processes")
+    names = [*usage, systems.get("info_series"), *values, sessions.get("series"),
+             procs.get("cpu_percent"), procs.get("memory_mb")]
+    names = [n for n in names if n]
+    if len(names) != len(set(names)):
+        raise ConfigError(OPTION, "a series is mapped twice")
+    return Mapping(
+        host_labels=tuple(labels),
+        fallback_instance=bool(host.get("fallback_instance", True)),
+        location_label=host.get("location_label") or None,
+        usage=usage,
+        info_series=systems.get("info_series"),
+        info_labels=info_labels,
+        system_values=values,
+        session_series=sessions.get("series"),
+        session_labels=(sessions.get("user_label", "user"), sessions.get("terminal_label", "terminal"),
+                        sessions.get("remote_host_label", "remote_host")),
+        process_cpu=procs.get("cpu_percent"),
+        process_memory=procs.get("memory_mb"),
+        process_labels=(procs.get("pid_label", "pid"), procs.get("name_label", "name"),
+                        procs.get("user_label", "user")),
+    )

@@ -1,0 +1,257 @@
+"""Write a pivoted Batch into PostgreSQL in one transaction, idempotently.
+
+usage_metrics rows go through COPY into a per-connection temporary staging table and are merged
+with INSERT … ON CONFLICT that keeps every column already stored unless the new row has a value for
+it: a row split across two requests is completed, a retried request changes nothing. The other
+tables are small per batch and are written from arrays with unnest().
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from remote_write_adapter.mapping import USAGE_COLUMNS
+from remote_write_adapter.pivot import Batch
+from sru.db import schema_tier
+
+log = logging.getLogger(__name__)
+
+STAGE = "sru_stage_usage"
+_COLS = ", ".join(USAGE_COLUMNS)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+_CREATE_STAGE = f"""
+CREATE TEMP TABLE IF NOT EXISTS {STAGE} (
+  system_id uuid NOT NULL, "timestamp" timestamptz NOT NULL,
+  {", ".join(f"{c} double precision" for c in USAGE_COLUMNS)},
+  cpu_per_core jsonb
+) ON COMMIT DELETE ROWS"""
+
+_COPY = f'COPY {STAGE} (system_id, "timestamp", {_COLS}, cpu_per_core) FROM STDIN (FORMAT BINARY)'
+_COPY_TYPES = ["uuid", "timestamptz", *(["float8"] * len(USAGE_COLUMNS)), "jsonb"]
+
+_MERGE = f"""
+INSERT INTO usage_metrics AS u (system_id, "timestamp", {_COLS}, cpu_per_core)
+SELECT system_id, "timestamp", {_COLS}, cpu_per_core FROM {STAGE}
+ON CONFLICT (system_id, "timestamp") DO UPDATE SET
+  {", ".join(f"{c} = COALESCE(EXCLUDED.{c}, u.{c})" for c in USAGE_COLUMNS)},
+  cpu_per_core = CASE WHEN EXCLUDED.cpu_per_core IS NULL THEN u.cpu_per_core
+                      ELSE COALESCE(u.cpu_per_core, '{{}}'::jsonb) || EXCLUDED.cpu_per_core END"""
+
+# New hosts appear on their first sample; facts only overwrite what they carry.
+_INSERT_SYSTEMS = """
+INSERT INTO systems (hostname) SELECT h FROM unnest(%s::text[]) AS h ORDER BY h
+ON CONFLICT (hostname) DO NOTHING"""
+
+_UPDATE_SYSTEMS = """
+UPDATE systems s SET
+  location     = COALESCE(n.location, s.location),
+  cpu_model    = COALESCE(n.cpu_model, s.cpu_model),
+  gpu_model    = COALESCE(n.gpu_model, s.gpu_model),
+  cpu_cores    = COALESCE(n.cpu_cores, s.cpu_cores),
+  ram_total_gb = COALESCE(n.ram_total_gb, s.ram_total_gb),
+  gpu_count    = COALESCE(n.gpu_count, s.gpu_count),
+  last_seen    = CASE WHEN %(touch)s THEN GREATEST(s.last_seen, n.last_seen) ELSE s.last_seen END
+FROM unnest(%(h)s::text[], %(loc)s::text[], %(cpu)s::text[], %(gpu)s::text[], %(cores)s::int[],
+            %(ram)s::float8[], %(gpus)s::int[], %(seen)s::timestamptz[])
+     AS n(hostname, location, cpu_model, gpu_model, cpu_cores, ram_total_gb, gpu_count, last_seen)
+WHERE s.hostname = n.hostname
+  AND (  n.location IS NOT NULL AND n.location IS DISTINCT FROM s.location
+      OR n.cpu_model IS NOT NULL AND n.cpu_model IS DISTINCT FROM s.cpu_model
+      OR n.gpu_model IS NOT NULL AND n.gpu_model IS DISTINCT FROM s.gpu_model
+      OR n.cpu_cores IS NOT NULL AND n.cpu_cores IS DISTINCT FROM s.cpu_cores
+      OR n.ram_total_gb IS NOT NULL AND n.ram_total_gb IS DISTINCT FROM s.ram_total_gb
+      OR n.gpu_count IS NOT NULL AND n.gpu_count IS DISTINCT FROM s.gpu_count
+      OR %(touch)s AND n.last_seen IS NOT NULL AND (s.last_seen IS NULL OR n.last_seen > s.last_seen))"""
+
+_PROCESSES = """
+INSERT INTO process_snapshots AS p (system_id, "timestamp", pid, name, username, cpu_percent, memory_mb)
+SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::int[], %s::text[], %s::text[], %s::float8[],
+                     %s::float8[])
+ON CONFLICT (system_id, "timestamp", pid) DO UPDATE SET
+  name = EXCLUDED.name, username = EXCLUDED.username,
+  cpu_percent = COALESCE(EXCLUDED.cpu_percent, p.cpu_percent),
+  memory_mb = COALESCE(EXCLUDED.memory_mb, p.memory_mb)"""
+
+_OPEN_SESSIONS = """
+INSERT INTO user_sessions AS us (system_id, user_id, terminal, remote_host, login_time, last_sample_at)
+SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+ON CONFLICT ON CONSTRAINT user_sessions_identity DO UPDATE SET
+  last_sample_at = GREATEST(us.last_sample_at, EXCLUDED.last_sample_at),
+  -- A sample newer than the recorded logout means the session never ended (e.g. it was closed for
+  -- disappearing while Prometheus was down): reopen it.
+  is_active   = us.is_active OR EXCLUDED.last_sample_at > us.logout_time,
+  logout_time = CASE WHEN EXCLUDED.last_sample_at > us.logout_time THEN NULL ELSE us.logout_time END
+WHERE us.last_sample_at IS NULL OR EXCLUDED.last_sample_at > us.last_sample_at"""
+
+# What a closed session did, from what is stored: peaks and the user's major processes.
+_SESSION_FACTS = """
+  is_active = false,
+  logout_time = {logout},
+  peak_cpu_usage = (SELECT max(m.cpu_percent) FROM usage_metrics m
+                     WHERE m.system_id = us.system_id AND m."timestamp" BETWEEN us.login_time AND {logout}),
+  peak_ram_usage = (SELECT max(m.ram_percent) FROM usage_metrics m
+                     WHERE m.system_id = us.system_id AND m."timestamp" BETWEEN us.login_time AND {logout}),
+  active_processes = COALESCE((
+    SELECT jsonb_agg(jsonb_build_object('name', x.name, 'max_cpu_percent', x.cpu, 'max_memory_mb', x.mem)
+                     ORDER BY x.cpu DESC NULLS LAST)
+      FROM (SELECT p.name, max(p.cpu_percent) AS cpu, max(p.memory_mb) AS mem
+              FROM process_snapshots p JOIN users uu ON uu.id = us.user_id
+             WHERE p.system_id = us.system_id AND p.username = uu.username
+               AND p."timestamp" BETWEEN us.login_time AND {logout}
+             GROUP BY p.name ORDER BY max(p.cpu_percent) DESC NULLS LAST LIMIT 10) x), '[]'::jsonb)"""
+
+_CLOSE_SESSIONS = """
+UPDATE user_sessions us SET""" + _SESSION_FACTS.format(logout="GREATEST(c.ts, us.login_time)") + """
+FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::timestamptz[]) AS c(system_id, user_id, terminal, ts)
+WHERE us.system_id = c.system_id AND us.user_id = c.user_id
+  AND us.terminal IS NOT DISTINCT FROM c.terminal AND us.is_active AND us.login_time <= c.ts"""
+
+_CLOSE_VANISHED = """
+UPDATE user_sessions us SET""" + _SESSION_FACTS.format(
+    logout="GREATEST(COALESCE(us.last_sample_at, us.login_time), us.login_time)") + """
+FROM unnest(%s::uuid[], %s::timestamptz[]) AS h(system_id, ts)
+WHERE us.system_id = h.system_id AND us.is_active AND us.last_sample_at < h.ts - %s::interval"""
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    """Create the staging table once per connection (pool ``configure`` hook)."""
+    conn.execute(_CREATE_STAGE)
+    conn.commit()
+
+
+@dataclass
+class WriteResult:
+    usage_rows: int = 0
+    process_rows: int = 0
+    systems_touched: int = 0
+    sessions_opened: int = 0
+    sessions_closed: int = 0
+
+
+class Writer:
+    """Writes batches; keeps a hostname → system id cache per process (systems rows are rarely
+    deleted; a deleted one shows up as a foreign-key error and empties the cache)."""
+
+    def __init__(self, session_stale_after: dt.timedelta = dt.timedelta(minutes=15)) -> None:
+        self.session_stale_after = session_stale_after
+        self._ids: dict[str, Any] = {}
+        self._tier: str | None = None
+
+    def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
+        """Write and commit; retries once on a deadlock or a stale system id."""
+        for attempt in (1, 2, 3):
+            try:
+                with conn.transaction():
+                    return self._write(conn, batch)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == 3:
+                    raise
+            except psycopg.errors.ForeignKeyViolation:
+                if attempt == 3:
+                    raise
+                self._ids.clear()
+        raise AssertionError("unreachable")
+
+    def _tier_of(self, conn: psycopg.Connection) -> str:
+        if self._tier is None:
+            self._tier = schema_tier(conn)
+        return self._tier
+
+    def _write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
+        res = WriteResult()
+        if not batch.hosts:
+            return res
+        ids = self._systems(conn, batch, res)
+        if batch.usage:
+            res.usage_rows = self._usage(conn, batch, ids)
+        if batch.processes:
+            res.process_rows = self._processes(conn, batch, ids)
+        if batch.sessions_open or batch.sessions_closed or batch.usage:
+            self._sessions(conn, batch, ids, res)
+        return res
+
+    def _systems(self, conn: psycopg.Connection, batch: Batch, res: WriteResult) -> dict[str, Any]:
+        hosts = sorted(batch.hosts)
+        missing = [h for h in hosts if h not in self._ids]
+        if missing:
+            conn.execute(_INSERT_SYSTEMS, (missing,))
+            for sid, name in conn.execute("SELECT id, hostname FROM systems WHERE hostname = ANY(%s)",
+                                          (missing,)):
+                self._ids[name] = sid
+        # On the plain tier a statement trigger on usage_metrics keeps last_seen; TimescaleDB refuses
+        # the transition tables it needs on hypertables, so there it is updated here, once per batch.
+        touch = self._tier_of(conn) != "plain"
+        facts = [batch.hosts[h] for h in hosts]
+        cur = conn.execute(_UPDATE_SYSTEMS, {
+            "touch": touch, "h": hosts,
+            "loc": [f.location for f in facts],
+            "cpu": [f.columns.get("cpu_model") for f in facts],
+            "gpu": [f.columns.get("gpu_model") for f in facts],
+            "cores": [f.columns.get("cpu_cores") for f in facts],
+            "ram": [f.columns.get("ram_total_gb") for f in facts],
+            "gpus": [f.columns.get("gpu_count") for f in facts],
+            "seen": [ms_to_datetime(f.max_ts) if f.max_ts else None for f in facts],
+        })
+        res.systems_touched = cur.rowcount
+        return self._ids
+
+    def _usage(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
+        with conn.cursor() as cur:
+            with cur.copy(_COPY) as copy:
+                copy.set_types(_COPY_TYPES)
+                write_row = copy.write_row
+                for (host, ts), row in batch.usage.items():
+                    per_core = row[-1]
+                    write_row((ids[host], ms_to_datetime(ts), *row[:-1],
+                               Jsonb(per_core) if per_core is not None else None))
+            cur.execute(_MERGE)
+            return cur.rowcount
+
+    def _processes(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
+        cols: list[list] = [[], [], [], [], [], [], []]
+        for (host, ts, pid), (name, user, cpu, mem) in batch.processes.items():
+            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem)):
+                col.append(v)
+        return conn.execute(_PROCESSES, cols).rowcount
+
+    def _user_ids(self, conn: psycopg.Connection, names: set[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        ordered = sorted(names)
+        conn.execute("INSERT INTO users (username) SELECT unnest(%s::text[]) ON CONFLICT (username) DO NOTHING",
+                     (ordered,))
+        return {n: i for i, n in conn.execute("SELECT id, username FROM users WHERE username = ANY(%s)",
+                                               (ordered,))}
+
+    def _sessions(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any],
+                  res: WriteResult) -> None:
+        users = self._user_ids(conn, {k[1] for k in batch.sessions_open} | {k[1] for k in batch.sessions_closed})
+        if batch.sessions_open:
+            cols: list[list] = [[], [], [], [], [], []]
+            for (host, user, terminal, login), (remote, last) in sorted(batch.sessions_open.items()):
+                vals = (ids[host], users[user], terminal or None, remote,
+                        _EPOCH + dt.timedelta(seconds=login), ms_to_datetime(last))
+                for col, v in zip(cols, vals):
+                    col.append(v)
+            res.sessions_opened = conn.execute(_OPEN_SESSIONS, cols).rowcount
+        if batch.sessions_closed:
+            cols = [[], [], [], []]
+            for (host, user, terminal), ts in sorted(batch.sessions_closed.items()):
+                for col, v in zip(cols, (ids[host], users[user], terminal or None, ms_to_datetime(ts))):
+                    col.append(v)
+            res.sessions_closed += conn.execute(_CLOSE_SESSIONS, cols).rowcount
+        seen = [(ids[h], ms_to_datetime(f.max_ts)) for h, f in batch.hosts.items() if f.max_ts]
+        if seen:
+            res.sessions_closed += conn.execute(
+                _CLOSE_VANISHED, ([s for s, _ in seen], [t for _, t in seen], self.session_stale_after)).rowcount
