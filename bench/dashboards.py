@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Dashboard query latency on the design's volume: every SQL query of every sru dashboard, rendered as
+Grafana renders it, run as the dashboard_readonly role against a throwaway PostgreSQL + TimescaleDB
+(Apache tier) filled by the optimizer's demo data (default 50 hosts x 365 days at 5 minutes, about
+5.26M rows) and summarised by one optimizer pass.
+
+Prints, per query and range, the median and p95 of --repeat runs. Baselines measured in the same run:
+`SELECT 1` (round trip) and the fleet heat map computed straight from usage_metrics, which is what
+sru_usage_series avoids for long ranges.
+
+    .venv/bin/python bench/dashboards.py [--hosts 50] [--days 365] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from tests.fixtures import postgres as pgfix  # noqa: E402
+from tests.grafana.dashboards import load_dashboards, queries  # noqa: E402
+from tests.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
+from tests.grafana.macros import render_sql  # noqa: E402
+
+
+def timed(conn: psycopg.Connection, sql: str, repeat: int) -> tuple[float, float, int]:
+    times, rows = [], 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        rows = len(conn.execute(sql).fetchall())
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    return statistics.median(times), p95, rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hosts", type=int, default=50)
+    ap.add_argument("--days", type=float, default=365)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+
+    from optimizer.demo import generate
+    from optimizer.run import run_once
+
+    cluster = pgfix.start_cluster()
+    try:
+        pgfix._migrate_template(cluster, "bench_tpl", "require")
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench TEMPLATE bench_tpl")
+            conn.execute("CREATE ROLE bench_readonly LOGIN IN ROLE dashboard_readonly")
+        url = cluster.url("bench")
+        now = datetime.now(timezone.utc)
+        t = time.perf_counter()
+        demo = generate(url, hosts=args.hosts, days=args.days, interval=timedelta(minutes=5), end=now)
+        print(f"demo data: {demo.metric_rows:,} usage rows in {time.perf_counter() - t:.0f}s", flush=True)
+        t = time.perf_counter()
+        run_once(url, full=True)
+        print(f"optimizer pass: {time.perf_counter() - t:.0f}s", flush=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+
+        with psycopg.connect(cluster.url("bench", "bench_readonly"), autocommit=True) as ro:
+            print(f"\n{'query':<70} {'range':>6} {'median ms':>10} {'p95 ms':>8} {'rows':>6}")
+            med, p95, _ = timed(ro, "SELECT 1", args.repeat * 3)
+            print(f"{'baseline: SELECT 1':<70} {'-':>6} {med:>10.2f} {p95:>8.2f} {1:>6}")
+            hosts = [r[0] for r in ro.execute("SELECT hostname FROM systems ORDER BY 1")]
+            host_list = ",".join(f"'{h}'" for h in hosts)
+            for days in (30, 365):
+                raw = (f"SELECT time_bucket('{'6 hours' if days == 30 else '1 day'}', u.\"timestamp\") t, "
+                       f"s.hostname, avg(u.cpu_percent) FROM usage_metrics u JOIN systems s ON s.id = u.system_id "
+                       f"WHERE s.hostname IN ({host_list}) AND u.\"timestamp\" > now() - interval '{days} days' "
+                       f"GROUP BY 1, 2 ORDER BY 1, 2")
+                med, p95, rows = timed(ro, raw, max(3, args.repeat // 2))
+                print(f"{'baseline: fleet CPU heat map from raw usage_metrics':<70} {f'{days}d':>6} "
+                      f"{med:>10.2f} {p95:>8.2f} {rows:>6}", flush=True)
+            dashboards = load_dashboards()
+            worst = 0.0
+            for name, d in dashboards.items():
+                for q in queries(name, d):
+                    if q.kind != "sql":
+                        continue
+                    spans = {"default": None, "30d": timedelta(days=30), "365d": timedelta(days=365)}
+                    for label, span in spans.items():
+                        t_from, t_to = default_range(d, now) if span is None else (now - span, now)
+                        variables = resolve_variables(d, ro, t_from, t_to)
+                        sql = render_sql(q.text, panel_context(q, variables, t_from, t_to))
+                        med, p95, rows = timed(ro, sql, args.repeat)
+                        worst = max(worst, p95)
+                        print(f"{q.label[:70]:<70} {label:>6} {med:>10.2f} {p95:>8.2f} {rows:>6}", flush=True)
+            print(f"\nworst p95: {worst:.1f} ms")
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
