@@ -1,0 +1,117 @@
+"""Every SQL query of every dashboard panel and variable, with Grafana's macros and variables expanded,
+run against TimescaleDB filled with the optimizer's demo data and summarised by a real optimizer
+pass, as a login user that has only the dashboard_readonly role (the datasource's).
+
+Each query must run without error for several ranges (so every branch of sru_usage_series is taken),
+return rows for the dashboard's default range, and stay fast. bench/dashboards measures the same
+queries on the design's volume."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from tests.fixtures.postgres import Database, create_database, drop_database
+from tests.grafana.dashboards import load_dashboards, queries
+from tests.grafana.render import RANGES, default_range, panel_context, resolve_variables, run_sql
+
+DASHBOARDS = load_dashboards()
+SQL_QUERIES = [q for name, d in DASHBOARDS.items() for q in queries(name, d) if q.kind == "sql"]
+# A generous bound for 2 shared CPU cores; the figures on the design's volume are in bench/README.md.
+MAX_SECONDS = 2.0
+DEMO_HOSTS = 14  # two of each archetype
+DEMO_DAYS = 35
+
+
+def _alert_rows(conn: psycopg.Connection, now: datetime) -> None:
+    """A few alert_logs rows for every demo host, as the alert receiver writes them: one resolved and
+    acknowledged, one still open, one for an instance no systems row knows (system_id NULL)."""
+    hosts = conn.execute("SELECT id, hostname FROM systems ORDER BY hostname").fetchall()
+    rule_names = ["SruCpuSaturated", "SruMemoryHigh", "SruHighIoWait"]
+    for i, (system_id, hostname) in enumerate(hosts):
+        fired = now - timedelta(days=3, hours=i)
+        conn.execute("""
+            INSERT INTO alert_logs (system_id, alert_name, fingerprint, triggered_at, resolved_at, metric_name,
+                                    actual_value, threshold_value, severity, labels, annotations,
+                                    is_acknowledged, acknowledged_by, acknowledged_at)
+            VALUES (%(sid)s, %(rule)s, %(fp1)s, %(fired)s, %(fired)s + interval '47 minutes', 'cpu_percent', 97.5,
+                    95, 'warning', jsonb_build_object('instance', %(host)s || ':9847'),
+                    jsonb_build_object('summary', 'CPU saturated on ' || %(host)s), true, 'admin',
+                    %(fired)s + interval '5 minutes'),
+                   (%(sid)s, 'SruSwappingHard', %(fp2)s, %(now)s - interval '20 minutes', NULL, 'swap_percent', 60,
+                    50, %(sev)s, jsonb_build_object('instance', %(host)s || ':9847'),
+                    jsonb_build_object('summary', 'Swapping on ' || %(host)s), false, NULL, NULL)""",
+                     {"sid": system_id, "rule": rule_names[i % 3], "fp1": f"{i:016x}", "fp2": f"{i + 100:016x}",
+                      "fired": fired, "now": now, "host": hostname, "sev": ("critical", "warning", "info")[i % 3]})
+    conn.execute("""
+        INSERT INTO alert_logs (alert_name, fingerprint, triggered_at, severity, labels)
+        VALUES ('SruHostDown', 'ffffffffffffffff', %s, 'critical', '{"instance": "gone:9847"}')""",
+                 (now - timedelta(hours=2),))
+
+
+@pytest.fixture(scope="module")
+def demo_db(pg_cluster, pg_templates) -> Iterator[Database]:
+    from optimizer.demo import generate
+    from optimizer.run import run_once
+
+    db = create_database(pg_cluster, pg_templates, "apache")
+    now = datetime.now(timezone.utc)
+    generate(db.url, hosts=DEMO_HOSTS, days=DEMO_DAYS, interval=timedelta(minutes=5), seed=7, end=now)
+    # The optimizer's pass fills hourly_performance_stats (rollup), performance_summaries and reports.
+    run_once(db.url, full=True)
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        _alert_rows(conn, now)
+        conn.execute("ANALYZE")
+    yield db
+    drop_database(db)
+
+
+@pytest.fixture(scope="module")
+def readonly(demo_db: Database) -> Iterator[psycopg.Connection]:
+    with demo_db.connect("dashboard_readonly", autocommit=True) as conn:
+        yield conn
+
+
+def test_demo_data_feeds_every_source(readonly):
+    counts = {t: readonly.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (
+        "systems", "usage_metrics", "hourly_performance_stats", "performance_summaries", "user_sessions",
+        "process_snapshots", "optimization_reports", "alert_logs", "users")}
+    assert all(counts.values()), counts
+
+
+@pytest.mark.parametrize("query", SQL_QUERIES, ids=[q.label for q in SQL_QUERIES])
+def test_sql_query_runs_returns_rows_and_is_fast(query, readonly):
+    dashboard = DASHBOARDS[query.dashboard]
+    now = datetime.now(timezone.utc)
+    checked = []
+    for name, span in [("default", None), *RANGES.items()]:
+        t_from, t_to = default_range(dashboard, now) if span is None else (now - span, now)
+        variables = resolve_variables(dashboard, readonly, t_from, t_to)
+        ctx = panel_context(query, variables, t_from, t_to)
+        result = run_sql(readonly, query, ctx)
+        assert result.seconds < MAX_SECONDS, f"{query.label} over {name}: {result.seconds:.2f}s\n{result.sql}"
+        if name == "default":
+            assert result.rows, f"{query.label}: no rows for the default range\n{result.sql}"
+        checked.append((name, ctx.interval, len(result.rows)))
+    assert len(checked) == 1 + len(RANGES)
+
+
+def test_long_ranges_read_summaries_not_raw_samples(readonly):
+    """The heat maps over 30 days use 6 h buckets (hourly stats); over a year, daily summaries."""
+    fleet = DASHBOARDS["fleet-overview.json"]
+    heat = next(q for q in queries("fleet-overview.json", fleet) if q.where.startswith("CPU utilisation by host"))
+    now = datetime.now(timezone.utc)
+    for span, source in ((timedelta(days=30), "hourly_performance_stats"),
+                         (timedelta(days=365), "performance_summaries"),
+                         (timedelta(hours=6), "usage_metrics")):
+        variables = resolve_variables(fleet, readonly, now - span, now)
+        ctx = panel_context(heat, variables, now - span, now)
+        plan = "\n".join(r[0] for r in readonly.execute(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + run_sql(readonly, heat, ctx).sql))
+        executed = [line for line in plan.splitlines() if "never executed" not in line]
+        touched = {t for t in ("usage_metrics", "hourly_performance_stats", "performance_summaries")
+                   if any(t in line or (t == "usage_metrics" and "_hyper_" in line) for line in executed)}
+        assert touched == {source}, (span, touched, plan)
