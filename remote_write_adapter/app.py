@@ -83,7 +83,7 @@ class AdapterApp:
         try:
             if handler is None:
                 raise Response(404, "not found\n")
-            if handler is not self.healthz:
+            if path != "/healthz":
                 self._authenticate(environ)
             resp = handler(environ)
         except Response as r:
