@@ -112,7 +112,16 @@ def prometheus_config(var: Path) -> Path:
     what the adapter stores."""
     import yaml
 
-    rule_files = sorted(str(p) for p in (ROOT / "rules").glob("*.yml"))
+    from remote_write_adapter.rules import render_rules
+    from remote_write_adapter.sample_config import remote_write
+
+    # The recording rules at the stack's 10 s evaluation interval (shipped at 5m), plus every other
+    # rule file; the node_exporter variant is for fleets without sru exporter.
+    recording = var / "prometheus" / "sru-recording.yml"
+    recording.parent.mkdir(parents=True, exist_ok=True)
+    recording.write_text(render_rules("sru", "10s"))
+    rule_files = [str(recording)] + sorted(str(p) for p in (ROOT / "rules").glob("*.yml")
+                                           if not p.name.startswith("recording"))
     cfg = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "10s",
                    "external_labels": {"sru_stack": "local"}},
@@ -121,11 +130,8 @@ def prometheus_config(var: Path) -> Path:
             {"job_name": "sru", "static_configs": [
                 {"targets": [f"127.0.0.1:{port('exporter')}"], "labels": {"location": "local"}}]},
         ],
-        "remote_write": [{
-            "url": f"http://127.0.0.1:{port('adapter')}/api/v1/write",
-            "write_relabel_configs": [{"source_labels": ["__name__"], "regex": "sru:.*|sru_.*",
-                                       "action": "keep"}],
-        }],
+        # The sample config's relabelling: only the sru:* series the adapter stores.
+        "remote_write": [remote_write(f"http://127.0.0.1:{port('adapter')}/api/v1/write")],
     }
     path = var / "prometheus" / "prometheus.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
