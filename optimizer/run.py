@@ -1,0 +1,179 @@
+"""One optimizer pass (`sru optimize`): summaries and rollups for the periods with new, late or
+stale data, anomalies, forecasts and recommendations. All writes go through the SECURITY DEFINER
+functions of sql/03x, so the pass runs as the ``analyst`` role; it commits once at the end."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sru.errors import ConfigError, SruError
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger("sru.optimizer")
+
+HOURLY_SUMMARY_DAYS = 35   # hourly summaries (p95 per hour) are kept for the recent past only
+ANOMALY_DAYS = 7           # a full pass judges the last week for anomalies; later passes what is new
+PERIODS = ("daily", "weekly", "monthly")
+
+
+@dataclass
+class RunResult:
+    mode: str
+    data_from: datetime | None
+    data_to: datetime | None
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    anomalies: int = 0
+    reports_created: int = 0
+    reports_refreshed: int = 0
+    reports_unchanged: int = 0
+    not_enough_data: list[str] = field(default_factory=list)
+    forecasts: int = 0
+
+    def describe(self) -> str:
+        if self.data_from is None:
+            return "no usage data yet: nothing to do"
+        steps = ", ".join(f"{k} {self.rows.get(k, '')} rows {v:.2f}s".replace("  ", " ")
+                          for k, v in self.seconds.items())
+        lines = [f"{self.mode} pass over {self.data_from:%Y-%m-%d %H:%M} .. {self.data_to:%Y-%m-%d %H:%M} UTC "
+                 f"in {sum(self.seconds.values()):.2f}s",
+                 f"  steps: {steps}",
+                 f"  anomalies stored: {self.anomalies}; forecasts: {self.forecasts}",
+                 f"  recommendations: {self.reports_created} new, {self.reports_refreshed} refreshed, "
+                 f"{self.reports_unchanged} already approved or recently rejected"]
+        if self.not_enough_data:
+            lines.append(f"  not enough data yet: {', '.join(self.not_enough_data)}")
+        return "\n".join(lines)
+
+
+def parse_since(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError("--since", f"{text!r} is not an ISO 8601 time like 2025-01-31T00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def run_once(conn_or_url: "psycopg.Connection | str", *, full: bool = False, since: datetime | None = None,
+             late_window: timedelta = timedelta(days=2), window: timedelta = timedelta(days=30),
+             now: datetime | None = None, progress: bool = False) -> RunResult:
+    from sru.db import connect
+
+    if isinstance(conn_or_url, str):
+        with connect(conn_or_url, application_name="sru-optimize") as conn:
+            return _run(conn, full, since, late_window, window, now, progress)
+    return _run(conn_or_url, full, since, late_window, window, now, progress)
+
+
+def _timed(result: RunResult, name: str, fn, *args) -> Any:
+    t0 = time.perf_counter()
+    value = fn(*args)
+    result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
+    if isinstance(value, int):
+        result.rows[name] = result.rows.get(name, 0) + value
+    return value
+
+
+def _scalar(conn: "psycopg.Connection", sql: str, params: tuple = ()) -> Any:
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_window: timedelta,
+         window: timedelta, now: datetime | None, progress: bool) -> RunResult:
+    from tqdm import tqdm
+
+    from optimizer import anomalies, forecast
+
+    lo, hi = conn.execute('SELECT min("timestamp"), max("timestamp") FROM usage_metrics').fetchone()
+    state = dict(conn.execute("SELECT key, value FROM sru_optimizer_state").fetchall())
+    through, stale = state.get("summaries_through"), state.get("summaries_stale_from")
+    mode = "full" if full or through is None else "incremental"
+    result = RunResult(mode, None, None)
+    if lo is None:
+        conn.commit()
+        return result
+    now = now or datetime.now(timezone.utc)
+    if mode == "full":
+        start = lo
+    else:
+        start = min(t for t in (through - late_window, stale, since) if t is not None)
+        start = max(start, lo)
+    end = hi + timedelta(microseconds=1)
+    result.data_from, result.data_to = start, hi
+    hourly_from = max(start, hi - timedelta(days=HOURLY_SUMMARY_DAYS))
+
+    steps = [("hourly", lambda: _scalar(conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
+             ("rollup", lambda: _scalar(conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
+    steps += [(p, lambda p=p: _scalar(conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
+              for p in PERIODS]
+    with tqdm(total=len(steps) + 3, disable=not progress, desc="optimize", unit="step") as bar:
+        for name, fn in steps:
+            bar.set_postfix_str(name)
+            _timed(result, name, fn)
+            bar.update(1)
+        conn.execute("SELECT sru_finish_summary_refresh(%s, %s)", (start, hi))
+
+        bar.set_postfix_str("anomalies")
+        eval_from = max(start, hi - timedelta(days=ANOMALY_DAYS)).replace(minute=0, second=0, microsecond=0)
+        found = _timed(result, "anomalies", anomalies.detect, conn, eval_from, end)
+        result.anomalies = _timed(result, "anomalies", anomalies.store, conn, found)
+        result.rows.pop("anomalies", None)
+        bar.update(1)
+
+        bar.set_postfix_str("forecasts")
+        forecasts = _timed(result, "forecasts", forecast.host_forecasts, conn, now)
+        result.forecasts = sum(1 for per in forecasts.values() for f in per.values() if f.status == "crossing")
+        bar.update(1)
+
+        bar.set_postfix_str("recommendations")
+        _timed(result, "recommendations", _recommend, conn, result, forecasts, window, now)
+        bar.update(1)
+    conn.commit()
+    return result
+
+
+def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, window: timedelta,
+               now: datetime) -> None:
+    from psycopg.types.json import Jsonb
+
+    rows = conn.execute("SELECT system_id, hostname, report_type, kind, severity, priority_score, title, evidence "
+                        "FROM generate_hardware_recommendations(%s, %s)", (window, now)).fetchall()
+    for sid, host, rtype, kind, severity, priority, title, evidence in rows:
+        if rtype is None:
+            result.not_enough_data.append(host)
+            continue
+        evidence = dict(evidence, kind=kind)
+        per_host = forecasts.get(sid, {})
+        metric = {"ram": "ram_percent", "memory_leak": "ram_percent", "gpu_memory": "gpu_memory_percent",
+                  "swap": "swap_percent"}.get(kind)
+        if metric and metric in per_host:
+            evidence["forecast"] = per_host[metric].as_dict()
+        _, created, status = conn.execute(
+            "SELECT * FROM create_optimization_report(%s, %s, %s, %s, %s, %s)",
+            (sid, rtype, severity, priority, title, Jsonb(evidence))).fetchone()
+        if created:
+            result.reports_created += 1
+        elif status == "pending":
+            result.reports_refreshed += 1
+        else:
+            result.reports_unchanged += 1
+
+
+def run_forever(url: str, every: timedelta, **kw: Any) -> int:
+    """`sru optimize --every`: a pass, then sleep; a failed pass (database down) is logged and
+    retried at the next tick instead of ending the loop."""
+    import psycopg
+
+    while True:
+        started = time.monotonic()
+        try:
+            log.info("%s", run_once(url, **kw).describe())
+        except (psycopg.OperationalError, SruError) as exc:
+            log.error("optimizer pass failed: %s", exc)
+        time.sleep(max(1.0, every.total_seconds() - (time.monotonic() - started)))

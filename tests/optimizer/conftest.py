@@ -1,0 +1,16 @@
+"""A small demo fleet (7 hosts, one per archetype, 42 days at 1 h) with one optimizer pass, shared by
+the tests that only read it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+END = datetime(2025, 3, 30, 23, 0, tzinfo=timezone.utc)   # a Sunday night
+NOW = END + timedelta(hours=1)
+
+
+def load_demo(db, hosts: int = 7, days: int = 42, interval: timedelta = timedelta(hours=1), end=END):
+    from optimizer.demo import generate
+
+    with db.connect() as conn:
+        return generate(conn, hosts=hosts, days=days, interval=interval, seed=3, end=end)

@@ -1,0 +1,75 @@
+"""Formulas on hand-computed cases, in SQL (the functions every client uses)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("cpu, ram, gpu, expected", [
+    (30, 60, None, 75.0),          # f(30) = 0.5, f(60) = 1
+    (100, 100, 100, 50.0),         # saturated: 0.5 each
+    (0, 0, None, 0.0),
+    (90, 45, 70, 86.1),            # (1 - 5/30 + 0.75 + 1) / 3 = 0.8611
+    (85, 60, None, 100.0),
+    (None, None, None, None),
+])
+def test_utilization_score(tsdb_database, cpu, ram, gpu, expected):
+    with tsdb_database.connect(role="analyst") as conn:
+        got = conn.execute("SELECT calculate_utilization_score(%s, %s, %s)", (cpu, ram, gpu)).fetchone()[0]
+    assert got == expected
+
+
+@pytest.mark.parametrize("args, expected", [
+    ((50, 88, 15, None, None, 25), "swap"),        # RAM pressure spilling to swap beats IO wait
+    ((50, 95, 0, None, None, 2), "ram"),
+    ((95, 50, 0, None, None, 25), "disk_io"),      # IO wait explains the CPU
+    ((50, 50, 0, 99, 96, 2), "gpu_memory"),
+    ((50, 50, 0, 99, 50, 2), "gpu"),
+    ((92, 50, 0, None, None, 2), "cpu"),
+    ((50, 50, 0, None, None, 2), None),
+])
+def test_detect_bottleneck(tsdb_database, args, expected):
+    with tsdb_database.connect(role="analyst") as conn:
+        got = conn.execute("SELECT detect_bottleneck(%s, %s, %s, %s, %s, %s)", args).fetchone()[0]
+    assert got == expected
+
+
+def test_forecast_crossing_with_band():
+    from datetime import date, timedelta
+
+    import numpy as np
+
+    from optimizer.forecast import fit
+
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(30)]
+    rng = np.random.default_rng(0)
+    values = [50 + 1.0 * i + rng.normal(0, 0.5) for i in range(30)]   # 79 % on day 29, +1 %/day
+    fc = fit(days, values, "ram_percent")
+    assert fc.status == "crossing"
+    assert abs(fc.slope_per_day - 1.0) < 0.05
+    crossing = date.fromisoformat(fc.crossing_date)
+    assert date(2025, 2, 9) <= crossing <= date(2025, 2, 11)          # 90 % at day ≈ 40
+    assert date.fromisoformat(fc.earliest_date) <= crossing <= date.fromisoformat(fc.latest_date)
+    flat = fit(days, [60 + rng.normal(0, 1) for _ in days], "ram_percent")
+    assert flat.status == "no_trend" and flat.crossing_date is None
+    assert fit(days[:5], values[:5], "ram_percent").status == "not_enough_data"
+
+
+def test_seasonal_zscore_unit():
+    """Weekly peaks are normal; a 3 a.m. surge is not."""
+    import numpy as np
+
+    from optimizer.anomalies import detect_series
+
+    hours = np.arange(0, 24 * 42) + 96  # starts on a Monday 00:00 (epoch hour 96)
+    how = (hours + 72) % 168
+    mean = np.where((how % 24 >= 9) & (how % 24 < 18) & (how < 120), 80.0, 10.0)
+    mean = mean + np.random.default_rng(1).normal(0, 1.5, len(mean))
+    mean[-30] = 85.0 if (how[-30] % 24) < 6 else mean[-30]
+    night = np.nonzero(((how % 24) == 3) & (np.arange(len(hours)) >= len(hours) - 72))[0][0]
+    mean[night] = 85.0
+    evaluate = np.arange(len(hours)) >= len(hours) - 7 * 24
+    found = detect_series(mean, mean.copy(), hours, evaluate, "cpu_percent")
+    z = [f for f in found if f[1] == "seasonal_zscore"]
+    assert [f[0] for f in z] == [night] or night in [f[0] for f in z]
+    assert len(z) <= 2   # at most one false positive in a week of normal peaks
