@@ -152,12 +152,17 @@ def procfile(var: Path) -> list[tuple[str, str, str]]:
         ("prometheus", f"prometheus --config.file={prom_cfg} --storage.tsdb.path={var}/prometheus/data "
                        f"--web.listen-address=127.0.0.1:{port('prometheus')} --web.enable-lifecycle",
          f"http://127.0.0.1:{port('prometheus')}/"),
+        # Summaries, anomalies and recommendations every 5 minutes, as the analyst role.
+        ("optimizer", f"{sru} optimize --every 5m --no-progress --database-url {db_url('sru_optimizer')}",
+         "`sru report --format html` for its findings"),
     ]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--var", default=os.environ.get("SRU_VAR", "var"), help="data directory (default ./var)")
+    ap.add_argument("--demo-data", action="store_true", default=bool(os.environ.get("SRU_DEMO_DATA")),
+                    help="load demo history first (sru demo-data --hosts 50 --days 90 --interval 5m)")
     args = ap.parse_args()
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)
@@ -165,6 +170,9 @@ def main() -> int:
     data = ensure_cluster(var)
     try:
         prepare_database()
+        if args.demo_data:
+            subprocess.run([str(VENV_BIN / "sru"), "demo-data", "--database-url", db_url(), "--hosts", "50",
+                            "--days", "90", "--interval", "5m"], check=True)
         services = procfile(var)
         (var / "Procfile").write_text("".join(f"{n}: {c}\n" for n, c, _ in services))
         log(f"postgres     postgresql://127.0.0.1:{port('postgres')}/sru (data in {data})")

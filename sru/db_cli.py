@@ -16,6 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="use TimescaleDB when the server offers it (auto), never (off), or fail "
                           "without it (require)")
     mig.set_defaults(func=_migrate)
+    maint = dbsub.add_parser("maintain", help="retention, rollups and ANALYZE where the server has no "
+                                               "TimescaleDB policies (run as admin; see optimizer/README.md)")
+    add_database_url(maint)
+    maint.add_argument("--retention", default="365d", help="keep raw samples this long (default: 365d)")
+    maint.add_argument("--hourly-retention", default="1095d",
+                       help="keep hourly rollups this long (default: 1095d)")
+    maint.add_argument("--no-rollups", action="store_true", help="skip the optimizer's incremental pass")
+    maint.set_defaults(func=_maintain)
     db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
 
 
@@ -32,4 +40,16 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"applied {len(result.applied)} migration(s): {', '.join(result.applied)}")
     else:
         print("schema is up to date; nothing applied")
+    return 0
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from optimizer.duration import parse_duration
+    from optimizer.maintain import maintain
+
+    raw = parse_duration(args.retention, "--retention")
+    hourly = parse_duration(args.hourly_retention, "--hourly-retention")
+    for line in maintain(require_database_url(args), raw_retention=raw, hourly_retention=hourly,
+                         rollups=not args.no_rollups):
+        print(line)
     return 0
