@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from remote_write_adapter import reader, telemetry
 from remote_write_adapter.mapping import Mapping
-from remote_write_adapter.pivot import pivot
+from remote_write_adapter.pivot import Pivoter
 from remote_write_adapter.protocol import Limits, ProtocolError, check_length, decode_read, decode_write, encode_read_response
 from remote_write_adapter.writer import Writer, prepare_connection
 
@@ -57,6 +57,7 @@ class AdapterApp:
         self.s = settings
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
+        self._pivoter = Pivoter(settings.mapping)
 
     # The pool is created on first use, i.e. in each gunicorn worker after the fork.
     @property
@@ -154,8 +155,8 @@ class AdapterApp:
 
     def write(self, environ: dict) -> Response:
         body = self._body(environ)
-        req = decode_write(body, self._headers(environ), self.s.limits)
-        batch = pivot(req, self.s.mapping)
+        raw = decode_write(body, self._headers(environ), self.s.limits)
+        batch = self._pivoter.pivot(raw)
         telemetry.SAMPLES_RECEIVED.inc(batch.samples)
         for reason, n in batch.dropped.items():
             telemetry.SAMPLES_DROPPED.labels(reason).inc(n)

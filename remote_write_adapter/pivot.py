@@ -1,17 +1,26 @@
 """Pivot a WriteRequest into table rows: one usage_metrics row per (host, timestamp), process
-snapshots, session events and systems facts. Pure Python, no database: unit-testable and the hot
-loop of ingest, so it works on the protobuf objects directly.
+snapshots, session events and systems facts.
+
+This is the hot loop of ingest. Building protobuf objects for every series costs more than all the
+rest together, so the WriteRequest is scanned at the wire level: each TimeSeries's encoded label
+block is the key of a per-process cache of what that series means (Prometheus sends the same
+label sets every interval, so steady state is all hits); only a new label block is decoded with
+the generated protobuf class, which also validates it. Samples are read with struct.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from remote_write_adapter.mapping import (COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, USAGE_COLUMNS, Mapping)
-from remote_write_adapter.protocol import is_stale_marker
+from google.protobuf.message import DecodeError
+
+from remote_write_adapter.mapping import COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, USAGE_COLUMNS, Mapping
+from remote_write_adapter.prompb import types_pb2
+from remote_write_adapter.protocol import ProtocolError
 
 COL_INDEX = {c: i for i, c in enumerate(USAGE_COLUMNS)}
 MAX_TEXT = 1024           # longest label value stored in a text column
@@ -20,6 +29,9 @@ MAX_USERNAME = 256        # users.username CHECK
 # Values this far outside a column's range are jitter of rate() arithmetic and are clamped; farther
 # out they are wrong and become NULL (counted).
 SLACK = 1.0
+CACHE_MAX = 200_000       # label blocks remembered per process
+_STALE_BYTES = struct.pack("<Q", 0x7FF0000000000002)  # Prometheus's staleness marker NaN
+_unpack_double = struct.Struct("<d").unpack_from
 
 
 @dataclass
@@ -52,6 +64,21 @@ class Batch:
             self.refused.append(detail)
 
 
+@dataclass(frozen=True)
+class Series:
+    """What one label set means, resolved once and cached."""
+    kind: str                        # usage, info, sysvalue, session, proc_cpu, proc_mem, drop, refuse
+    host: str = ""
+    location: str | None = None
+    column: str = ""                 # usage / sysvalue column
+    index: int = -1                  # usage column index, -1 for the JSON column
+    key: str | None = None           # cpu_per_core key
+    info: tuple = ()                 # ((column, value), …) for info series
+    extra: tuple = ()                # session (user, terminal, remote) / process (pid, name, user)
+    reason: str = ""                 # drop / refuse reason
+    detail: str = ""
+
+
 def _bad_text(value: str, limit: int = MAX_TEXT) -> bool:
     return len(value) > limit or "\x00" in value
 
@@ -65,59 +92,6 @@ def _fit(column: str, v: float) -> float | None:
     return v
 
 
-def pivot(req: Any, mapping: Mapping) -> Batch:
-    b = Batch()
-    usage_map = mapping.usage
-    host_labels = mapping.host_labels
-    loc_label = mapping.location_label
-    for ts in req.timeseries:
-        n = len(ts.samples)
-        b.samples += n
-        if not n:
-            continue
-        labels = {lab.name: lab.value for lab in ts.labels}
-        name = labels.get("__name__", "")
-        target = usage_map.get(name)
-        kind = "usage" if target else _kind(name, mapping)
-        if kind is None:
-            b.dropped["unknown_series"] += n
-            continue
-        host = None
-        for lab in host_labels:
-            host = labels.get(lab)
-            if host:
-                break
-        if not host and mapping.fallback_instance:
-            host = instance_host(labels.get("instance", ""))
-        if not host:
-            b.refuse("no_host", n, f"series {name!r} has no host label")
-            continue
-        if _bad_text(host, MAX_HOSTNAME):
-            b.refuse("invalid_label", n, f"host name of {len(host)} characters or with NUL refused")
-            continue
-        facts = b.hosts.get(host)
-        if facts is None:
-            facts = b.hosts[host] = HostFacts()
-        if loc_label:
-            loc = labels.get(loc_label)
-            if loc:
-                if _bad_text(loc):
-                    b.refuse("invalid_label", n, "location label too long or with NUL refused")
-                    continue
-                facts.location = loc
-        if kind == "usage":
-            _usage(b, facts, host, target, labels, ts.samples)
-        elif kind == "info":
-            _info(b, facts, labels, ts.samples, mapping)
-        elif kind == "sysvalue":
-            _sysvalue(b, facts, mapping.system_values[name], ts.samples)
-        elif kind == "session":
-            _session(b, host, labels, ts.samples, mapping)
-        else:
-            _process(b, host, kind, labels, ts.samples, mapping)
-    return b
-
-
 def instance_host(instance: str) -> str:
     """'lab1:9100' -> 'lab1', '[::1]:9100' -> '::1'; an instance without a port is kept whole."""
     if instance.startswith("[") and "]" in instance:
@@ -127,126 +101,304 @@ def instance_host(instance: str) -> str:
     return instance
 
 
-def _kind(name: str, m: Mapping) -> str | None:
-    if name == m.info_series:
-        return "info"
-    if name in m.system_values:
-        return "sysvalue"
-    if name == m.session_series:
-        return "session"
-    if name == m.process_cpu:
-        return "proc_cpu"
-    if name == m.process_memory:
-        return "proc_mem"
-    return None
+def _refuse(reason: str, detail: str) -> Series:
+    return Series("refuse", reason=reason, detail=detail)
 
 
-def _usage(b: Batch, facts: HostFacts, host: str, target: tuple[str, str | None], labels: dict,
-           samples: Any) -> None:
-    column, key_label = target
-    key = None
-    if key_label:
-        key = labels.get(key_label)
-        if key is None or _bad_text(key, 64):
-            b.refuse("invalid_label", len(samples), f"{column} series without a valid {key_label!r} label")
-            return
-    idx = COL_INDEX.get(column)
-    usage = b.usage
-    for s in samples:
-        v = s.value
-        if not math.isfinite(v):
-            if is_stale_marker(v):
-                b.dropped["stale_marker"] += 1
+def resolve(labels: dict[str, str], m: Mapping) -> Series:
+    name = labels.get("__name__", "")
+    target = m.usage.get(name)
+    if target:
+        kind = "usage"
+    elif name == m.info_series:
+        kind = "info"
+    elif name in m.system_values:
+        kind = "sysvalue"
+    elif name == m.session_series:
+        kind = "session"
+    elif name == m.process_cpu:
+        kind = "proc_cpu"
+    elif name == m.process_memory:
+        kind = "proc_mem"
+    else:
+        return Series("drop", reason="unknown_series")
+    host = ""
+    for lab in m.host_labels:
+        host = labels.get(lab, "")
+        if host:
+            break
+    if not host and m.fallback_instance:
+        host = instance_host(labels.get("instance", ""))
+    if not host:
+        return _refuse("no_host", f"series {name!r} has no host label")
+    if _bad_text(host, MAX_HOSTNAME):
+        return _refuse("invalid_label", f"host name of {len(host)} characters or with NUL refused")
+    location = labels.get(m.location_label) if m.location_label else None
+    if location and _bad_text(location):
+        return _refuse("invalid_label", "location label too long or with NUL refused")
+    base = {"host": host, "location": location or None}
+    if kind == "usage":
+        column, key_label = target
+        if key_label:
+            key = labels.get(key_label)
+            if key is None or _bad_text(key, 64):
+                return _refuse("invalid_label", f"{column} series without a valid {key_label!r} label")
+            return Series(kind, column=column, key=key, **base)
+        return Series(kind, column=column, index=COL_INDEX[column], **base)
+    if kind == "info":
+        info = []
+        for label, column in m.info_labels.items():
+            value = labels.get(label)
+            if value is None:
                 continue
-            v = None
-            b.nulls += 1
-        else:
-            fitted = _fit(column, v)
-            if fitted is None:
-                b.nulls += 1
-            v = fitted
-        t = s.timestamp
-        row = usage.get((host, t))
-        if row is None:
-            row = usage[(host, t)] = [None] * (len(USAGE_COLUMNS) + 1)
-        if key is None:
-            row[idx] = v
-        else:
-            per_core = row[-1]
-            if per_core is None:
-                per_core = row[-1] = {}
-            per_core[key] = v
-        if t > facts.max_ts:
-            facts.max_ts = t
-        b.accepted += 1
-
-
-def _info(b: Batch, facts: HostFacts, labels: dict, samples: Any, m: Mapping) -> None:
-    for label, column in m.info_labels.items():
-        value = labels.get(label)
-        if value is None:
-            continue
-        if _bad_text(value):
-            b.refuse("invalid_label", len(samples), f"{label} label too long or with NUL refused")
-            return
-        # An empty gpu_model means "no GPU": store NULL rather than ''.
-        facts.columns[column] = value or None
-    b.accepted += len(samples)
-
-
-def _sysvalue(b: Batch, facts: HostFacts, column: str, samples: Any) -> None:
-    for s in samples:
-        if math.isfinite(s.value) and s.value >= 0:
-            facts.columns[column] = SYSTEM_VALUE_COLUMNS[column](s.value)
-            b.accepted += 1
-        else:
-            b.dropped["stale_marker" if is_stale_marker(s.value) else "invalid_value"] += 1
-
-
-def _session(b: Batch, host: str, labels: dict, samples: Any, m: Mapping) -> None:
-    ul, tl, rl = m.session_labels
-    user, terminal, remote = labels.get(ul, ""), labels.get(tl, ""), labels.get(rl, "")
-    if not user or _bad_text(user, MAX_USERNAME) or _bad_text(terminal) or _bad_text(remote):
-        b.refuse("invalid_label", len(samples), "session series with an empty, too long or NUL label refused")
-        return
-    for s in samples:
-        v = s.value
-        if is_stale_marker(v):
-            key3 = (host, user, terminal)
-            b.sessions_closed[key3] = max(b.sessions_closed.get(key3, 0), s.timestamp)
-            b.accepted += 1
-        elif math.isfinite(v) and v > 0:
-            entry = b.sessions_open.get((host, user, terminal, v))
-            if entry is None:
-                b.sessions_open[(host, user, terminal, v)] = [remote or None, s.timestamp]
-            elif s.timestamp > entry[1]:
-                entry[1] = s.timestamp
-            b.accepted += 1
-        else:
-            b.dropped["invalid_value"] += 1
-
-
-def _process(b: Batch, host: str, kind: str, labels: dict, samples: Any, m: Mapping) -> None:
+            if _bad_text(value):
+                return _refuse("invalid_label", f"{label} label too long or with NUL refused")
+            info.append((column, value or None))  # an empty gpu_model means "no GPU": NULL
+        return Series(kind, info=tuple(info), **base)
+    if kind == "sysvalue":
+        return Series(kind, column=m.system_values[name], **base)
+    if kind == "session":
+        ul, tl, rl = m.session_labels
+        user, terminal, remote = labels.get(ul, ""), labels.get(tl, ""), labels.get(rl, "")
+        if not user or _bad_text(user, MAX_USERNAME) or _bad_text(terminal) or _bad_text(remote):
+            return _refuse("invalid_label", "session series with an empty, too long or NUL label refused")
+        return Series(kind, extra=(user, terminal, remote or None), **base)
     pl, nl, ul = m.process_labels
     try:
         pid = int(labels.get(pl, ""))
         if not 0 <= pid <= 2**31 - 1:
             raise ValueError
     except ValueError:
-        b.refuse("invalid_label", len(samples), f"process series with invalid {pl!r} label")
-        return
-    name, user = labels.get(nl, ""), labels.get(ul) or None
-    if not name or _bad_text(name) or (user is not None and _bad_text(user)):
-        b.refuse("invalid_label", len(samples), "process series with an empty, too long or NUL label refused")
-        return
-    slot = 2 if kind == "proc_cpu" else 3
-    for s in samples:
-        v = s.value
-        if not math.isfinite(v) or v < 0:
-            b.dropped["stale_marker" if is_stale_marker(v) else "invalid_value"] += 1
-            continue
-        row = b.processes.get((host, s.timestamp, pid))
-        if row is None:
-            row = b.processes[(host, s.timestamp, pid)] = [name, user, None, None]
-        row[slot] = v
-        b.accepted += 1
+        return _refuse("invalid_label", f"process series with invalid {pl!r} label")
+    pname, puser = labels.get(nl, ""), labels.get(ul) or None
+    if not pname or _bad_text(pname) or (puser is not None and _bad_text(puser)):
+        return _refuse("invalid_label", "process series with an empty, too long or NUL label refused")
+    return Series(kind, extra=(pid, pname, puser), **base)
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        try:
+            b = buf[pos]
+        except IndexError:
+            raise ProtocolError(400, "invalid WriteRequest protobuf: truncated varint") from None
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ProtocolError(400, "invalid WriteRequest protobuf: varint too long")
+
+
+def _skip(buf: bytes, pos: int, wire: int, end: int) -> int:
+    if wire == 0:
+        return _varint(buf, pos)[1]
+    if wire == 1:
+        pos += 8
+    elif wire == 5:
+        pos += 4
+    elif wire == 2:
+        n, pos = _varint(buf, pos)
+        pos += n
+    else:
+        raise ProtocolError(400, f"invalid WriteRequest protobuf: wire type {wire}")
+    if pos > end:
+        raise ProtocolError(400, "invalid WriteRequest protobuf: field overruns its message")
+    return pos
+
+
+def _sample(buf: bytes, s: int, e: int) -> tuple[int, float, bool]:
+    """(timestamp ms, value, is stale marker) of an encoded Sample; proto3 omits zero fields."""
+    if e - s >= 11 and buf[s] == 0x09 and buf[s + 9] == 0x10:  # the usual layout
+        raw = buf[s + 1:s + 9]
+        ts, pos = _varint(buf, s + 10)
+        if pos == e:
+            return _signed(ts), _unpack_double(raw)[0], raw == _STALE_BYTES
+    value, ts, stale, pos = 0.0, 0, False, s
+    while pos < e:
+        tag, pos = _varint(buf, pos)
+        if tag == 0x09:
+            if pos + 8 > e:
+                raise ProtocolError(400, "invalid WriteRequest protobuf: truncated sample")
+            raw = buf[pos:pos + 8]
+            value, stale = _unpack_double(raw)[0], raw == _STALE_BYTES
+            pos += 8
+        elif tag == 0x10:
+            ts, pos = _varint(buf, pos)
+        else:
+            pos = _skip(buf, pos, tag & 7, e)
+    return _signed(ts), value, stale
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+class Pivoter:
+    """Turns encoded WriteRequests into Batches; holds the label-block cache of one process."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self._cache: dict[bytes, Series] = {}
+
+    def _series(self, block: bytes) -> Series:
+        info = self._cache.get(block)
+        if info is None:
+            try:
+                msg = types_pb2.TimeSeries.FromString(block)
+            except DecodeError as exc:
+                raise ProtocolError(400, f"invalid WriteRequest protobuf: {exc}") from None
+            info = resolve({lab.name: lab.value for lab in msg.labels}, self.mapping)
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[block] = info
+        return info
+
+    def pivot(self, raw: bytes) -> Batch:
+        b = Batch()
+        n = len(raw)
+        pos = 0
+        while pos < n:
+            tag, pos = _varint(raw, pos)
+            if tag == 0x0A:  # field 1, TimeSeries
+                length, pos = _varint(raw, pos)
+                end = pos + length
+                if end > n:
+                    raise ProtocolError(400, "invalid WriteRequest protobuf: truncated TimeSeries")
+                self._timeseries(b, raw, pos, end)
+                pos = end
+            else:  # metadata (3) and anything newer: not stored
+                pos = _skip(raw, pos, tag & 7, n)
+        return b
+
+    def _timeseries(self, b: Batch, raw: bytes, start: int, end: int) -> None:
+        label_parts: list[bytes] = []
+        samples: list[tuple[int, int]] = []
+        histograms = 0
+        pos = start
+        while pos < end:
+            field_start = pos
+            tag = raw[pos]
+            if tag < 0x80:  # one-byte varints inlined: nearly every tag and length
+                pos += 1
+            else:
+                tag, pos = _varint(raw, pos)
+            if tag & 7 != 2:
+                pos = _skip(raw, pos, tag & 7, end)
+                continue
+            length = raw[pos] if pos < end else 0x80
+            if length < 0x80:
+                pos += 1
+            else:
+                length, pos = _varint(raw, pos)
+            if pos + length > end:
+                raise ProtocolError(400, "invalid WriteRequest protobuf: field overruns its TimeSeries")
+            if tag == 0x0A:
+                label_parts.append(raw[field_start:pos + length])
+            elif tag == 0x12:
+                samples.append((pos, pos + length))
+            elif tag == 0x22:
+                histograms += 1
+            pos += length
+        if histograms:
+            b.samples += histograms
+            b.dropped["histogram"] += histograms
+        if not samples:
+            return
+        b.samples += len(samples)
+        info = self._series(b"".join(label_parts))
+        kind = info.kind
+        if kind == "drop":
+            b.dropped[info.reason] += len(samples)
+            return
+        if kind == "refuse":
+            b.refuse(info.reason, len(samples), info.detail)
+            return
+        facts = b.hosts.get(info.host)
+        if facts is None:
+            facts = b.hosts[info.host] = HostFacts()
+        if info.location:
+            facts.location = info.location
+        parsed = [_sample(raw, s, e) for s, e in samples]
+        if kind == "usage":
+            self._usage(b, facts, info, parsed)
+        elif kind == "info":
+            facts.columns.update(info.info)
+            b.accepted += len(parsed)
+        elif kind == "sysvalue":
+            for _, v, stale in parsed:
+                if not stale and math.isfinite(v) and v >= 0:
+                    facts.columns[info.column] = SYSTEM_VALUE_COLUMNS[info.column](v)
+                    b.accepted += 1
+                else:
+                    b.dropped["stale_marker" if stale else "invalid_value"] += 1
+        elif kind == "session":
+            self._session(b, info, parsed)
+        else:
+            self._process(b, info, parsed)
+
+    @staticmethod
+    def _usage(b: Batch, facts: HostFacts, info: Series, parsed: list) -> None:
+        column, idx, key, host = info.column, info.index, info.key, info.host
+        usage = b.usage
+        width = len(USAGE_COLUMNS) + 1
+        for t, v, stale in parsed:
+            if stale:
+                b.dropped["stale_marker"] += 1
+                continue
+            if not math.isfinite(v):
+                v = None
+                b.nulls += 1
+            else:
+                lo, hi = COLUMN_RANGES[column]
+                if (lo is not None and v < lo) or (hi is not None and v > hi):
+                    v = _fit(column, v)
+                    if v is None:
+                        b.nulls += 1
+            row = usage.get((host, t))
+            if row is None:
+                row = usage[(host, t)] = [None] * width
+            if key is None:
+                row[idx] = v
+            else:
+                per_core = row[-1]
+                if per_core is None:
+                    per_core = row[-1] = {}
+                per_core[key] = v
+            if t > facts.max_ts:
+                facts.max_ts = t
+            b.accepted += 1
+
+    @staticmethod
+    def _session(b: Batch, info: Series, parsed: list) -> None:
+        user, terminal, remote = info.extra
+        for t, v, stale in parsed:
+            if stale:
+                key3 = (info.host, user, terminal)
+                b.sessions_closed[key3] = max(b.sessions_closed.get(key3, 0), t)
+                b.accepted += 1
+            elif math.isfinite(v) and v > 0:
+                entry = b.sessions_open.get((info.host, user, terminal, v))
+                if entry is None:
+                    b.sessions_open[(info.host, user, terminal, v)] = [remote, t]
+                elif t > entry[1]:
+                    entry[1] = t
+                b.accepted += 1
+            else:
+                b.dropped["invalid_value"] += 1
+
+    @staticmethod
+    def _process(b: Batch, info: Series, parsed: list) -> None:
+        pid, name, user = info.extra
+        slot = 2 if info.kind == "proc_cpu" else 3
+        for t, v, stale in parsed:
+            if stale or not math.isfinite(v) or v < 0:
+                b.dropped["stale_marker" if stale else "invalid_value"] += 1
+                continue
+            row = b.processes.get((info.host, t, pid))
+            if row is None:
+                row = b.processes[(info.host, t, pid)] = [name, user, None, None]
+            row[slot] = v
+            b.accepted += 1

@@ -112,21 +112,16 @@ def check_length(content_length: int | None, limits: Limits) -> None:
         raise ProtocolError(413, f"body of {content_length} bytes exceeds limit {limits.max_body_bytes}")
 
 
-def decode_write(body: bytes, headers: Mapping[str, str], limits: Limits) -> remote_pb2.WriteRequest:
-    """Check headers and sizes, inflate and parse a remote-write 1.0 request body."""
+def decode_write(body: bytes, headers: Mapping[str, str], limits: Limits) -> bytes:
+    """Check headers and sizes and inflate a remote-write 1.0 body; the encoded WriteRequest is
+    scanned by pivot.Pivoter, which refuses malformed protobuf."""
     _check_encoding(headers.get("content-encoding"))
     _check_content_type(headers.get("content-type"))
     version = headers.get("x-prometheus-remote-write-version")
     if version and not version.strip().startswith("0.1"):
         raise ProtocolError(415, f"unsupported remote write version {version!r} (1.0 = 0.1.x)")
     check_length(len(body), limits)
-    raw = decompress(body, limits)
-    req = remote_pb2.WriteRequest()
-    try:
-        req.ParseFromString(raw)
-    except DecodeError as exc:
-        raise ProtocolError(400, f"invalid WriteRequest protobuf: {exc}") from None
-    return req
+    return decompress(body, limits)
 
 
 def decode_read(body: bytes, headers: Mapping[str, str], limits: Limits) -> remote_pb2.ReadRequest:
