@@ -42,7 +42,7 @@ class Forecast:
 
 
 def fit(days: Sequence[date], values: Sequence[float], metric: str, *, horizon: int = HORIZON_DAYS,
-        line_days: int = 60) -> Forecast:
+        line_days: int = 30) -> Forecast:
     """Linear trend of daily values; the date the trend, and its 95 % prediction band, reach the
     metric's limit."""
     import statsmodels.api as sm
