@@ -132,10 +132,32 @@ def prometheus_config(var: Path) -> Path:
         ],
         # The sample config's relabelling: only the sru:* series the adapter stores.
         "remote_write": [remote_write(f"http://127.0.0.1:{port('adapter')}/api/v1/write")],
+        "alerting": {"alertmanagers": [{"static_configs": [
+            {"targets": [f"127.0.0.1:{port('alertmanager')}"]}]}]},
     }
+    # Prometheus scrapes itself: the remote-write alerts read its prometheus_remote_storage_* series.
+    cfg["scrape_configs"].append({"job_name": "prometheus", "static_configs": [
+        {"targets": [f"127.0.0.1:{port('prometheus')}"]}]})
     path = var / "prometheus" / "prometheus.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def prepare_alerting(var: Path) -> Path:
+    """alertmanager.yml for the local stack (the shipped route tree, everything delivered to the local
+    receiver; Slack and email receivers kept but empty, having no secrets here), and the alert_rules
+    catalog synced from the rule files."""
+    import yaml
+
+    from alertmanager.config import load_shipped, localize
+
+    cfg = localize(load_shipped(), webhook_url=f"http://127.0.0.1:{port('receiver')}/api/v1/alerts",
+                   secrets_dir=var / "alertmanager" / "secrets", drop_receivers=("email", "slack"))
+    path = var / "alertmanager" / "alertmanager.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    subprocess.run([str(VENV_BIN / "sru"), "rules", "sync", "--database-url", db_url()], check=True)
     return path
 
 
@@ -143,6 +165,7 @@ def procfile(var: Path) -> list[tuple[str, str, str]]:
     """(name, command, where it listens) for every service honcho runs."""
     sru = VENV_BIN / "sru"
     prom_cfg = prometheus_config(var)
+    am_cfg = prepare_alerting(var)
     return [
         ("exporter", f"{sru} exporter --web.listen-address 127.0.0.1:{port('exporter')}",
          f"http://127.0.0.1:{port('exporter')}/metrics"),
@@ -152,6 +175,14 @@ def procfile(var: Path) -> list[tuple[str, str, str]]:
         ("prometheus", f"prometheus --config.file={prom_cfg} --storage.tsdb.path={var}/prometheus/data "
                        f"--web.listen-address=127.0.0.1:{port('prometheus')} --web.enable-lifecycle",
          f"http://127.0.0.1:{port('prometheus')}/"),
+        ("alertmanager", f"prometheus-alertmanager --config.file={am_cfg} "
+                         f"--storage.path={var}/alertmanager/data --cluster.listen-address= "
+                         f"--web.listen-address=127.0.0.1:{port('alertmanager')}",
+         f"http://127.0.0.1:{port('alertmanager')}/"),
+        ("receiver", f"{sru} alert-receiver --web.listen-address 127.0.0.1:{port('receiver')} "
+                     f"--database-url {db_url('sru_receiver')} "
+                     f"--alertmanager.url http://127.0.0.1:{port('alertmanager')}",
+         f"http://127.0.0.1:{port('receiver')}/api/v1/alerts"),
         # Summaries, anomalies and recommendations every 5 minutes, as the analyst role.
         ("optimizer", f"{sru} optimize --every 5m --no-progress --database-url {db_url('sru_optimizer')}",
          "`sru report --format html` for its findings"),
