@@ -146,7 +146,7 @@ class Writer:
     def __init__(self, session_stale_after: dt.timedelta = dt.timedelta(minutes=15)) -> None:
         self.session_stale_after = session_stale_after
         self._ids: dict[str, Any] = {}
-        self._tier: str | None = None
+        self._touch: bool | None = None
 
     def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         """Write and commit; retries once on a deadlock or a stale system id."""
@@ -163,10 +163,13 @@ class Writer:
                 self._ids.clear()
         raise AssertionError("unreachable")
 
-    def _tier_of(self, conn: psycopg.Connection) -> str:
-        if self._tier is None:
-            self._tier = schema_tier(conn)
-        return self._tier
+    def _touch_last_seen(self, conn: psycopg.Connection) -> bool:
+        """Whether this adapter must move systems.last_seen: migration 004 records who does it (a
+        statement trigger where the server allows transition tables on usage_metrics)."""
+        if self._touch is None:
+            row = conn.execute("SELECT value FROM sru_meta WHERE key = 'last_seen_maintained_by'").fetchone()
+            self._touch = row[0] == "adapter" if row else schema_tier(conn) != "plain"
+        return self._touch
 
     def _write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         res = WriteResult()
@@ -189,9 +192,9 @@ class Writer:
             for sid, name in conn.execute("SELECT id, hostname FROM systems WHERE hostname = ANY(%s)",
                                           (missing,)):
                 self._ids[name] = sid
-        # On the plain tier a statement trigger on usage_metrics keeps last_seen; TimescaleDB refuses
-        # the transition tables it needs on hypertables, so there it is updated here, once per batch.
-        touch = self._tier_of(conn) != "plain"
+        # A statement trigger on usage_metrics keeps last_seen where the server allows its transition
+        # table (plain PostgreSQL, TimescaleDB >= 2.18); elsewhere it is updated here, once per batch.
+        touch = self._touch_last_seen(conn)
         facts = [batch.hosts[h] for h in hosts]
         cur = conn.execute(_UPDATE_SYSTEMS, {
             "touch": touch, "h": hosts,
