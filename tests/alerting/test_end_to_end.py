@@ -179,13 +179,13 @@ def test_alert_reaches_alert_logs_and_resolves(tsdb_database, prometheus_factory
     threshold.close()
 
 
-def test_served_receiver_auth(database, processes: list[Process], tmp_path: Path) -> None:
+def test_served_receiver_auth(plain_database, processes: list[Process], tmp_path: Path) -> None:
     web_config = tmp_path / "web.yml"
     web_config.write_text(yaml.safe_dump({"basic_auth_users": {
         "alertmanager": bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()}}))
     token = tmp_path / "token"
     token.write_text("tok")
-    receiver = start_receiver(processes, tmp_path, database.role_url("data_collector"),
+    receiver = start_receiver(processes, tmp_path, plain_database.role_url("data_collector"),
                               "--web.config.file", str(web_config), "--web.bearer-token-file", str(token))
     payload = notification(make_alert())
     basic = "Basic " + base64.b64encode(b"alertmanager:pw").decode()
@@ -215,3 +215,24 @@ def test_receiver_flags_are_validated(tmp_path: Path) -> None:
     bad.write_text("basic_auth_users: {a: plain}\n")
     r = run("--database-url", "postgresql://x/y", "--web.config.file", str(bad))
     assert r.returncode == 1 and "--web.config.file" in r.stderr
+
+
+def test_served_receiver_tls(plain_database, processes: list[Process], tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(cert), "key_file": str(key)}}))
+    port = free_port()
+    proc = Process([sys.executable, "-m", "sru.cli", "alert-receiver", "--database-url",
+                    plain_database.role_url("data_collector"), "--web.listen-address", f"127.0.0.1:{port}",
+                    "--web.config.file", str(web_config)], tmp_path / "receiver-tls.log")
+    processes.append(proc)
+    url = f"https://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(url + "/healthz", timeout=1, verify=str(cert)).ok, 30,
+             f"the TLS receiver (log: {proc.log})")
+    r = requests.post(url + "/api/v1/alerts", json=notification(make_alert()), timeout=10, verify=str(cert))
+    assert r.status_code == 200, r.text
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)  # no plain HTTP
