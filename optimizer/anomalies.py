@@ -80,9 +80,14 @@ def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_ma
     x = mean[idx]
     z = (x - med) / scale
     limit = LIMITS[metric]
-    # The previous 30 days of hourly maxima, for spikes.
+    # The previous 30 days of hourly maxima, for spikes: one (hours judged × 720) matrix.
     window = BASELINE_DAYS * 24
-    past = np.lib.stride_tricks.sliding_window_view(peak, window)  # past[i] = peak[i : i+window]
+    past = np.lib.stride_tricks.sliding_window_view(peak, window)[idx - window]  # peak[i-720 : i]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spike_q = np.nanpercentile(past, SPIKE_QUANTILE, axis=1)
+        spike_m = np.nanmedian(past, axis=1)
+    spike_ok = np.sum(~np.isnan(past), axis=1) >= window // 2
     for j, i in enumerate(idx):
         if np.isnan(x[j]):
             continue
@@ -95,15 +100,10 @@ def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_ma
         if x[j] >= limit and enough[j] and med[j] < limit - THRESHOLD_HEADROOM:
             out.append((int(i), "threshold", float(x[j]), limit, float(x[j] - limit), "warning",
                         {"median_same_hour_of_week": round(float(med[j]), 2), "limit": limit}))
-        if i >= window and not np.isnan(peak[i]):
-            hist = past[i - window]
-            hist = hist[~np.isnan(hist)]
-            if len(hist) >= window // 2:
-                q = float(np.percentile(hist, SPIKE_QUANTILE))
-                m = float(np.median(hist))
-                if peak[i] >= q + SPIKE_MARGIN:
-                    out.append((int(i), "spike", float(peak[i]), q, float(peak[i] - q), "info",
-                                {"p99_5": round(q, 2), "median": round(m, 2), "window_days": BASELINE_DAYS}))
+        if spike_ok[j] and not np.isnan(peak[i]) and peak[i] >= spike_q[j] + SPIKE_MARGIN:
+            out.append((int(i), "spike", float(peak[i]), float(spike_q[j]), float(peak[i] - spike_q[j]), "info",
+                        {"p99_5": round(float(spike_q[j]), 2), "median": round(float(spike_m[j]), 2),
+                         "window_days": BASELINE_DAYS}))
     return out
 
 
