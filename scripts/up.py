@@ -79,7 +79,7 @@ def ensure_cluster(var: Path) -> Path:
             timezone = 'UTC'
             """)
         as_postgres(["sh", "-c", f"cat >> {data}/postgresql.conf"], input=conf.encode())
-    as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(var / "postgres.log"),
+    as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "postgres.log"),
                  "-o", f"-p {port('postgres')}", "-w", "-t", "60", "start"], stdout=subprocess.DEVNULL)
     return data
 
