@@ -13,6 +13,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -41,6 +42,16 @@ LOGINS = {
 
 def port(name: str) -> int:
     return int(os.environ.get(f"SRU_{name.upper()}_PORT", PORTS[name]))
+
+
+def port_is_free(number: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", number))
+        except OSError:
+            return False
+    return True
 
 
 def log(msg: str) -> None:
@@ -198,6 +209,11 @@ def main() -> int:
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)
     var.chmod(0o755)
+    busy = [name for name in PORTS if not port_is_free(port(name))]
+    if busy:
+        for name in busy:
+            log(f"port {port(name)} for {name} is in use: set SRU_{name.upper()}_PORT to another port")
+        return 1
     data = ensure_cluster(var)
     try:
         prepare_database()
@@ -216,7 +232,8 @@ def main() -> int:
             return proc.wait()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)
-            return proc.wait()
+            proc.wait()
+            return 0
     finally:
         stop_cluster(data)
         log("stopped")

@@ -1,0 +1,77 @@
+"""`make up` as a new user runs it: the whole local stack comes up, rows for this host reach
+usage_metrics within a minute, Ctrl-C stops everything, and a second run reuses the data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from tests.fixtures.net import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager")
+
+
+def _start(var: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "up.py"), "--var", str(var)],
+                            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(60)
+
+
+def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
+    var = Path(tempfile.mkdtemp(prefix="sru-up-"))
+    var.chmod(0o755)  # the postgres user must reach var/pg
+    ports = {name: free_port() for name in SERVICES}
+    env = {**os.environ, **{f"SRU_{n.upper()}_PORT": str(p) for n, p in ports.items()}}
+    log = var / "up.log"
+    url = f"postgresql://postgres@127.0.0.1:{ports['postgres']}/sru"
+    proc = _start(var / "data", env, log)
+    try:
+        started = time.monotonic()
+
+        def rows_for_this_host() -> bool:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT count(*), min(m.cpu_percent), max(m.cpu_percent), max(m.ram_percent) "
+                    "FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
+                    "WHERE s.hostname = %s", (os.uname().nodename,)).fetchone()
+            return row[0] >= 2 and 0 <= row[1] <= row[2] <= 100 and 0 < row[3] < 100
+
+        wait_for(rows_for_this_host, 90, f"usage_metrics rows (log: {log})", interval=2)
+        assert time.monotonic() - started < 90
+    finally:
+        rc = _stop(proc)
+    text = log.read_text(errors="replace")
+    assert rc == 0, text[-3000:]
+    for name in ("exporter", "adapter", "prometheus", "alertmanager", "receiver"):
+        assert f"[sru up] {name}" in text, f"{name} missing from the printed addresses"
+    assert "[sru up] stopped" in text
+    # Nothing keeps listening after Ctrl-C.
+    for name, number in ports.items():
+        r = subprocess.run(["ss", "-Hltn", f"sport = :{number}"], capture_output=True, text=True)
+        assert r.stdout.strip() == "", f"{name} still listens on {number}"
+
+    # A second run reuses the cluster and the data.
+    log.write_text("")
+    proc = _start(var / "data", env, log)
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in log.read_text(errors="replace"), 60,
+                 f"second start (log: {log})", interval=1)
+    finally:
+        rc = _stop(proc)
+    text = log.read_text(errors="replace")
+    assert rc == 0, text[-3000:]
+    assert "creating PostgreSQL cluster" not in text and "nothing applied" in text
+    subprocess.run(["rm", "-rf", str(var)], check=False)
