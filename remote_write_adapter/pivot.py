@@ -6,6 +6,12 @@ rest together, so the WriteRequest is scanned at the wire level: each TimeSeries
 block is the key of a per-process cache of what that series means (Prometheus sends the same
 label sets every interval, so steady state is all hits); only a new label block is decoded with
 the generated protobuf class, which also validates it. Samples are read with struct.
+
+Prometheus encodes each TimeSeries as its labels followed by its one sample (value, then
+timestamp), and every series of a host's evaluation carries the same timestamp bytes: ``pivot``
+recognises that layout with a few byte comparisons and takes the timestamp from a per-request
+cache; anything else (several samples, fields in another order, histograms, malformed data) goes
+through the general field walker, which gives the same result.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ MAX_USERNAME = 256        # users.username CHECK
 # out they are wrong and become NULL (counted).
 SLACK = 1.0
 CACHE_MAX = 200_000       # label blocks remembered per process
+_ROW_WIDTH = len(USAGE_COLUMNS) + 1  # usage columns, then cpu_per_core
 _STALE_BYTES = struct.pack("<Q", 0x7FF0000000000002)  # Prometheus's staleness marker NaN
 _unpack_double = struct.Struct("<d").unpack_from
+_isfinite = math.isfinite
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Batch:
             self.refused.append(detail)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     """What one label set means, resolved once and cached."""
     kind: str                        # usage, info, sysvalue, session, proc_cpu, proc_mem, drop, refuse
@@ -73,6 +81,8 @@ class Series:
     column: str = ""                 # usage / sysvalue column
     index: int = -1                  # usage column index, -1 for the JSON column
     key: str | None = None           # cpu_per_core key
+    lo: float | None = None          # usage column's range (COLUMN_RANGES)
+    hi: float | None = None
     info: tuple = ()                 # ((column, value), …) for info series
     extra: tuple = ()                # session (user, terminal, remote) / process (pid, name, user)
     reason: str = ""                 # drop / refuse reason
@@ -139,12 +149,13 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
     base = {"host": host, "location": location or None}
     if kind == "usage":
         column, key_label = target
+        lo, hi = COLUMN_RANGES[column]
         if key_label:
             key = labels.get(key_label)
             if key is None or _bad_text(key, 64):
                 return _refuse("invalid_label", f"{column} series without a valid {key_label!r} label")
-            return Series(kind, column=column, key=key, **base)
-        return Series(kind, column=column, index=COL_INDEX[column], **base)
+            return Series(kind, column=column, key=key, lo=lo, hi=hi, **base)
+        return Series(kind, column=column, index=COL_INDEX[column], lo=lo, hi=hi, **base)
     if kind == "info":
         info = []
         for label, column in m.info_labels.items():
@@ -260,20 +271,63 @@ class Pivoter:
         b = Batch()
         n = len(raw)
         pos = 0
+        cache = self._cache
+        times: dict[bytes, int] = {}  # encoded timestamp -> ms: a request holds few distinct ones
+        k = 6                         # length of the last timestamp varint (6 bytes for ms since 2004)
         while pos < n:
-            tag, pos = _varint(raw, pos)
-            if tag == 0x0A:  # field 1, TimeSeries
+            if raw[pos] == 0x0A and pos + 2 < n and raw[pos + 1] & 0x80 and raw[pos + 2] < 0x80:
+                end = pos + 3 + ((raw[pos + 1] & 0x7F) | raw[pos + 2] << 7)  # TimeSeries of 128 B-16 KiB
+                pos += 3
+            else:
+                tag, pos = _varint(raw, pos)
+                if tag != 0x0A:  # metadata (3) and anything newer: not stored
+                    pos = _skip(raw, pos, tag & 7, n)
+                    continue
                 length, pos = _varint(raw, pos)
                 end = pos + length
-                if end > n:
-                    raise ProtocolError(400, "invalid WriteRequest protobuf: truncated TimeSeries")
-                self._timeseries(b, raw, pos, end)
-                pos = end
-            else:  # metadata (3) and anything newer: not stored
-                pos = _skip(raw, pos, tag & 7, n)
+            if end > n:
+                raise ProtocolError(400, "invalid WriteRequest protobuf: truncated TimeSeries")
+            # Steady state: the TimeSeries ends in a Sample {1: double, 2: timestamp} whose timestamp
+            # bytes this request has seen, and what precedes it is a cached label block. Cache keys
+            # are whole label fields and the times keys whole varints, so this split is the parse.
+            s = end - k - 12
+            if not (s >= pos and raw[s] == 0x12 and raw[s + 1] == k + 10 and raw[s + 2] == 0x09
+                    and raw[s + 11] == 0x10 and (t := times.get(raw[s + 12:end])) is not None
+                    and (info := cache.get(raw[pos:s])) is not None):
+                found = self._one_sample(raw, pos, end, times)
+                if found is None:
+                    self._timeseries(b, raw, pos, end)
+                    pos = end
+                    continue
+                s, t, info = found
+                k = end - s - 12
+            v = _unpack_double(raw, s + 3)[0]
+            stale = v != v and raw[s + 3:s + 11] == _STALE_BYTES
+            b.samples += 1
+            if info.kind == "usage":
+                self._usage_sample(b, info, t, v, stale)
+            else:
+                self._apply(b, info, [(t, v, stale)])
+            pos = end
         return b
 
+    def _one_sample(self, raw: bytes, pos: int, end: int, times: dict[bytes, int]) -> tuple[int, int, Series] | None:
+        """(sample field start, timestamp, series) of a TimeSeries laid out as Prometheus writes it:
+        labels with one-byte lengths, then one Sample {1: double, 2: varint}; None otherwise."""
+        p = pos
+        while p + 1 < end and raw[p] == 0x0A and raw[p + 1] < 0x80:
+            p += 2 + raw[p + 1]
+        if not (p + 12 < end and raw[p] == 0x12 and raw[p + 2] == 0x09 and raw[p + 11] == 0x10
+                and p + 2 + raw[p + 1] == end):
+            return None
+        t, q = _varint(raw, p + 12)
+        if q != end:
+            return None
+        t = times[raw[p + 12:end]] = _signed(t)
+        return p, t, self._series(raw[pos:p])
+
     def _timeseries(self, b: Batch, raw: bytes, start: int, end: int) -> None:
+        """The general walker: any field order, any number of samples, histograms."""
         label_parts: list[bytes] = []
         samples: list[tuple[int, int]] = []
         histograms = 0
@@ -309,22 +363,28 @@ class Pivoter:
             return
         b.samples += len(samples)
         info = self._series(b"".join(label_parts))
+        parsed = [_sample(raw, s, e) for s, e in samples] if info.kind not in ("drop", "refuse") else samples
+        self._apply(b, info, parsed)
+
+    def _apply(self, b: Batch, info: Series, parsed: list) -> None:
+        """Account one series' samples ((ts, value, stale) triples; only counted for drop/refuse)."""
         kind = info.kind
         if kind == "drop":
-            b.dropped[info.reason] += len(samples)
+            b.dropped[info.reason] += len(parsed)
             return
         if kind == "refuse":
-            b.refuse(info.reason, len(samples), info.detail)
+            b.refuse(info.reason, len(parsed), info.detail)
+            return
+        if kind == "usage":
+            for t, v, stale in parsed:
+                self._usage_sample(b, info, t, v, stale)
             return
         facts = b.hosts.get(info.host)
         if facts is None:
             facts = b.hosts[info.host] = HostFacts()
         if info.location:
             facts.location = info.location
-        parsed = [_sample(raw, s, e) for s, e in samples]
-        if kind == "usage":
-            self._usage(b, facts, info, parsed)
-        elif kind == "info":
+        if kind == "info":
             facts.columns.update(info.info)
             b.accepted += len(parsed)
         elif kind == "sysvalue":
@@ -340,36 +400,36 @@ class Pivoter:
             self._process(b, info, parsed)
 
     @staticmethod
-    def _usage(b: Batch, facts: HostFacts, info: Series, parsed: list) -> None:
-        column, idx, key, host = info.column, info.index, info.key, info.host
-        usage = b.usage
-        width = len(USAGE_COLUMNS) + 1
-        for t, v, stale in parsed:
-            if stale:
-                b.dropped["stale_marker"] += 1
-                continue
-            if not math.isfinite(v):
-                v = None
+    def _usage_sample(b: Batch, info: Series, t: int, v: float, stale: bool) -> None:
+        host = info.host
+        facts = b.hosts.get(host)
+        if facts is None:
+            facts = b.hosts[host] = HostFacts()
+        if info.location:
+            facts.location = info.location
+        if stale:
+            b.dropped["stale_marker"] += 1
+            return
+        if not _isfinite(v):
+            v = None
+            b.nulls += 1
+        elif (info.lo is not None and v < info.lo) or (info.hi is not None and v > info.hi):
+            v = _fit(info.column, v)
+            if v is None:
                 b.nulls += 1
-            else:
-                lo, hi = COLUMN_RANGES[column]
-                if (lo is not None and v < lo) or (hi is not None and v > hi):
-                    v = _fit(column, v)
-                    if v is None:
-                        b.nulls += 1
-            row = usage.get((host, t))
-            if row is None:
-                row = usage[(host, t)] = [None] * width
-            if key is None:
-                row[idx] = v
-            else:
-                per_core = row[-1]
-                if per_core is None:
-                    per_core = row[-1] = {}
-                per_core[key] = v
-            if t > facts.max_ts:
-                facts.max_ts = t
-            b.accepted += 1
+        row = b.usage.get((host, t))
+        if row is None:
+            row = b.usage[(host, t)] = [None] * _ROW_WIDTH
+        if info.key is None:
+            row[info.index] = v
+        else:
+            per_core = row[-1]
+            if per_core is None:
+                per_core = row[-1] = {}
+            per_core[info.key] = v
+        if t > facts.max_ts:
+            facts.max_ts = t
+        b.accepted += 1
 
     @staticmethod
     def _session(b: Batch, info: Series, parsed: list) -> None:
