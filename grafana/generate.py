@@ -601,7 +601,7 @@ def recommendations() -> dict[str, Any]:
                          {"matcher": {"id": "byName", "options": "Evidence"},
                           "properties": [{"id": "custom.inspect", "value": True},
                                          {"id": "custom.width", "value": 420}]}]),
-        barchart("By type and status", [sql(f"""
+        barchart("By type and status", [sql("""
             SELECT r.report_type AS "Type",
                    count(*) FILTER (WHERE r.status = 'pending') AS "pending",
                    count(*) FILTER (WHERE r.status = 'approved') AS "approved",

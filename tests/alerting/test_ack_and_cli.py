@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import requests
 
 from alertmanager.config import load_shipped, localize
 from tests.alerting.conftest import T0, Receiver, make_alert, notification

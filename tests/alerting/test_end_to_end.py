@@ -24,6 +24,7 @@ import yaml
 from alertmanager.config import load_shipped, localize
 from tests.alerting.conftest import make_alert, notification
 from tests.fixtures.net import free_port, wait_for
+from tests.fixtures.process import stop_process
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "alerts.yml"
 
@@ -34,13 +35,7 @@ class Process:
         self.proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture

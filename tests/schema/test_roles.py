@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
-import psycopg
 import pytest
 from psycopg import errors
 
