@@ -54,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SruError as exc:
         print(f"sru {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        # An exporter-only install (`pip install 'sru[exporter]'`) lacks the server libraries.
+        print(f"sru {args.command}: error: this command needs the Python package {exc.name!r}: "
+              "install sru[server]", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
