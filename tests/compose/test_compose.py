@@ -21,7 +21,7 @@ COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 LONG_RUNNING = {"timescaledb", "adapter", "alert-receiver", "optimizer", "exporter", "prometheus",
                 "alertmanager", "grafana"}
-ONE_SHOT = {"migrate", "db-logins"}
+ONE_SHOT = {"migrate", "db-logins", "rules-sync"}
 
 
 def mounts(svc: dict) -> dict[str, tuple[str, bool]]:
@@ -96,8 +96,8 @@ def test_exporter_sees_the_host(config):
 def test_services_connect_as_their_own_login(config):
     services = config["services"]
     users = {name: re.match(r"postgresql://([^:]+):", services[name]["environment"]["SRU_DATABASE_URL"])[1]
-             for name in ("migrate", "adapter", "alert-receiver", "optimizer")}
-    assert users == {"migrate": "postgres", "adapter": "sru_adapter", "alert-receiver": "sru_receiver",
+             for name in ("migrate", "rules-sync", "adapter", "alert-receiver", "optimizer")}
+    assert users == {"migrate": "postgres", "rules-sync": "postgres", "adapter": "sru_adapter", "alert-receiver": "sru_receiver",
                      "optimizer": "sru_optimizer"}
     assert services["grafana"]["environment"]["SRU_GRAFANA_DB_USER"] == "sru_grafana"
 
