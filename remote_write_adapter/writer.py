@@ -4,13 +4,20 @@ usage_metrics rows go through COPY into a per-connection temporary staging table
 with INSERT … ON CONFLICT that keeps every column already stored unless the new row has a value for
 it: a row split across two requests is completed, a retried request changes nothing. The other
 tables are small per batch and are written from arrays with unnest().
+
+Steady state sends little besides the rows: systems facts (location, models, sizes) are written
+when they differ from what this process last committed (and re-asserted every FACTS_REFRESH), and
+the search for sessions whose series vanished runs only for hosts with an open session (as of at
+most ACTIVE_SESSIONS_REFRESH ago, or opened by this process), per host at most once per
+VANISHED_CHECK_EVERY of sample time. This bookkeeping changes only after a commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -21,6 +28,10 @@ from remote_write_adapter.pivot import Batch
 from sru.db import schema_tier
 
 log = logging.getLogger(__name__)
+
+FACTS_REFRESH = 600.0          # s: unchanged systems facts are written again at most this often
+VANISHED_CHECK_EVERY = 60_000  # ms of sample time between two vanished-session checks of a host
+ACTIVE_SESSIONS_REFRESH = 30.0 # s: age of this process's list of hosts with an open session
 
 STAGE = "sru_stage_usage"
 _COLS = ", ".join(USAGE_COLUMNS)
@@ -137,6 +148,10 @@ class WriteResult:
     systems_touched: int = 0
     sessions_opened: int = 0
     sessions_closed: int = 0
+    # What the Writer remembers once the transaction has committed.
+    facts_written: dict[str, tuple] = field(default_factory=dict, repr=False)
+    vanished_checked: dict[str, int] = field(default_factory=dict, repr=False)
+    session_systems: set = field(default_factory=set, repr=False)  # where sessions were (re)opened
 
 
 class Writer:
@@ -147,13 +162,23 @@ class Writer:
         self.session_stale_after = session_stale_after
         self._ids: dict[str, Any] = {}
         self._touch: bool | None = None
+        self._facts: dict[str, tuple[tuple, float]] = {}  # host -> (facts, monotonic time to rewrite)
+        self._vanished_checked: dict[str, int] = {}       # host -> newest sample ts at the last check
+        self._with_sessions: set = set()                  # system ids with an open session
+        self._with_sessions_until = 0.0
 
     def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         """Write and commit; retries once on a deadlock or a stale system id."""
         for attempt in (1, 2, 3):
             try:
                 with conn.transaction():
-                    return self._write(conn, batch)
+                    res = self._write(conn, batch)
+                refresh = time.monotonic() + FACTS_REFRESH
+                for host, facts in res.facts_written.items():
+                    self._facts[host] = (facts, refresh)
+                self._vanished_checked.update(res.vanished_checked)
+                self._with_sessions |= res.session_systems
+                return res
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == 3:
                     raise
@@ -195,9 +220,24 @@ class Writer:
         # A statement trigger on usage_metrics keeps last_seen where the server allows its transition
         # table (plain PostgreSQL, TimescaleDB >= 2.18); elsewhere it is updated here, once per batch.
         touch = self._touch_last_seen(conn)
-        facts = [batch.hosts[h] for h in hosts]
+        now = time.monotonic()
+        send = []
+        for h in hosts:
+            f = batch.hosts[h]
+            known = f.location is None and not f.columns
+            if not known:
+                stated = (f.location, tuple(sorted(f.columns.items())))
+                written, refresh = self._facts.get(h, (None, 0.0))
+                known = written == stated and now < refresh
+                if not known:
+                    res.facts_written[h] = stated
+            if not known or touch and f.max_ts:
+                send.append(h)
+        if not send:
+            return self._ids
+        facts = [batch.hosts[h] for h in send]
         cur = conn.execute(_UPDATE_SYSTEMS, {
-            "touch": touch, "h": hosts,
+            "touch": touch, "h": send,
             "loc": [f.location for f in facts],
             "cpu": [f.columns.get("cpu_model") for f in facts],
             "gpu": [f.columns.get("gpu_model") for f in facts],
@@ -248,13 +288,23 @@ class Writer:
                 for col, v in zip(cols, vals):
                     col.append(v)
             res.sessions_opened = conn.execute(_OPEN_SESSIONS, cols).rowcount
+            res.session_systems = set(cols[0])
         if batch.sessions_closed:
             cols = [[], [], [], []]
             for (host, user, terminal), ts in sorted(batch.sessions_closed.items()):
                 for col, v in zip(cols, (ids[host], users[user], terminal or None, ms_to_datetime(ts))):
                     col.append(v)
             res.sessions_closed += conn.execute(_CLOSE_SESSIONS, cols).rowcount
-        seen = [(ids[h], ms_to_datetime(f.max_ts)) for h, f in batch.hosts.items() if f.max_ts]
-        if seen:
+        now = time.monotonic()
+        if now >= self._with_sessions_until:
+            self._with_sessions = {r[0] for r in conn.execute(
+                "SELECT DISTINCT system_id FROM user_sessions WHERE is_active")}
+            self._with_sessions_until = now + ACTIVE_SESSIONS_REFRESH
+        due = {h: f.max_ts for h, f in batch.hosts.items()
+               if f.max_ts and ids[h] in self._with_sessions
+               and f.max_ts >= self._vanished_checked.get(h, 0) + VANISHED_CHECK_EVERY}
+        if due:
             res.sessions_closed += conn.execute(
-                _CLOSE_VANISHED, ([s for s, _ in seen], [t for _, t in seen], self.session_stale_after)).rowcount
+                _CLOSE_VANISHED, ([ids[h] for h in due], [ms_to_datetime(t) for t in due.values()],
+                                  self.session_stale_after)).rowcount
+            res.vanished_checked = due
