@@ -8,6 +8,7 @@ import os
 import sys
 
 DEFAULT_PORT = 9848
+THREADS = 4
 
 
 def _bytes(text: str) -> int:
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_database_url(p)
     p.add_argument("--web.workers", dest="workers", type=int, default=2,
                    help="gunicorn worker processes (default: 2)")
+    p.add_argument("--web.threads", dest="threads", type=int, default=THREADS,
+                   help=f"request threads per worker; more than one overlaps decoding with database "
+                        f"work (default: {THREADS})")
     p.add_argument("--web.timeout", dest="timeout", type=int, default=30,
                    help="seconds before a stuck worker is restarted (default: 30)")
     p.add_argument("--web.config.file", dest="web_config", default=None,
@@ -74,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     host, port = parse_listen_address(args.web_listen_address)
     if args.workers < 1:
         raise ConfigError("--web.workers", "must be at least 1")
+    if args.threads < 1:
+        raise ConfigError("--web.threads", "must be at least 1")
     if args.pool_size < 1:
         raise ConfigError("--db.pool-size", "must be at least 1")
     if args.stale_after <= 0:
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from remote_write_adapter.server import serve
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    serve(factory, bind, args.workers, args.timeout,
+    serve(factory, bind, args.workers, args.threads, args.timeout,
           certfile=tls.cert_file if tls else None, keyfile=tls.key_file if tls else None,
           ca_certs=tls.client_ca_file if tls else None, cert_reqs=tls.cert_reqs if tls else None)
     return 0

@@ -1,5 +1,7 @@
-"""Runs the adapter under gunicorn (pre-fork sync workers; ingest is CPU-bound Python, so worker
-processes, not threads, give parallelism). Each worker builds its own connection pool after the fork."""
+"""Runs the adapter under gunicorn: pre-fork worker processes (ingest is CPU-bound Python, so
+processes give parallelism), each with a few threads (gthread) so that one request's decoding and
+pivoting overlaps another's wait on PostgreSQL. Each worker builds its own connection pool after
+the fork."""
 
 from __future__ import annotations
 
@@ -31,12 +33,13 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-def serve(app_factory: Any, bind: str, workers: int, timeout: int, certfile: str | None = None,
+def serve(app_factory: Any, bind: str, workers: int, threads: int, timeout: int, certfile: str | None = None,
           keyfile: str | None = None, ca_certs: str | None = None, cert_reqs: int | None = None) -> None:
     options: dict[str, Any] = {
-        "bind": bind, "workers": workers, "worker_class": "sync", "timeout": timeout,
-        "graceful_timeout": timeout, "child_exit": _child_exit, "accesslog": None,
-        "errorlog": "-", "loglevel": "warning", "proc_name": "sru-adapter",
+        "bind": bind, "workers": workers, "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync", "timeout": timeout,
+        "graceful_timeout": timeout, "child_exit": _child_exit, "accesslog": None, "errorlog": "-",
+        "loglevel": "warning", "proc_name": "sru-adapter",
         # The WSGI app is built in each worker (after fork): no pool crosses a fork.
         "preload_app": False,
     }

@@ -177,7 +177,7 @@ class Writer:
                 for host, facts in res.facts_written.items():
                     self._facts[host] = (facts, refresh)
                 self._vanished_checked.update(res.vanished_checked)
-                self._with_sessions |= res.session_systems
+                self._with_sessions.update(res.session_systems)
                 return res
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == 3:
