@@ -57,6 +57,19 @@ class Anomaly:
                 "severity": self.severity, "baseline": self.baseline}
 
 
+def _rowwise(plain, nan_aware, m: np.ndarray, *args) -> np.ndarray:
+    """``nan_aware(m, *args, axis=1)``, with the rows that hold no NaN done by the vectorised
+    ``plain`` function: numpy's nan-functions fall back to a Python loop over rows as soon as any
+    NaN is present (8 s of a 9 s full-pass anomaly step at the design volume)."""
+    out = np.empty(m.shape[0])
+    gaps = np.isnan(m).any(axis=1)
+    if not gaps.all():
+        out[~gaps] = plain(m[~gaps], *args, axis=1)
+    if gaps.any():
+        out[gaps] = nan_aware(m[gaps], *args, axis=1)
+    return out
+
+
 def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_mask: np.ndarray,
                   metric: str) -> list[tuple[int, str, float, float, float, str, dict]]:
     """Anomalies of one host's metric. ``mean``/``peak`` are dense hourly arrays (NaN = no data) over
@@ -74,8 +87,8 @@ def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_ma
     enough = np.sum(~np.isnan(base), axis=1) >= 6
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # hours without any baseline: NaN, skipped below
-        med = np.nanmedian(base, axis=1)
-        mad = np.nanmedian(np.abs(base - med[:, None]), axis=1)
+        med = _rowwise(np.median, np.nanmedian, base)
+        mad = _rowwise(np.median, np.nanmedian, np.abs(base - med[:, None]))
     scale = 1.4826 * mad + MAD_FLOOR
     x = mean[idx]
     z = (x - med) / scale
@@ -85,8 +98,8 @@ def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_ma
     past = np.lib.stride_tricks.sliding_window_view(peak, window)[idx - window]  # peak[i-720 : i]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        spike_q = np.nanpercentile(past, SPIKE_QUANTILE, axis=1)
-        spike_m = np.nanmedian(past, axis=1)
+        spike_q = _rowwise(np.percentile, np.nanpercentile, past, SPIKE_QUANTILE)
+        spike_m = _rowwise(np.median, np.nanmedian, past)
     spike_ok = np.sum(~np.isnan(past), axis=1) >= window // 2
     for j, i in enumerate(idx):
         if np.isnan(x[j]):
@@ -110,7 +123,8 @@ def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_ma
 def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -> list[Anomaly]:
     """Anomalies of every host in hours [eval_from, eval_to), from hourly_performance_stats."""
     start = eval_from - timedelta(days=BASELINE_DAYS)
-    cols = ", ".join(f"avg_{m}, max_{m}" for m in METRICS)
+    # NULL → NaN in SQL, so the rows become one float matrix without a Python pass over each value.
+    cols = ", ".join(f"coalesce(avg_{m}, 'NaN'), coalesce(max_{m}, 'NaN')" for m in METRICS)
     rows = conn.execute(
         f"SELECT system_id, extract(epoch FROM bucket)::bigint / 3600, {cols} FROM hourly_performance_stats "
         "WHERE bucket >= %s AND bucket < %s ORDER BY system_id, bucket", (start, eval_to)).fetchall()
@@ -121,13 +135,15 @@ def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -
     n = h1 - h0
     hours = np.arange(h0, h1)
     eval_mask = hours >= int(eval_from.timestamp()) // 3600
-    by_host: dict[Any, list] = {}
-    for r in rows:
-        by_host.setdefault(r[0], []).append(r)
+    pos_all = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)) - h0
+    data_all = np.array([r[2:] for r in rows], dtype=float)
+    runs: dict[Any, list[int]] = {}   # rows come ordered by host: one [first, last] run per host
+    for i, r in enumerate(rows):
+        runs.setdefault(r[0], [i, i])[1] = i
     found = []
-    for sid, rs in by_host.items():
-        pos = np.array([r[1] - h0 for r in rs])
-        data = np.array([[np.nan if v is None else v for v in r[2:]] for r in rs], dtype=float)
+    for sid, (first, last) in runs.items():
+        pos = pos_all[first:last + 1]
+        data = data_all[first:last + 1]
         for k, metric in enumerate(METRICS):
             mean = np.full(n, np.nan)
             peak = np.full(n, np.nan)
