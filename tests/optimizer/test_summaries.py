@@ -66,3 +66,31 @@ def test_rollup_writes_only_what_changed(database):
         conn.execute("DELETE FROM hourly_performance_stats")
         assert conn.execute("SELECT sru_rollup_hourly_stats(%s, %s)",
                             (MONDAY + timedelta(hours=7, minutes=30), end)).fetchone()[0] == 48 - 7
+
+
+def test_top_resource_consumers_hand_computed(database):
+    t1, t2 = MONDAY, MONDAY + timedelta(hours=1)
+    with database.connect() as conn:
+        a, b = (conn.execute("INSERT INTO systems (hostname) VALUES (%s) RETURNING id", (h,)).fetchone()[0]
+                for h in ("host-a", "host-b"))
+        with conn.cursor() as cur:   # (host, time, pid, user, cpu %, memory MiB, GPU memory MiB)
+            cur.executemany(
+                'INSERT INTO process_snapshots (system_id, "timestamp", pid, name, username, cpu_percent, '
+                "memory_mb, gpu_memory_mb) VALUES (%s, %s, %s, 'p', %s, %s, %s, %s)",
+                [(a, t1, 1, "alice", 50, 100, None), (a, t1, 2, "alice", 30, 200, None),
+                 (a, t2, 1, "alice", 20, 100, None), (b, t1, 1, "alice", 100, 1000, 500),
+                 (b, t1, 2, "bob", 10, 50, None), (b, t1, 3, "root", 99, 9999, None)])
+
+        def top(resource="cpu", since=t1, system=None):
+            return conn.execute("SELECT * FROM get_top_resource_consumers(%s, %s, 10, %s)",
+                                (resource, since, system)).fetchall()
+
+        # alice's processes add up per snapshot: (80, 300) and (20, 100) on a, (100, 1000) on b.
+        alice = ("alice", ["host-a", "host-b"], 3, pytest.approx(200 / 3), 100, pytest.approx(1400 / 3), 1000, 500)
+        bob = ("bob", ["host-b"], 1, 10, 10, 50, 50, None)
+        assert top() == [alice, bob]
+        assert top("memory") == [alice, bob] and top("gpu_memory") == [alice, bob]
+        assert top(system=b) == [("alice", ["host-b"], 1, 100, 100, 1000, 1000, 500), bob]
+        assert top(since=t2) == [("alice", ["host-a"], 1, 20, 20, 100, 100, None)]
+        with pytest.raises(Exception, match="p_resource must be"):
+            top("disk")
