@@ -1,4 +1,4 @@
-"""Forecasts: when a resource crosses its limit, with a 95 % band (statsmodels OLS on daily means),
+"""Forecasts: when a resource crosses its limit, with a 95 % band (OLS on daily means),
 and the weekly pattern of usage (seasonal decomposition of hourly means) for the report."""
 
 from __future__ import annotations
@@ -41,12 +41,52 @@ class Forecast:
         return {k: v for k, v in d.items() if v is not None}
 
 
+@dataclass(frozen=True)
+class OlsLine:
+    """Ordinary least squares y = intercept + slope·x, in closed form. The same numbers as
+    statsmodels' OLS (tests compare them) without importing it: `import statsmodels.api` costs
+    2-3 s, more than all the fits of a pass, and a timer-driven `sru optimize` pays it every run."""
+    n: int
+    intercept: float
+    slope: float
+    x_mean: float
+    sxx: float
+    sigma2: float          # residual variance, n - 2 degrees of freedom
+    p_value: float         # two-sided, H0: slope = 0
+    r_squared: float
+
+    def predict(self, x0: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean and the (1 - alpha) prediction band of a new observation at x0."""
+        from scipy.special import stdtrit
+
+        mean = self.intercept + self.slope * x0
+        se = np.sqrt(self.sigma2 * (1 + 1 / self.n + (x0 - self.x_mean) ** 2 / self.sxx))
+        t = stdtrit(self.n - 2, 1 - alpha / 2)
+        return mean, mean - t * se, mean + t * se
+
+
+def ols_line(x: np.ndarray, y: np.ndarray) -> OlsLine:
+    from scipy.special import stdtr
+
+    n = len(x)
+    xm, ym = float(x.mean()), float(y.mean())
+    sxx = float(((x - xm) ** 2).sum())
+    slope = float(((x - xm) * (y - ym)).sum() / sxx)
+    intercept = ym - slope * xm
+    sse = float(((y - intercept - slope * x) ** 2).sum())
+    sst = float(((y - ym) ** 2).sum())
+    sigma2 = sse / (n - 2)
+    with np.errstate(divide="ignore", invalid="ignore"):   # a perfect or flat line: p is 0 or NaN
+        t = slope / np.sqrt(sigma2 / sxx)
+        p = float(2 * stdtr(n - 2, -abs(t)))
+        r2 = float(1 - sse / sst) if sst > 0 else float("nan")
+    return OlsLine(n, intercept, slope, xm, sxx, sigma2, p, r2)
+
+
 def fit(days: Sequence[date], values: Sequence[float], metric: str, *, horizon: int = HORIZON_DAYS,
         line_days: int = 30) -> Forecast:
     """Linear trend of daily values; the date the trend, and its 95 % prediction band, reach the
     metric's limit."""
-    import statsmodels.api as sm
-
     limit = LIMITS[metric]
     pairs = [(d, v) for d, v in zip(days, values) if v is not None and not np.isnan(v)]
     if len(pairs) < MIN_DAYS:
@@ -54,18 +94,15 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, *, horizon: 
     d0 = pairs[0][0]
     x = np.array([(d - d0).days for d, _ in pairs], dtype=float)
     y = np.array([v for _, v in pairs], dtype=float)
-    model = sm.OLS(y, sm.add_constant(x)).fit()
-    slope, p = float(model.params[1]), float(model.pvalues[1])
-    fc = Forecast(metric, "no_trend", limit, len(pairs), round(slope, 4), round(float(model.rsquared), 4),
+    line = ols_line(x, y)
+    slope, p = line.slope, line.p_value
+    fc = Forecast(metric, "no_trend", limit, len(pairs), round(slope, 4), round(line.r_squared, 4),
                   float(f"{p:.3g}"))
     if slope <= 0 or p >= SIGNIFICANCE:
         return fc
     last = x[-1]
     ahead = np.arange(last + 1, last + 1 + horizon)
-    frame = model.get_prediction(sm.add_constant(ahead, has_constant="add")).summary_frame(alpha=0.05)
-    mean = frame["mean"].to_numpy()
-    lower = frame["obs_ci_lower"].to_numpy()
-    upper = frame["obs_ci_upper"].to_numpy()
+    mean, lower, upper = line.predict(ahead)
 
     def first(arr: np.ndarray) -> str | None:
         hit = np.nonzero(arr >= limit)[0]

@@ -73,3 +73,26 @@ def test_seasonal_zscore_unit():
     z = [f for f in found if f[1] == "seasonal_zscore"]
     assert [f[0] for f in z] == [night] or night in [f[0] for f in z]
     assert len(z) <= 2   # at most one false positive in a week of normal peaks
+
+
+def test_closed_form_ols_matches_statsmodels():
+    import numpy as np
+    import statsmodels.api as sm
+
+    from optimizer.forecast import ols_line
+
+    rng = np.random.default_rng(7)
+    x = np.arange(40, dtype=float)
+    for y in (3 + 0.4 * x + rng.normal(0, 2, 40), 50 + rng.normal(0, 1, 40)):
+        line = ols_line(x, y)
+        model = sm.OLS(y, sm.add_constant(x)).fit()
+        assert line.intercept == pytest.approx(model.params[0], rel=1e-9)
+        assert line.slope == pytest.approx(model.params[1], rel=1e-9)
+        assert line.p_value == pytest.approx(model.pvalues[1], rel=1e-6)
+        assert line.r_squared == pytest.approx(model.rsquared, rel=1e-9, abs=1e-12)
+        ahead = np.arange(40, 70, dtype=float)
+        frame = model.get_prediction(sm.add_constant(ahead, has_constant="add")).summary_frame(alpha=0.05)
+        mean, lower, upper = line.predict(ahead)
+        assert mean == pytest.approx(frame["mean"].to_numpy(), rel=1e-9)
+        assert lower == pytest.approx(frame["obs_ci_lower"].to_numpy(), rel=1e-9)
+        assert upper == pytest.approx(frame["obs_ci_upper"].to_numpy(), rel=1e-9)
