@@ -96,3 +96,22 @@ def test_closed_form_ols_matches_statsmodels():
         assert mean == pytest.approx(frame["mean"].to_numpy(), rel=1e-9)
         assert lower == pytest.approx(frame["obs_ci_lower"].to_numpy(), rel=1e-9)
         assert upper == pytest.approx(frame["obs_ci_upper"].to_numpy(), rel=1e-9)
+
+
+def test_rowwise_nan_functions_match_numpy():
+    import numpy as np
+
+    from optimizer.anomalies import _rowwise
+
+    m = np.arange(40, dtype=float).reshape(4, 10) ** 1.5
+    m[1, 3] = np.nan          # one gap: the nan-aware path
+    m[2, :] = np.nan          # no data at all: NaN, as numpy gives
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected_med, expected_q = np.nanmedian(m, axis=1), np.nanpercentile(m, 99.5, axis=1)
+    with pytest.warns(RuntimeWarning):
+        got_med = _rowwise(np.median, np.nanmedian, m)
+    with pytest.warns(RuntimeWarning):
+        got_q = _rowwise(np.percentile, np.nanpercentile, m, 99.5)
+    np.testing.assert_array_equal(got_med, expected_med)
+    np.testing.assert_array_equal(got_q, expected_q)
+    assert not np.isnan(got_med[[0, 1, 3]]).any() and np.isnan(got_med[2])
