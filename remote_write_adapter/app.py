@@ -95,6 +95,13 @@ class AdapterApp:
             telemetry.DB_ERRORS.labels("unavailable").inc()
             log.warning("database unavailable: %s", exc)
             resp = Response(503, f"database unavailable: {exc}\n", [("Retry-After", str(self.s.retry_after))])
+        except psycopg.errors.ForeignKeyViolation as exc:
+            # A systems row deleted while its host's batch was written, even after the retry: the
+            # data is fine, so let Prometheus keep it and retry (the next try recreates the row).
+            telemetry.DB_ERRORS.labels("error").inc()
+            log.error("database error: %s", exc)
+            resp = Response(503, f"database error: {exc.diag.message_primary or exc}\n",
+                            [("Retry-After", str(self.s.retry_after))])
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             # What the pivot's checks let through and the schema's constraints refuse: never storable.
             log.warning("batch refused by the database: %s", exc)

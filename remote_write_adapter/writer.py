@@ -2,7 +2,10 @@
 
 usage_metrics rows go through COPY into a per-connection temporary staging table and are merged
 with INSERT … ON CONFLICT that keeps every column already stored unless the new row has a value for
-it: a row split across two requests is completed, a retried request changes nothing. The other
+it: a row split across two requests is completed, a retried request changes nothing. The merge
+takes its rows in key order, so concurrent requests completing the same rows (Prometheus sends
+recording-rule output rule by rule: every request brings a few columns of many rows) lock them
+in the same order instead of deadlocking. The other
 tables are small per batch and are written from arrays with unnest().
 
 Steady state sends little besides the rows: systems facts (location, models, sizes) are written
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,7 @@ from sru.db import schema_tier
 
 log = logging.getLogger(__name__)
 
+ATTEMPTS = 5                   # tries of a batch that deadlocks
 FACTS_REFRESH = 600.0          # s: unchanged systems facts are written again at most this often
 VANISHED_CHECK_EVERY = 60_000  # ms of sample time between two vanished-session checks of a host
 ACTIVE_SESSIONS_REFRESH = 30.0 # s: age of this process's list of hosts with an open session
@@ -49,7 +54,7 @@ _COPY_TYPES = ["uuid", "timestamptz", *(["float8"] * len(USAGE_COLUMNS)), "jsonb
 
 _MERGE = f"""
 INSERT INTO usage_metrics AS u (system_id, "timestamp", {_COLS}, cpu_per_core)
-SELECT system_id, "timestamp", {_COLS}, cpu_per_core FROM {STAGE}
+SELECT system_id, "timestamp", {_COLS}, cpu_per_core FROM {STAGE} ORDER BY system_id, "timestamp"
 ON CONFLICT (system_id, "timestamp") DO UPDATE SET
   {", ".join(f"{c} = COALESCE(EXCLUDED.{c}, u.{c})" for c in USAGE_COLUMNS)},
   cpu_per_core = CASE WHEN EXCLUDED.cpu_per_core IS NULL THEN u.cpu_per_core
@@ -149,6 +154,7 @@ class WriteResult:
     sessions_opened: int = 0
     sessions_closed: int = 0
     # What the Writer remembers once the transaction has committed.
+    system_ids: dict[str, Any] = field(default_factory=dict, repr=False)
     facts_written: dict[str, tuple] = field(default_factory=dict, repr=False)
     vanished_checked: dict[str, int] = field(default_factory=dict, repr=False)
     session_systems: set = field(default_factory=set, repr=False)  # where sessions were (re)opened
@@ -168,11 +174,14 @@ class Writer:
         self._with_sessions_until = 0.0
 
     def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
-        """Write and commit; retries once on a deadlock or a stale system id."""
-        for attempt in (1, 2, 3):
+        """Write and commit. Retries a deadlock (concurrent requests creating the same TimescaleDB
+        chunk take their locks in no fixed order) after a short random pause, and a stale system
+        id (a systems row deleted under the cache) with the cache emptied."""
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 with conn.transaction():
                     res = self._write(conn, batch)
+                self._ids.update(res.system_ids)
                 refresh = time.monotonic() + FACTS_REFRESH
                 for host, facts in res.facts_written.items():
                     self._facts[host] = (facts, refresh)
@@ -180,10 +189,11 @@ class Writer:
                 self._with_sessions.update(res.session_systems)
                 return res
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
-                if attempt == 3:
+                if attempt == ATTEMPTS:
                     raise
+                time.sleep(random.uniform(0, 0.02 * attempt))
             except psycopg.errors.ForeignKeyViolation:
-                if attempt == 3:
+                if attempt == ATTEMPTS:
                     raise
                 self._ids.clear()
         raise AssertionError("unreachable")
@@ -210,13 +220,17 @@ class Writer:
         return res
 
     def _systems(self, conn: psycopg.Connection, batch: Batch, res: WriteResult) -> dict[str, Any]:
+        """System ids of the batch's hosts (creating new hosts' rows). The batch uses its own map:
+        another thread may empty the shared cache meanwhile, and an id read here reaches the cache
+        only once this transaction has committed it."""
         hosts = sorted(batch.hosts)
-        missing = [h for h in hosts if h not in self._ids]
+        ids = {h: self._ids.get(h) for h in hosts}
+        missing = [h for h, sid in ids.items() if sid is None]
         if missing:
             conn.execute(_INSERT_SYSTEMS, (missing,))
             for sid, name in conn.execute("SELECT id, hostname FROM systems WHERE hostname = ANY(%s)",
                                           (missing,)):
-                self._ids[name] = sid
+                ids[name] = res.system_ids[name] = sid
         # A statement trigger on usage_metrics keeps last_seen where the server allows its transition
         # table (plain PostgreSQL, TimescaleDB >= 2.18); elsewhere it is updated here, once per batch.
         touch = self._touch_last_seen(conn)
@@ -234,7 +248,7 @@ class Writer:
             if not known or touch and f.max_ts:
                 send.append(h)
         if not send:
-            return self._ids
+            return ids
         facts = [batch.hosts[h] for h in send]
         cur = conn.execute(_UPDATE_SYSTEMS, {
             "touch": touch, "h": send,
@@ -247,7 +261,7 @@ class Writer:
             "seen": [ms_to_datetime(f.max_ts) if f.max_ts else None for f in facts],
         })
         res.systems_touched = cur.rowcount
-        return self._ids
+        return ids
 
     def _usage(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
         with conn.cursor() as cur:

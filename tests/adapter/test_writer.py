@@ -79,3 +79,31 @@ def test_vanished_check_at_most_once_a_minute_of_sample_time(database, conn):
     w.write(conn, p.pivot(request(T0 + 15 * MIN + 45_000)))
     assert fetch(database, "SELECT is_active, logout_time = to_timestamp(%d / 1000.0) FROM user_sessions"
                  % T0) == [(False, True)]
+
+
+def test_concurrent_rule_ordered_requests_complete_every_row(database, adapter_factory):
+    """Prometheus sends recording-rule output rule by rule, so concurrent requests (shards, a
+    backlog after an outage) complete the same rows, and the first ones create the same chunk:
+    every request must still succeed and every row end up whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests as http
+
+    from tests.fixtures.adapter import WRITE_HEADERS, snappy
+
+    a = adapter_factory(database.role_url("data_collector"), workers=2)
+    hosts, evaluations = 40, 3
+    columns = ["cpu_percent", "ram_percent", "swap_percent", "load_1m", "net_sent_mb_s"]
+    encoded = [series({"__name__": f"sru:{c}", "hostname": f"lab{h}"}, [(T0 + e * MIN, float(h % 50 + i))])
+               for e in range(evaluations) for i, c in enumerate(columns) for h in range(hosts)]
+    bodies = [snappy(b"".join(encoded[i:i + 30])) for i in range(0, len(encoded), 30)]
+
+    def post(body: bytes) -> int:
+        return http.post(a.url + "/api/v1/write", data=body, headers=WRITE_HEADERS, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(post, bodies))
+    assert codes == [204] * len(bodies)
+    assert fetch(database, "SELECT count(*), count(cpu_percent), count(ram_percent), count(swap_percent), "
+                           "count(load_1m), count(net_sent_mb_s) FROM usage_metrics") == [
+        (hosts * evaluations,) * 6]
