@@ -5,8 +5,8 @@ with INSERT … ON CONFLICT that keeps every column already stored unless the ne
 it: a row split across two requests is completed, a retried request changes nothing. The merge
 takes its rows in key order, so concurrent requests completing the same rows (Prometheus sends
 recording-rule output rule by rule: every request brings a few columns of many rows) lock them
-in the same order instead of deadlocking. The other
-tables are small per batch and are written from arrays with unnest().
+in the same order instead of deadlocking. The other tables are small per batch and are written
+from arrays with unnest().
 
 Steady state sends little besides the rows: systems facts (location, models, sizes) are written
 when they differ from what this process last committed (and re-asserted every FACTS_REFRESH), and
@@ -33,10 +33,10 @@ from sru.db import schema_tier
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 5                   # tries of a batch that deadlocks
-FACTS_REFRESH = 600.0          # s: unchanged systems facts are written again at most this often
-VANISHED_CHECK_EVERY = 60_000  # ms of sample time between two vanished-session checks of a host
-ACTIVE_SESSIONS_REFRESH = 30.0 # s: age of this process's list of hosts with an open session
+ATTEMPTS = 5                    # tries of a batch that deadlocks
+FACTS_REFRESH = 600.0           # s: unchanged systems facts are written again at most this often
+VANISHED_CHECK_EVERY = 60_000   # ms of sample time between two vanished-session checks of a host
+ACTIVE_SESSIONS_REFRESH = 30.0  # s: age of this process's list of hosts with an open session
 
 STAGE = "sru_stage_usage"
 _COLS = ", ".join(USAGE_COLUMNS)
@@ -162,7 +162,8 @@ class WriteResult:
 
 class Writer:
     """Writes batches; keeps a hostname → system id cache per process (systems rows are rarely
-    deleted; a deleted one shows up as a foreign-key error and empties the cache)."""
+    deleted; a deleted one shows up as a foreign-key error and empties the cache). Shared by a
+    worker's request threads: each batch works on its own maps and merges into these after commit."""
 
     def __init__(self, session_stale_after: dt.timedelta = dt.timedelta(minutes=15)) -> None:
         self.session_stale_after = session_stale_after

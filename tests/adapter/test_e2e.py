@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -16,7 +14,7 @@ import pytest
 
 from remote_write_adapter.rules import render_rules
 from remote_write_adapter.sample_config import remote_read, remote_write
-from tests.fixtures.net import free_port, wait_for, wait_for_port
+from tests.fixtures.net import free_port, wait_for
 
 INTERVAL_S = 3
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"

@@ -7,8 +7,6 @@ import struct
 
 import pytest
 
-from tests.fixtures.adapter import WRITE_HEADERS, snappy, write_request
-
 T0 = 1_700_000_000_000  # ms
 STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
