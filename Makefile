@@ -24,6 +24,7 @@ up: deps venv
 	@$(VENV)/bin/python scripts/up.py --var $(VAR)
 
 test: deps venv
+	@$(VENV)/bin/ruff check --quiet .
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean-var:

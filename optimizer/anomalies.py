@@ -76,7 +76,6 @@ def detect_series(mean: np.ndarray, peak: np.ndarray, hours: np.ndarray, eval_ma
     consecutive hours ``hours`` (epoch hours); ``eval_mask`` marks the hours to judge. Returns
     (index, kind, value, threshold, score, severity, baseline) tuples."""
     out = []
-    n = len(mean)
     idx = np.nonzero(eval_mask)[0]
     idx = idx[idx >= BASELINE_DAYS * 24]
     if len(idx) == 0:

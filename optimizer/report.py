@@ -187,7 +187,7 @@ def _csv(report: dict[str, Any]) -> str:
 
 def _md(report: dict[str, Any]) -> str:
     f = report["fleet"]
-    out = [f"# sru fleet report", "", f"Generated {report['generated_at']}, last {report['window_days']} days.", "",
+    out = ["# sru fleet report", "", f"Generated {report['generated_at']}, last {report['window_days']} days.", "",
            f"* hosts: {f['hosts']} ({f['hosts_with_data']} with data)",
            f"* mean utilization score: {_fmt(f['mean_utilization_score'])}",
            f"* under-utilised: {', '.join(f['underutilized_hosts']) or 'none'}",
