@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.adapter",
     "tests.fixtures.alertmanager",
+    "tests.fixtures.certs",
 ]

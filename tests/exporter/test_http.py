@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.exporter.certs import Pki
+from tests.fixtures.certs import Pki
 from tests.exporter.server import running_exporter
 from tests.fixtures.net import wait_for
 

@@ -13,7 +13,7 @@ import pytest
 
 from sru.errors import ConfigError
 from sru.webconfig import load_web_config, parse_web_config
-from tests.exporter.certs import Pki
+from tests.fixtures.certs import Pki
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(6)).decode()
 
