@@ -19,17 +19,23 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then log "missing packages ${missing[*]}; run as root"; exit 1; fi
-  log "installing ${missing[*]}"
+APT_UPDATED=0
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then log "missing $*; run as root"; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  if [ $APT_UPDATED = 0 ]; then apt-get update -qq; APT_UPDATED=1; fi
   # policy-rc.d keeps the packages' own services (a system PostgreSQL cluster, Prometheus) from
   # being started: sru runs its own instances on free ports.
-  had_policy=0; [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  local had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
   if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ $had_policy = 0 ] && rm -f /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  if [ $had_policy = 0 ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt_install "${missing[@]}"
 fi
 
 PG_CONFIG=/usr/lib/postgresql/$PGVER/bin/pg_config
@@ -37,15 +43,15 @@ if [ -f "/usr/share/postgresql/$PGVER/extension/timescaledb.control" ]; then
   log "TimescaleDB present for PostgreSQL $PGVER"
   exit 0
 fi
+if [ $APT_UPDATED = 0 ] && [ "$(id -u)" = 0 ]; then apt-get update -qq; APT_UPDATED=1; fi
 if apt-cache show "postgresql-$PGVER-timescaledb" >/dev/null 2>&1; then
   log "installing postgresql-$PGVER-timescaledb"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "postgresql-$PGVER-timescaledb" >/dev/null
+  apt_install "postgresql-$PGVER-timescaledb"
   exit 0
 fi
 
 log "building TimescaleDB (Apache edition) from Debian 13's source package for PostgreSQL $PGVER"
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "postgresql-server-dev-$PGVER" cmake dpkg-dev gcc make libssl-dev >/dev/null
+apt_install "postgresql-server-dev-$PGVER" cmake dpkg-dev gcc make libssl-dev
 # The machine's own mirror, so the build works wherever its apt does.
 MIRROR=$(grep -hE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
 [ -n "$MIRROR" ] || MIRROR=$(grep -hE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | awk '{print $2}' | head -1)
@@ -53,7 +59,8 @@ MIRROR=$(grep -hE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | aw
 WORK=$(mktemp -d /tmp/sru-tsdb.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/lists/partial" "$WORK/src"
-echo "deb-src [trusted=yes] $MIRROR trixie main" >"$WORK/sources.list"
+# Verified with the machine's own Debian archive keyring (it carries the trixie keys).
+echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" >"$WORK/sources.list"
 APTO=(-o "Dir::Etc::sourcelist=$WORK/sources.list" -o Dir::Etc::sourceparts=/nonexistent
       -o "Dir::State::Lists=$WORK/lists" -o APT::Sandbox::User=root)
 apt-get "${APTO[@]}" update -qq
