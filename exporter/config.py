@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from sru.config import load_yaml_file
 from sru.errors import ConfigError
 from sru.options import parse_listen_address
 
@@ -175,15 +176,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_file(path: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as exc:
-        raise ConfigError(CONFIG_FILE_OPTION, f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(CONFIG_FILE_OPTION, f"{path} is not valid YAML: {exc}") from None
+    data = load_yaml_file(path, CONFIG_FILE_OPTION)
     if data is None:
         return {}
     if not isinstance(data, dict):

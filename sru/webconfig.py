@@ -50,6 +50,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from sru.config import load_yaml_file
 from sru.errors import ConfigError
 
 OPTION = "--web.config.file"
@@ -150,15 +151,7 @@ def server_ssl_context(tls: TLSConfig) -> ssl.SSLContext:
 
 
 def load_web_config(path: str, option: str = OPTION) -> WebConfig:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as exc:
-        raise ConfigError(option, f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(option, f"{path} is not valid YAML: {exc}") from None
+    data = load_yaml_file(path, option)
     return parse_web_config(data if data is not None else {}, option, base_dir=os.path.dirname(path))
 
 
