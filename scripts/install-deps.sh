@@ -39,6 +39,38 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PG_CONFIG=/usr/lib/postgresql/$PGVER/bin/pg_config
+
+# The community edition (Apache core + tsl/: compression, continuous aggregates, policies), built
+# from an upstream source tarball: what compose users run, and what the suite needs for tier `full`.
+if [ -n "${SRU_TIMESCALEDB_SOURCE:-}" ]; then
+  SRC=$SRU_TIMESCALEDB_SOURCE
+  [ -f "$SRC" ] || { log "SRU_TIMESCALEDB_SOURCE=$SRC: no such file"; exit 1; }
+  VER=$(basename "$SRC" | sed -nE 's/^timescaledb-([0-9]+\.[0-9]+\.[0-9]+)\.tar\.gz$/\1/p')
+  [ -n "$VER" ] || { log "SRU_TIMESCALEDB_SOURCE=$SRC: expected a file named timescaledb-X.Y.Z.tar.gz"; exit 1; }
+  PKGLIB=/usr/lib/postgresql/$PGVER/lib
+  if [ -f "$PKGLIB/timescaledb-tsl-$VER.so" ] && [ -f "$PKGLIB/timescaledb-$VER.so" ]; then
+    log "TimescaleDB $VER community edition present for PostgreSQL $PGVER"
+    exit 0
+  fi
+  log "building TimescaleDB $VER (community edition) from $SRC for PostgreSQL $PGVER"
+  apt_install "postgresql-server-dev-$PGVER" cmake gcc make libssl-dev
+  # An Apache-only Debian package would own the same file names: remove it, the build replaces it.
+  if dpkg-query -W -f='${Status}' "postgresql-$PGVER-timescaledb" 2>/dev/null | grep -q "install ok installed"; then
+    log "removing the Apache-only postgresql-$PGVER-timescaledb package"
+    DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "postgresql-$PGVER-timescaledb" >/dev/null
+  fi
+  WORK=$(mktemp -d /tmp/sru-tsdb.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
+  tar xzf "$SRC" -C "$WORK"
+  cd "$WORK/timescaledb-$VER"
+  ./bootstrap -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
+    -DPG_CONFIG="$PG_CONFIG" >/dev/null
+  make -C build -j"$(nproc)" install >/dev/null
+  [ -f "$PKGLIB/timescaledb-tsl-$VER.so" ] || { log "build finished without timescaledb-tsl-$VER.so"; exit 1; }
+  log "TimescaleDB $VER community edition installed"
+  exit 0
+fi
+
 if [ -f "/usr/share/postgresql/$PGVER/extension/timescaledb.control" ]; then
   log "TimescaleDB present for PostgreSQL $PGVER"
   exit 0
