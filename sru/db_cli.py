@@ -12,9 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
     mig = dbsub.add_parser("migrate", help="apply the schema migrations (safe to run twice)")
     add_database_url(mig)
-    mig.add_argument("--timescaledb", choices=["auto", "off", "require"], default="auto",
-                     help="use TimescaleDB when the server offers it (auto), never (off), or fail "
-                          "without it (require)")
+    mig.add_argument("--timescaledb", choices=["auto", "off", "require", "full"], default="auto",
+                     help="use TimescaleDB when the server offers it (auto), never (off), fail "
+                          "without it (require), or fail unless it is the community edition with "
+                          "compression and continuous aggregates (full)")
     mig.set_defaults(func=_migrate)
     maint = dbsub.add_parser("maintain", help="retention, rollups and ANALYZE where the server has no "
                                                "TimescaleDB policies (run as admin; see optimizer/README.md)")

@@ -64,7 +64,7 @@ def load_migrations() -> list[Migration]:
 
 
 def detect_tier(conn: "psycopg.Connection", timescaledb: str) -> str:
-    """What the server offers. ``timescaledb`` is 'auto', 'off' or 'require'."""
+    """What the server offers. ``timescaledb`` is 'auto', 'off', 'require' or 'full'."""
     if timescaledb == "off":
         return "plain"
     available = conn.execute(
@@ -72,13 +72,38 @@ def detect_tier(conn: "psycopg.Connection", timescaledb: str) -> str:
     ).fetchone()
     preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
     if not available or "timescaledb" not in preload:
-        if timescaledb == "require":
+        if timescaledb in ("require", "full"):
             why = "not installed" if not available else "not in shared_preload_libraries"
-            raise MigrationError(f"--timescaledb=require: the TimescaleDB extension is {why}")
+            raise MigrationError(f"--timescaledb={timescaledb}: the TimescaleDB extension is {why}")
         return "plain"
-    # The preloaded library registers this setting; no extension needs to exist yet to read it.
     license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
+    if license_ is None:
+        license_ = _probe_license(conn)
     return "full" if license_ == "timescale" else "apache"
+
+
+def _probe_license(conn: "psycopg.Connection") -> str | None:
+    """The server's ``timescaledb.license`` where this session has not loaded TimescaleDB yet.
+
+    Only the preloaded loader runs before ``CREATE EXTENSION``; the versioned library that defines
+    ``timescaledb.license`` (and its default, 'timescale' in the community edition) is loaded by the
+    extension. So a second session creates it inside a transaction, reads the setting and rolls
+    back: the database is left as it was, and this session stays free to create the extension (one
+    backend cannot create it again after a rolled-back creation)."""
+    import psycopg
+
+    params = conn.info.get_parameters()
+    password = conn.pgconn.password
+    if password:
+        params["password"] = password.decode()
+    params["application_name"] = "sru-migrate-probe"
+    with psycopg.connect(**params, autocommit=True) as probe:
+        value: str | None = None
+        with probe.transaction():
+            probe.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            value = probe.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
+            raise psycopg.Rollback()
+        return value
 
 
 def _bootstrap(conn: "psycopg.Connection") -> None:
@@ -127,6 +152,12 @@ def migrate(conn: "psycopg.Connection", *, timescaledb: str = "auto",
                     raise MigrationError(
                         f"database was migrated on tier '{tier}' but the server offers only '{offered}'"
                     )
+            if timescaledb == "full" and tier != "full":
+                why = (f"the server offers only tier '{offered}' (timescaledb.license = 'apache', or an "
+                       "Apache-only build)" if offered != "full"
+                       else f"this database was migrated on tier '{tier}' before")
+                raise MigrationError(f"--timescaledb=full: {why}; compression, continuous aggregates "
+                                     "and retention policies need the community edition")
             done = dict(conn.execute("SELECT filename, checksum FROM sru_schema_migrations").fetchall())
         applied = []
         for mig in migrations:

@@ -85,3 +85,65 @@ def test_a_plain_database_stays_plain_when_timescaledb_appears(empty_db) -> None
         assert conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is None
     assert result.tier == "plain" and result.applied == []
     assert any("not converted" in n for n in result.notes)
+
+
+@pytest.fixture
+def empty_db_full(pg_cluster_full):
+    name = f"t_empty_{os.getpid()}_{os.urandom(3).hex()}"
+    with psycopg.connect(pg_cluster_full.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_cluster_full.url(name)
+    with psycopg.connect(pg_cluster_full.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _migrate_cli(url: str, flag: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SRU, "db", "migrate", "--database-url", url, "--timescaledb", flag],
+                          capture_output=True, text=True)
+
+
+def test_community_server_fresh_database_is_full(empty_db_full) -> None:
+    # The extension does not exist yet in this database, so this session has not loaded the library
+    # that defines timescaledb.license: detection must still answer full.
+    with psycopg.connect(empty_db_full) as conn:
+        assert conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone() == (None,)
+    r = _migrate_cli(empty_db_full, "auto")
+    assert r.returncode == 0, r.stderr
+    assert "TimescaleDB tier: full" in r.stdout
+    with psycopg.connect(empty_db_full) as conn:
+        assert conn.execute("SELECT count(*) FROM timescaledb_information.continuous_aggregates"
+                            ).fetchone() == (1,)
+    assert "TimescaleDB tier: full" in _migrate_cli(empty_db_full, "full").stdout
+
+
+def test_tier_full_required_on_an_apache_server_fails_loudly(empty_db) -> None:
+    r = _migrate_cli(empty_db, "full")
+    assert r.returncode != 0
+    assert "--timescaledb=full" in r.stderr and "'apache'" in r.stderr and "Traceback" not in r.stderr
+    with psycopg.connect(empty_db) as conn:
+        # Nothing was recorded: the same database can still be migrated once the server is fixed.
+        assert conn.execute("SELECT to_regclass('sru_meta')").fetchone() == (None,)
+
+
+def test_tier_full_required_on_a_database_migrated_as_apache(empty_db_full) -> None:
+    with psycopg.connect(empty_db_full, autocommit=True) as conn:
+        # What a database first migrated under license 'apache' keeps: its recorded tier.
+        conn.execute("CREATE TABLE sru_meta (key text PRIMARY KEY, value text NOT NULL)")
+        conn.execute("INSERT INTO sru_meta VALUES ('timescaledb_tier', 'apache')")
+    r = _migrate_cli(empty_db_full, "full")
+    assert r.returncode != 0 and "migrated on tier 'apache'" in r.stderr, r.stderr
+
+
+def test_server_without_the_library_is_plain() -> None:
+    from tests.fixtures.postgres import shutdown_cluster, start_cluster
+
+    cluster = start_cluster(license=None)
+    try:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            assert "timescaledb" not in conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+            conn.execute("CREATE DATABASE fresh")
+        assert "TimescaleDB tier: plain" in _migrate_cli(cluster.url("fresh"), "auto").stdout
+        r = _migrate_cli(cluster.url("fresh"), "require")
+        assert r.returncode != 0 and "not in shared_preload_libraries" in r.stderr
+    finally:
+        shutdown_cluster(cluster)

@@ -211,11 +211,32 @@ def test_hypertables_only_on_timescaledb_tier(database) -> None:
         if database.tier == "plain":
             assert has_ext is None
             return
-        assert conn.execute("SHOW timescaledb.license").fetchone() == ("apache",)
+        license_ = {"apache": "apache", "full": "timescale"}[database.tier]
+        assert conn.execute("SHOW timescaledb.license").fetchone() == (license_,)
         rows = dict(conn.execute(
-            "SELECT hypertable_name, time_interval FROM timescaledb_information.dimensions").fetchall())
+            "SELECT hypertable_name, time_interval FROM timescaledb_information.dimensions "
+            "WHERE hypertable_schema = 'public'").fetchall())
         assert rows == {"usage_metrics": dt.timedelta(days=1), "process_snapshots": dt.timedelta(days=1),
                         "alert_logs": dt.timedelta(days=7)}
+        kinds = dict(conn.execute("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
+                                  "ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                                  "AND c.relname = 'hourly_performance_stats'").fetchall())
+        caggs = [r[0] for r in conn.execute(
+            "SELECT view_name FROM timescaledb_information.continuous_aggregates")]
+        jobs = sorted(conn.execute(
+            "SELECT j.proc_name, coalesce(ca.view_name, j.hypertable_name) "
+            "FROM timescaledb_information.jobs j LEFT JOIN timescaledb_information.continuous_aggregates ca "
+            "ON ca.materialization_hypertable_name = j.hypertable_name "
+            "WHERE j.hypertable_name IS NOT NULL").fetchall())
+        if database.tier == "apache":
+            assert kinds == {"hourly_performance_stats": "r"} and caggs == [] and jobs == []
+        else:
+            assert kinds == {"hourly_performance_stats": "v"} and caggs == ["hourly_performance_stats"]
+            assert jobs == sorted([
+                ("policy_compression", "usage_metrics"), ("policy_retention", "usage_metrics"),
+                ("policy_compression", "process_snapshots"), ("policy_retention", "process_snapshots"),
+                ("policy_refresh_continuous_aggregate", "hourly_performance_stats"),
+                ("policy_retention", "hourly_performance_stats")])
 
 
 def test_last_seen_follows_inserts(database) -> None:
