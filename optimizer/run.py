@@ -89,6 +89,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     from tqdm import tqdm
 
     from optimizer import anomalies, forecast
+    from optimizer.hourly_stats import refresh_hourly_aggregate
 
     lo, hi = conn.execute('SELECT min("timestamp"), max("timestamp") FROM usage_metrics').fetchone()
     state = dict(conn.execute("SELECT key, value FROM sru_optimizer_state").fetchall())
@@ -106,6 +107,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
         start = max(start, lo)
     end = hi + timedelta(microseconds=1)
     result.data_from, result.data_to = start, hi
+    _timed(result, "rollup", refresh_hourly_aggregate, conn, start, end)
     hourly_from = max(start, hi - timedelta(days=HOURLY_SUMMARY_DAYS))
 
     steps = [("hourly", lambda: _scalar(conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),

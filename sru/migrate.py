@@ -3,7 +3,11 @@
 Files in ``sql/`` are named ``NNN_name.sql`` and applied in name order, each in its own transaction,
 and recorded with a checksum in ``sru_schema_migrations``. A first line ``-- tiers: plain apache
 full`` limits a file to some tiers; the same number may appear in several files that cover
-different tiers. The tier is detected on the first run and kept in ``sru_meta``:
+different tiers. Files named ``R__name.sql`` are *repeatable* (as Flyway's): each holds the current definition of
+one function or view (``CREATE OR REPLACE``), and is re-applied, after the numbered files, whenever
+its checksum differs from the one recorded. A numbered file that defined the same object earlier is
+history; the ``R__`` file is the body in force. The tier is detected on the first run and kept in
+``sru_meta``:
 
 * ``plain``  — no TimescaleDB: ordinary tables;
 * ``apache`` — TimescaleDB Apache edition: hypertables;
@@ -35,6 +39,10 @@ class Migration:
     tiers: frozenset[str]
 
     @property
+    def repeatable(self) -> bool:
+        return self.filename.startswith("R__")
+
+    @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
@@ -47,11 +55,14 @@ class MigrateResult:
 
 
 def load_migrations() -> list[Migration]:
+    """Numbered files in name order, then the repeatable ``R__`` files in name order."""
     out = []
     files = resources.files("sru.sql")
-    for entry in sorted(files.iterdir(), key=lambda e: e.name):
-        if not re.match(r"^\d{3}_[a-z0-9_]+\.sql$", entry.name):
-            continue
+    names = sorted(e.name for e in files.iterdir())
+    numbered = [n for n in names if re.match(r"^\d{3}_[a-z0-9_]+\.sql$", n)]
+    repeatable = [n for n in names if re.match(r"^R__[a-z0-9_]+\.sql$", n)]
+    for name in numbered + repeatable:
+        entry = files / name
         sql = entry.read_text(encoding="utf-8")
         first = sql.splitlines()[0].strip() if sql else ""
         m = _TIERS_LINE.match(first)
@@ -161,7 +172,9 @@ def migrate(conn: "psycopg.Connection", *, timescaledb: str = "auto",
             done = dict(conn.execute("SELECT filename, checksum FROM sru_schema_migrations").fetchall())
         applied = []
         for mig in migrations:
-            if mig.filename in done:
+            if mig.filename in done and mig.repeatable and done[mig.filename] == mig.checksum:
+                continue
+            if mig.filename in done and not mig.repeatable:
                 if done[mig.filename] != mig.checksum:
                     raise MigrationError(
                         f"{mig.filename} was changed after it was applied; add a new migration instead"
@@ -173,7 +186,9 @@ def migrate(conn: "psycopg.Connection", *, timescaledb: str = "auto",
                 with conn.transaction():
                     conn.execute(mig.sql)
                     conn.execute(
-                        "INSERT INTO sru_schema_migrations (filename, checksum) VALUES (%s, %s)",
+                        "INSERT INTO sru_schema_migrations (filename, checksum) VALUES (%s, %s) "
+                        "ON CONFLICT (filename) DO UPDATE SET checksum = EXCLUDED.checksum, "
+                        "applied_at = now()",
                         (mig.filename, mig.checksum),
                     )
             except Exception as exc:  # psycopg.Error: report which file failed
