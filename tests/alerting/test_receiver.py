@@ -195,7 +195,8 @@ def test_routes_and_methods(receiver: Receiver) -> None:
     assert requests.get(receiver.url + "/api/v1/alerts/1/ack", timeout=10).status_code == 405
 
 
-def test_503_while_database_is_down(receiver: Receiver, pg_cluster) -> None:
+def test_503_while_database_is_down(receiver: Receiver, database) -> None:
+    pg_cluster = database.cluster   # the server of this test's tier
     assert receiver.post(notification(make_alert())).status_code == 200
     pg_cluster.stop()
     try:

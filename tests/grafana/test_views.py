@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
+from optimizer.hourly_stats import roll_up
+
 T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)  # a Monday: date_bin's origin lines up with days
 
 
@@ -53,13 +55,23 @@ def test_usage_series_picks_source_by_bucket(database):
         # Raw: 12 samples in the first hour of host a, cpu 0..55 step 5.
         _samples(conn, a, [(T0 + timedelta(minutes=5 * i), 5.0 * i, 50.0) for i in range(12)])
         _samples(conn, b, [(T0, 99.0, 99.0)])
-        # Hourly (an ordinary table on the tiers tested here): two hours with different sample
-        # counts, so weighting shows.
-        conn.execute("""
-            INSERT INTO hourly_performance_stats (system_id, bucket, sample_count, avg_cpu_percent,
-                                                  max_cpu_percent, avg_ram_percent, max_ram_percent)
-            VALUES (%(a)s, %(t0)s, 12, 10, 20, 50, 60),
-                   (%(a)s, %(t0)s + interval '1 hour', 4, 40, 90, NULL, NULL)""", {"a": a, "t0": T0})
+        if database.tier == "full":
+            # The continuous aggregate comes from raw rows only: the first hour as above (mean
+            # 27.5), and a second hour of 4 samples (mean 40, max 90, ram unknown).
+            with conn.cursor().copy('COPY usage_metrics (system_id, "timestamp", cpu_percent) FROM STDIN') as cp:
+                for i, cpu in enumerate((10.0, 30.0, 30.0, 90.0)):
+                    cp.write_row((a, T0 + timedelta(hours=1, minutes=5 * i), cpu))
+            roll_up(conn, T0, T0 + timedelta(hours=2))
+            first_hour_mean = 27.5
+        else:
+            # Hourly (an ordinary table): two hours with different sample counts, so weighting
+            # shows, and a first hour unlike its raw samples, so the source shows.
+            conn.execute("""
+                INSERT INTO hourly_performance_stats (system_id, bucket, sample_count, avg_cpu_percent,
+                                                      max_cpu_percent, avg_ram_percent, max_ram_percent)
+                VALUES (%(a)s, %(t0)s, 12, 10, 20, 50, 60),
+                       (%(a)s, %(t0)s + interval '1 hour', 4, 40, 90, NULL, NULL)""", {"a": a, "t0": T0})
+            first_hour_mean = 10.0
         conn.execute("""
             INSERT INTO performance_summaries (system_id, period_type, period_start, period_end,
                                                sample_count, avg_cpu_percent, max_cpu_percent)
@@ -77,7 +89,7 @@ def test_usage_series_picks_source_by_bucket(database):
 
         hourly = conn.execute(q, (T0, T0 + timedelta(days=1), timedelta(hours=2), ["a"])).fetchall()
         # (10*12 + 40*4) / 16 = 17.5; ram only known for the first hour, so 50 not 37.5.
-        assert hourly == [(T0, "a", 17.5, 90.0, 50.0)]
+        assert hourly == [(T0, "a", pytest.approx((first_hour_mean * 12 + 40 * 4) / 16), 90.0, 50.0)]
 
         daily = conn.execute(q, (T0, T0 + timedelta(days=7), timedelta(days=7), ["a"])).fetchall()
         assert daily == [(T0, "a", 40.0, 95.0, None)]
