@@ -14,8 +14,9 @@ from sru.migrate import migrate  # noqa: E402
 from tests.fixtures.postgres import PgCluster, start_cluster  # noqa: E402
 
 
-def cluster() -> PgCluster:
-    return start_cluster()
+def cluster(license: str | None = "apache") -> PgCluster:
+    """``license``: the server's timescaledb.license ('apache' or 'timescale'), None for no TimescaleDB."""
+    return start_cluster(license)
 
 
 def new_database(c: PgCluster, name: str, timescaledb: str) -> str:
