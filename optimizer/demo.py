@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from remote_write_adapter.mapping import COLUMN_QUANTA
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -177,7 +179,8 @@ def _copy_buffer(system_id: uuid.UUID, ts: np.ndarray, cols: dict[str, np.ndarra
             rec[f"l_{name}"] = -1
         else:
             rec[f"l_{name}"] = 8
-            rec[name] = np.round(values, 3)
+            q = COLUMN_QUANTA[name]   # stored on the adapter's grid, as real samples are
+            rec[name] = np.round(values * q) / q
     return rec.tobytes()
 
 

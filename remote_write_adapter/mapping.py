@@ -28,6 +28,18 @@ COLUMN_RANGES: dict[str, tuple[float | None, float | None]] = {
     "net_recv_mb_s": _NONNEG, "load_1m": _NONNEG, "cpu_per_core": _PERCENT,
     "cpu_temp": (None, None), "gpu_temp": (None, None),
 }
+# The grid each value is stored on: multiples of 1/N, N a power of two, so every stored double is
+# exact with few mantissa bits and TimescaleDB's Gorilla (XOR) compression of neighbouring values
+# works: on demo data compressed chunks shrink 66 % at full precision and 89 % on this grid, about
+# 3.2 bytes per value (bench/storage; integers in the same units would save 0.5 byte more, at the
+# price of every reader). Each grid is finer than what its source measures: psutil's CPU and memory
+# percentages have 0.1, hwmon temperatures 1 or 0.125 °C, /proc/loadavg 0.01; 1/1024 MB/s is 1 KiB/s.
+COLUMN_QUANTA: dict[str, int] = {
+    **{c: 64 for c in ("cpu_percent", "ram_percent", "swap_percent", "gpu_utilization",
+                       "gpu_memory_percent", "disk_io_wait_percent", "cpu_per_core", "cpu_temp", "gpu_temp")},
+    **{c: 1024 for c in ("disk_read_mb_s", "disk_write_mb_s", "net_sent_mb_s", "net_recv_mb_s")},
+    "load_1m": 128,
+}
 SYSTEM_VALUE_COLUMNS = {"cpu_cores": int, "ram_total_gb": float, "gpu_count": int}
 SYSTEM_LABEL_COLUMNS = ("cpu_model", "gpu_model")
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from remote_write_adapter.mapping import COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, USAGE_COLUMNS, Mapping
+from remote_write_adapter.mapping import (COLUMN_QUANTA, COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, USAGE_COLUMNS,
+                                          Mapping)
 from remote_write_adapter.prompb import types_pb2
 from remote_write_adapter.protocol import ProtocolError
 
@@ -37,6 +38,8 @@ MAX_USERNAME = 256        # users.username CHECK
 SLACK = 1.0
 CACHE_MAX = 200_000       # label blocks remembered per process
 _ROW_WIDTH = len(USAGE_COLUMNS) + 1  # usage columns, then cpu_per_core
+# Storage grid per Series.index (mapping.COLUMN_QUANTA): the usage columns, then at -1 cpu_per_core.
+_QUANTA = [COLUMN_QUANTA[c] for c in USAGE_COLUMNS] + [COLUMN_QUANTA["cpu_per_core"]]
 _STALE_BYTES = struct.pack("<Q", 0x7FF0000000000002)  # Prometheus's staleness marker NaN
 _unpack_double = struct.Struct("<d").unpack_from
 _isfinite = math.isfinite
@@ -417,6 +420,9 @@ class Pivoter:
             v = _fit(info.column, v)
             if v is None:
                 b.nulls += 1
+        if v is not None:
+            q = _QUANTA[info.index]
+            v = round(v * q) / q
         row = b.usage.get((host, t))
         if row is None:
             row = b.usage[(host, t)] = [None] * _ROW_WIDTH

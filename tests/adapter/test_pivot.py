@@ -134,3 +134,23 @@ def test_truncated_series_is_a_protocol_error():
     with pytest.raises(ProtocolError) as exc:
         p.pivot(raw[:-3])
     assert exc.value.status == 400
+
+
+def test_values_are_stored_on_their_column_grid():
+    """Full-precision rate() output lands on a dyadic grid (mapping.COLUMN_QUANTA): exact in few
+    mantissa bits, so compressed chunks stay small (bench/storage)."""
+    from remote_write_adapter.mapping import COLUMN_QUANTA
+
+    raw = b"".join([
+        series({"__name__": "sru:cpu_percent", "hostname": "lab1"}, [(T0, 12.345678901)]),
+        series({"__name__": "sru:net_recv_mb_s", "hostname": "lab1"}, [(T0, 0.0123456)]),
+        series({"__name__": "sru:load_1m", "hostname": "lab1"}, [(T0, 0.37)]),
+        series({"__name__": "sru:cpu_per_core", "hostname": "lab1", "cpu": "3"}, [(T0, 99.99)]),
+    ])
+    row = Pivoter(load_mapping()).pivot(raw).usage[("lab1", T0)]
+    assert row[CPU] == 790 / 64 == 12.34375
+    assert row[USAGE_COLUMNS.index("net_recv_mb_s")] == 13 / 1024
+    assert row[USAGE_COLUMNS.index("load_1m")] == 47 / 128
+    assert row[-1] == {"3": 6399 / 64}
+    for col, q in COLUMN_QUANTA.items():
+        assert q & (q - 1) == 0, f"{col}: {q} is not a power of two"
