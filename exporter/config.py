@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from sru.config import load_yaml_file
 from sru.errors import ConfigError
-from sru.options import parse_listen_address
+from sru.options import parse_duration, parse_listen_address
 
 # Chosen from the exporter range 9100-9999 (now fully allocated on the Prometheus wiki's list);
 # 9847 is what the lab fleet's firewalls open for sru. See exporter/README.md.
@@ -88,22 +88,9 @@ def _count(low: int, high: int) -> Callable[[Any, str], int]:
     return parse
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNIT = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
 def _duration(value: Any, where: str) -> float:
-    """Go-style '60s', '1m', '500ms', or a number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value).strip())
-        if not m:
-            raise ConfigError(where, f"{value!r} is not a duration such as 60s, 5m or 500ms")
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    if seconds <= 0:
-        raise ConfigError(where, f"{value!r} must be positive")
-    return seconds
+    """A Prometheus duration ('60s', '1m'); a bare number of seconds still works, deprecated."""
+    return parse_duration(value, where, legacy_seconds=True).total_seconds()
 
 
 def _regex(value: Any, where: str) -> re.Pattern[str]:

@@ -20,8 +20,9 @@ def maintain(url: str, *, raw_retention: timedelta = timedelta(days=365),
         lines.append(f"tier: {tier}")
         for relation, method, removed in conn.execute("SELECT * FROM sru_apply_retention(%s, %s)",
                                                       (raw_retention, hourly_retention)).fetchall():
-            unit = {"drop_chunks": " chunks dropped", "delete": " rows deleted", "policy": " (TimescaleDB policy)"}[method]
-            lines.append(f"retention {relation}: {removed if method != 'policy' else ''}{unit}".replace(": (", ": ("))
+            outcome = {"drop_chunks": f"{removed} chunks dropped", "delete": f"{removed} rows deleted",
+                       "policy": "(TimescaleDB policy)"}[method]
+            lines.append(f"retention {relation}: {outcome}")
         conn.commit()
     if rollups:
         result: RunResult = run_once(url)

@@ -19,7 +19,7 @@ GOOD = write_request([({"__name__": "sru:cpu_percent", "hostname": "lab1"}, [(T0
 @pytest.fixture
 def small(tsdb_database, adapter_factory):
     return adapter_factory(tsdb_database.role_url("data_collector"),
-                           "--write.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
+                           "--web.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
 
 
 def test_accepts_block_and_framed_snappy(small):
