@@ -23,16 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--web.threads", dest="threads", type=int, default=THREADS,
                    help=f"request threads per worker; more than one overlaps decoding with database "
                         f"work (default: {THREADS})")
-    p.add_argument("--web.timeout", dest="timeout", type=int, default=30,
-                   help="seconds before a stuck worker is restarted (default: 30)")
+    p.add_argument("--web.timeout", dest="timeout", default="30s", metavar="DURATION",
+                   help="how long a stuck worker may take before it is restarted (default: 30s)")
     p.add_argument("--web.config.file", dest="web_config", default=None,
                    help="exporter-toolkit web config: TLS and bcrypt basic-auth users")
     p.add_argument("--web.bearer-token-file", dest="bearer_token_file", default=None,
                    help="file holding a bearer token requests must present")
     p.add_argument("--db.pool-size", dest="pool_size", type=int, default=4,
                    help="database connections per worker (default: 4)")
-    p.add_argument("--db.pool-timeout", dest="pool_timeout", type=float, default=5.0,
-                   help="seconds a request waits for a connection before answering 503 (default: 5)")
+    p.add_argument("--db.pool-timeout", dest="pool_timeout", default="5s", metavar="DURATION",
+                   help="how long a request waits for a connection before answering 503 (default: 5s)")
     p.add_argument("--web.max-body-size", "--write.max-body-size", dest="max_body", default="16MiB",
                    metavar="SIZE", help="largest compressed request body (default: 16MiB; "
                                         "--write.max-body-size is a deprecated alias)")
@@ -74,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--web.threads", "must be at least 1")
     if args.pool_size < 1:
         raise ConfigError("--db.pool-size", "must be at least 1")
-    # Bare seconds were this flag's spelling before it took a duration.
+    # Bare seconds were these flags' spelling before they took durations.
     stale_after = parse_duration(args.stale_after, "--sessions.stale-after", legacy_seconds=True)
+    pool_timeout = parse_duration(args.pool_timeout, "--db.pool-timeout", legacy_seconds=True).total_seconds()
+    # gunicorn counts whole seconds.
+    worker_timeout = max(1, round(parse_duration(args.timeout, "--web.timeout", legacy_seconds=True).total_seconds()))
     max_body = parse_size(args.max_body, "--web.max-body-size")
     max_decoded = parse_size(args.max_decoded, "--write.max-decoded-size")
     token = (read_secret_file(args.bearer_token_file, "--web.bearer-token-file")
@@ -99,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
 
         return AdapterApp(Settings(
             database_url=url, mapping=mapping, limits=Limits(max_body, max_decoded),
-            pool_size=args.pool_size, pool_timeout=args.pool_timeout, bearer_token=token,
+            pool_size=args.pool_size, pool_timeout=pool_timeout, bearer_token=token,
             basic_auth=basic, writer=Writer(stale_after)))
 
     from remote_write_adapter.server import serve
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    serve(factory, bind, args.workers, args.threads, args.timeout,
+    serve(factory, bind, args.workers, args.threads, worker_timeout,
           certfile=tls.cert_file if tls else None, keyfile=tls.key_file if tls else None,
           ca_certs=tls.client_ca_file if tls else None, cert_reqs=tls.cert_reqs if tls else None)
     return 0

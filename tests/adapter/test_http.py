@@ -79,7 +79,7 @@ def test_methods_paths_health_metrics(small):
 
 def test_database_down_is_503_with_retry_after(adapter_factory):
     dead = f"postgresql://sru_t_collector@127.0.0.1:{free_port()}/nowhere"
-    a = adapter_factory(dead, "--db.pool-timeout=1", wait_healthy=False)
+    a = adapter_factory(dead, "--db.pool-timeout=1s", wait_healthy=False)
     r = a.post(GOOD)
     assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
     assert requests.get(a.url + "/healthz", timeout=10).status_code == 503
