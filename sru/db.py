@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sru.errors import ConfigError, SruError
 
@@ -32,7 +32,7 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "sru"
     except psycopg.ProgrammingError:
         # The parser's message may quote the URL, and with it a password.
         raise ConfigError("--database-url", "is not a PostgreSQL URL or key=value connection string") from None
-    extra = {}
+    extra: dict[str, Any] = {}
     if "connect_timeout" not in info and not os.environ.get("PGCONNECT_TIMEOUT"):
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
     try:

@@ -70,7 +70,7 @@ DURATION_EXAMPLES = "30s, 5m, 1h30m or 7d"
 _SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 
 
-def duration_seconds(text: str) -> float:
+def duration_seconds(text: object) -> float:
     """Seconds in a Prometheus duration string; ValueError (naming the text) when it is not one.
     Zero ('0s') is a duration: callers that need a positive one say so."""
     m = _DURATION.match(text.strip()) if isinstance(text, str) else None
@@ -79,18 +79,18 @@ def duration_seconds(text: str) -> float:
     return sum(int(amount) * mult for amount, (_, mult) in zip(m.groups(), _DURATION_UNITS) if amount)
 
 
-def parse_duration(value: object, option: str, *, legacy_seconds: bool = False) -> timedelta:
+def parse_duration(value: str | float, option: str, *, legacy_seconds: bool = False) -> timedelta:
     """A positive Prometheus duration; ConfigError naming ``option`` otherwise.
 
     ``legacy_seconds`` accepts a bare number of seconds (what some flags took before they were
     written as durations) with a deprecation warning."""
     if legacy_seconds and _is_number(value):
-        seconds = float(value)  # type: ignore[arg-type]
+        seconds = float(value)
         log.warning("%s: a bare number of seconds (%s) is deprecated: write a duration such as %s",
-                    option, value, format_duration(seconds) if seconds > 0 else "15m")
+                    option, value, format_duration(seconds) if seconds > 0 else DURATION_EXAMPLES)
     else:
         try:
-            seconds = duration_seconds(value)  # type: ignore[arg-type]
+            seconds = duration_seconds(value)
         except ValueError as exc:
             raise ConfigError(option, str(exc)) from None
     if seconds <= 0:
@@ -130,7 +130,7 @@ _SIZE_SHIFT = {None: 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40,
 def parse_size(value: object, option: str) -> int:
     """Bytes in '16MiB', '512KB' (powers of 1024, as Prometheus's size flags) or a bare number of
     bytes; ConfigError naming ``option`` otherwise."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     m = _SIZE.match(value) if isinstance(value, str) else None
     if not m:
