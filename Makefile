@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.sru-installed
 
-.PHONY: up test deps venv clean-var bench
+.PHONY: up test deps venv clean-var
 
 deps:
 	@bash scripts/install-deps.sh

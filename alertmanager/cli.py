@@ -7,7 +7,8 @@ import os
 import sys
 
 from sru.errors import ConfigError, SruError
-from sru.options import add_database_url, add_listen_address, parse_listen_address, require_database_url
+from sru.options import (add_database_url, add_format, add_listen_address, parse_listen_address, parse_size,
+                         read_secret_file, require_database_url)
 
 DEFAULT_PORT = 9849
 ALERTMANAGER_URL_ENV = "SRU_ALERTMANAGER_URL"
@@ -21,8 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="exporter-toolkit web config: TLS and basic-auth users")
     rec.add_argument("--web.bearer-token-file", dest="bearer_token_file", metavar="FILE",
                      help="accept 'Authorization: Bearer <contents of FILE>' (besides basic auth)")
-    rec.add_argument("--web.max-request-bytes", dest="max_request_bytes", type=int, default=1 << 20,
-                     metavar="BYTES", help="largest request body accepted (default: 1 MiB)")
+    rec.add_argument("--web.max-body-size", "--web.max-request-bytes", dest="max_request_bytes",
+                     default="1MiB", metavar="SIZE",
+                     help="largest request body accepted (default: 1MiB; --web.max-request-bytes is a "
+                          "deprecated alias)")
     rec.add_argument("--web.threads", dest="threads", type=int, default=8,
                      help="request threads, also the database pool size (default: 8)")
     _add_alertmanager_url(rec, "Alertmanager for silences requested with an ack (optional)")
@@ -35,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--active", action="store_true", help="only alerts not resolved yet")
     ls.add_argument("--host", help="only alerts of this host")
     ls.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
-    ls.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    add_format(ls, ("table", "json"))
+    # Before --format: kept as a hidden alias.
+    ls.add_argument("--json", dest="format", action="store_const", const="json", help=argparse.SUPPRESS)
     ls.set_defaults(func=_list)
     ack = asub.add_parser("ack", help="acknowledge an alert (and optionally silence it)")
     add_database_url(ack)
@@ -64,24 +69,14 @@ def _add_alertmanager_url(parser: argparse.ArgumentParser, help_text: str) -> No
                         help=f"{help_text} (default: ${ALERTMANAGER_URL_ENV})")
 
 
-def _read_secret(path: str, option: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = f.read().strip()
-    except OSError as exc:
-        raise ConfigError(option, f"cannot read {path}: {exc.strerror}") from None
-    if not value:
-        raise ConfigError(option, f"{path} is empty")
-    return value
-
-
 def _run_receiver(args: argparse.Namespace) -> int:
     from alertmanager.server import ReceiverServer, ReceiverSettings
 
     url = require_database_url(args)
     host, port = parse_listen_address(args.web_listen_address)
-    if args.max_request_bytes < 1024:
-        raise ConfigError("--web.max-request-bytes", "must be at least 1024")
+    max_body = parse_size(args.max_request_bytes, "--web.max-body-size")
+    if max_body < 1024:
+        raise ConfigError("--web.max-body-size", "must be at least 1KiB")
     if not 1 <= args.threads <= 256:
         raise ConfigError("--web.threads", "must be from 1 to 256")
     web_config = None
@@ -89,23 +84,19 @@ def _run_receiver(args: argparse.Namespace) -> int:
         from sru.webconfig import load_web_config
 
         web_config = load_web_config(args.web_config_file)
-    bearer = _read_secret(args.bearer_token_file, "--web.bearer-token-file") if args.bearer_token_file else None
+    bearer = (read_secret_file(args.bearer_token_file, "--web.bearer-token-file")
+              if args.bearer_token_file else None)
     settings = ReceiverSettings(database_url=url, host=host, port=port, threads=args.threads,
-                                max_request_bytes=args.max_request_bytes, bearer_token=bearer,
+                                max_request_bytes=max_body, bearer_token=bearer,
                                 alertmanager_url=args.alertmanager_url)
     ReceiverServer(settings, web_config).run()
     return 0
 
 
 def _connect(args: argparse.Namespace, name: str):  # -> psycopg.Connection
-    import psycopg
-
     from sru.db import connect
 
-    try:
-        return connect(require_database_url(args), application_name=name)
-    except psycopg.OperationalError as exc:
-        raise SruError(f"cannot connect to the database: {str(exc).strip()}") from None
+    return connect(require_database_url(args), application_name=name)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -117,7 +108,7 @@ def _list(args: argparse.Namespace) -> int:
         raise ConfigError("--limit", "must be at least 1")
     with _connect(args, "sru-alerts") as conn:
         rows = list_alerts(conn, active=args.active, host=args.host, limit=args.limit)
-    if args.json:
+    if args.format == "json":
         for r in rows:
             print(json.dumps(r.as_json()))
         return 0

@@ -14,9 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from alertmanager.durations import parse_duration
 from alertmanager.payload import DEFAULT_SEVERITY, SEVERITIES
 from sru.errors import ConfigError
+from sru.options import duration_seconds
 
 if TYPE_CHECKING:
     import psycopg
@@ -88,7 +88,7 @@ def _row(rule: dict, source: str, where: str, option: str) -> RuleRow:
     duration = None
     if rule.get("for"):
         try:
-            duration = parse_duration(str(rule["for"]))
+            duration = timedelta(seconds=duration_seconds(str(rule["for"])))
         except ValueError as exc:
             raise ConfigError(option, f"{where}: for: {exc}") from None
     severity = labels.get("severity")

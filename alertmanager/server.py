@@ -19,7 +19,6 @@ class ReceiverSettings:
     port: int
     threads: int = 8
     max_request_bytes: int = 1 << 20
-    web_config_file: str | None = None
     bearer_token: str | None = None
     alertmanager_url: str | None = None
     pool_timeout: float = 5.0

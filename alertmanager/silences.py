@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from alertmanager.durations import parse_duration as _parse_prometheus_duration
+from sru.options import duration_seconds
 
 MAX_SILENCE = timedelta(days=90)
 
@@ -16,7 +16,7 @@ class SilenceError(RuntimeError):
 
 def parse_duration(text: str) -> timedelta:
     """A Prometheus-style duration such as ``2h``, ``1h30m`` or ``3d``; positive, at most 90 days."""
-    value = _parse_prometheus_duration(text)
+    value = timedelta(seconds=duration_seconds(text))
     if not timedelta(0) < value <= MAX_SILENCE:
         raise ValueError(f"{text!r} must be more than 0 and at most 90 days")
     return value

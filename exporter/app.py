@@ -1,12 +1,17 @@
-"""Wiring: the enabled collectors for a Settings, on the real host's sources."""
+"""Wiring: the enabled collectors (as their modules declare them, exporter/registry.py) for a
+Settings, on the real host's sources."""
 
 from __future__ import annotations
+
+from functools import cached_property
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 
 from exporter.collectors import Collector, ScrapeCollector
 from exporter.config import Settings
+from exporter.nvml import Nvml
+from exporter.registry import collectors
 
 
 class BuildInfoCollector:
@@ -18,38 +23,30 @@ class BuildInfoCollector:
         yield info
 
 
+class Host:
+    """What the collectors read, built once per exporter and shared between them."""
+
+    def __init__(self, settings: Settings) -> None:
+        import psutil
+
+        from exporter.procfs import UserNames
+
+        psutil.PROCFS_PATH = settings.procfs  # psutil's documented knob for a host /proc mounted elsewhere
+        self.psutil = psutil
+        self.procfs = settings.procfs
+        self.users = UserNames()
+        self._settings = settings
+
+    @cached_property
+    def nvml(self) -> Nvml:
+        """One NVML session for the gpu and system collectors, opened by the first that asks."""
+        return Nvml(retry_interval=self._settings.gpu_retry_interval)
+
+
 def build_collectors(settings: Settings) -> list[Collector]:
-    import psutil
-
-    from exporter.cpu import CpuCollector
-    from exporter.disk import DiskCollector
-    from exporter.filesystem import FilesystemCollector
-    from exporter.gpu import GpuCollector
-    from exporter.memory import MemoryCollector
-    from exporter.network import NetworkCollector
-    from exporter.nvml import Nvml
-    from exporter.procfs import UserNames
-    from exporter.processes import ProcessesCollector
-    from exporter.sessions import SessionsCollector
-    from exporter.system import SystemCollector
-
-    proc = settings.procfs
-    psutil.PROCFS_PATH = proc  # psutil's documented knob for a host /proc mounted elsewhere
-    users = UserNames()
-    enabled = set(settings.collectors)
-    nvml = Nvml(retry_interval=settings.gpu_retry_interval) if {"gpu", "system"} & enabled else None
-    factories = {
-        "cpu": lambda: CpuCollector(psutil),
-        "memory": lambda: MemoryCollector(psutil),
-        "disk": lambda: DiskCollector(proc, settings.disk_device_exclude),
-        "filesystem": lambda: FilesystemCollector(psutil, settings.fs_types_exclude, settings.mount_points_exclude),
-        "network": lambda: NetworkCollector(psutil, settings.network_device_exclude),
-        "gpu": lambda: GpuCollector(nvml, settings.gpu_processes_top, proc, users),  # type: ignore[arg-type]
-        "sessions": lambda: SessionsCollector(psutil),
-        "processes": lambda: ProcessesCollector(proc, settings.processes_top, users),
-        "system": lambda: SystemCollector(psutil, nvml, proc),
-    }
-    return [factories[name]() for name in settings.collectors]
+    specs = {spec.name: spec for spec in collectors()}
+    host = Host(settings)
+    return [specs[name].build(settings, host) for name in settings.collectors]
 
 
 def build_registry(settings: Settings) -> CollectorRegistry:

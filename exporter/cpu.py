@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+from exporter.registry import CollectorSpec, register
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
 
 # hwmon/thermal drivers that measure the CPU package or cores (not the chipset, NVMe or GPU).
 CPU_SENSOR_CHIPS = frozenset({"coretemp", "k10temp", "k8temp", "zenpower", "cpu_thermal", "cpu-thermal",
@@ -19,6 +22,8 @@ class CpuCollector:
         self._chips = sensor_chips
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         seconds = CounterMetricFamily("sru_cpu_seconds", "Seconds each logical CPU spent in each mode.",
                                       labels=["cpu", "mode"])
         for i, times in enumerate(self._ps.cpu_times(percpu=True)):
@@ -52,3 +57,7 @@ class CpuCollector:
                     seen.add(key)
                     temp.add_metric(list(key), reading.current)
         yield temp
+
+
+register(CollectorSpec("cpu", "CPU seconds by mode, frequency, load averages, CPU temperatures",
+                       build=lambda settings, host: CpuCollector(host.psutil)))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from prometheus_client.core import CounterMetricFamily, Metric
 
 from exporter.procfs import SECTOR_BYTES, read_diskstats
+from exporter.registry import CollectorSpec, Option, regex, register
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 # Partitions (sda1, nvme0n1p1, mmcblk0p1), and virtual or stacked devices whose I/O is already
 # counted on the physical disks below them, so that a sum over devices counts each transfer once.
@@ -22,6 +25,8 @@ class DiskCollector:
         self._exclude = device_exclude if device_exclude is not None else re.compile(DEFAULT_DEVICE_EXCLUDE)
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
         labels = ["device"]
         read_bytes = CounterMetricFamily("sru_disk_read_bytes", "Bytes read from the device.", labels=labels)
         written = CounterMetricFamily("sru_disk_written_bytes", "Bytes written to the device.", labels=labels)
@@ -43,3 +48,10 @@ class DiskCollector:
             io_time.add_metric(lv, d.io_time_ms / 1000)
             weighted.add_metric(lv, d.weighted_io_time_ms / 1000)
         yield from (read_bytes, written, reads, writes, io_time, weighted)
+
+
+register(CollectorSpec(
+    "disk", "block device IO", options=(
+        Option("collector.disk.device-exclude", "disk_device_exclude", DEFAULT_DEVICE_EXCLUDE, regex,
+               "regexp of block devices to ignore", "REGEXP"),),
+    build=lambda settings, host: DiskCollector(host.procfs, settings.disk_device_exclude)))

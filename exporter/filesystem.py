@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+from exporter.registry import CollectorSpec, Option, regex, register
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
 
 log = logging.getLogger("sru.exporter.filesystem")
 
@@ -27,6 +30,8 @@ class FilesystemCollector:
         self._mp_exclude = mount_points_exclude or re.compile(DEFAULT_MOUNT_POINTS_EXCLUDE)
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         labels = ["device", "mountpoint", "fstype"]
         size = GaugeMetricFamily("sru_filesystem_size_bytes", "Filesystem size in bytes.", labels=labels)
         avail = GaugeMetricFamily("sru_filesystem_available_bytes",
@@ -45,3 +50,13 @@ class FilesystemCollector:
             avail.add_metric(lv, usage.free)  # psutil's free is f_bavail: what users can still write
         yield size
         yield avail
+
+
+register(CollectorSpec(
+    "filesystem", "filesystem sizes and free space", options=(
+        Option("collector.filesystem.fs-types-exclude", "fs_types_exclude", DEFAULT_FS_TYPES_EXCLUDE, regex,
+               "regexp of filesystem types to ignore", "REGEXP"),
+        Option("collector.filesystem.mount-points-exclude", "mount_points_exclude", DEFAULT_MOUNT_POINTS_EXCLUDE,
+               regex, "regexp of mount points to ignore", "REGEXP")),
+    build=lambda settings, host: FilesystemCollector(host.psutil, settings.fs_types_exclude,
+                                                     settings.mount_points_exclude)))

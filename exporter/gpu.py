@@ -6,12 +6,15 @@ reading a GPU does not support is left out for that GPU only."""
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.nvml import NVML_ERROR_GPU_IS_LOST, Nvml, _text
 from exporter.procfs import UserNames, read_process
+from exporter.registry import CollectorSpec, Option, count, duration, register
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 DEFAULT_PROCESSES_TOP = 5
 NVML_TEMPERATURE_GPU = 0
@@ -23,6 +26,8 @@ MIG_LABELS = GPU_LABELS + ["mig_index", "mig_uuid", "mig_profile"]
 
 class _Families:
     def __init__(self) -> None:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         g, c = GaugeMetricFamily, CounterMetricFamily
         self.util = g("sru_gpu_utilization_ratio", "Fraction of the last sample period in which a kernel ran on the GPU.", labels=GPU_LABELS)
         self.mem_used = g("sru_gpu_memory_used_bytes", "GPU framebuffer memory in use, in bytes.", labels=GPU_LABELS)
@@ -53,6 +58,7 @@ class GpuCollector:
         self._user_name = user_name or UserNames()
 
     def collect(self) -> Iterator[Metric]:
+
         nv = self._nvml.handle()
         if nv is None:
             return
@@ -140,3 +146,13 @@ class GpuCollector:
             stat = read_process(self._proc, pid)
             name, user = (stat.name, self._user_name(stat.uid)) if stat else ("", "")
             f.proc_mem.add_metric(lv + [str(pid), name, user], mem)
+
+
+register(CollectorSpec(
+    "gpu", "NVIDIA GPUs through NVML, MIG devices, per-process GPU memory", options=(
+        Option("collector.gpu.processes.top", "gpu_processes_top", DEFAULT_PROCESSES_TOP, count(0, 1000),
+               "expose GPU memory of the top N processes per GPU", "N"),
+        # Also the system collector's NVML session (its GPU count and models): one per exporter.
+        Option("collector.gpu.retry-interval", "gpu_retry_interval", "60s", duration,
+               "how often to retry NVML initialisation while it is unavailable", "DURATION")),
+    build=lambda settings, host: GpuCollector(host.nvml, settings.gpu_processes_top, host.procfs, host.users)))

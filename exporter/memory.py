@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+from exporter.registry import CollectorSpec, register
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
 
 
 class MemoryCollector:
@@ -14,6 +17,8 @@ class MemoryCollector:
         self._ps = source
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         vm = self._ps.virtual_memory()
         yield GaugeMetricFamily("sru_memory_total_bytes", "Physical memory size in bytes.", value=vm.total)
         yield GaugeMetricFamily("sru_memory_available_bytes",
@@ -27,3 +32,7 @@ class MemoryCollector:
         yield GaugeMetricFamily("sru_swap_used_bytes", "Swap space in use in bytes.", value=sw.used)
         yield CounterMetricFamily("sru_swap_in_bytes", "Bytes swapped in from disk since boot.", value=sw.sin)
         yield CounterMetricFamily("sru_swap_out_bytes", "Bytes swapped out to disk since boot.", value=sw.sout)
+
+
+register(CollectorSpec("memory", "physical memory and swap",
+                       build=lambda settings, host: MemoryCollector(host.psutil)))

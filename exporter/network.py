@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+from exporter.registry import CollectorSpec, Option, regex, register
 
-from prometheus_client.core import CounterMetricFamily, Metric
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
 
 # Loopback, and the host ends of container veth pairs (one per container: unbounded, and their
 # traffic also crosses a bridge or the physical interface).
@@ -31,6 +34,8 @@ class NetworkCollector:
         self._exclude = device_exclude if device_exclude is not None else re.compile(DEFAULT_DEVICE_EXCLUDE)
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
         families = [(CounterMetricFamily(f"sru_network_{name}", help_, labels=["device"]), attr)
                     for name, attr, help_ in _FIELDS]
         for device, counters in sorted(self._ps.net_io_counters(pernic=True).items()):
@@ -40,3 +45,10 @@ class NetworkCollector:
                 family.add_metric([device], getattr(counters, attr))
         for family, _ in families:
             yield family
+
+
+register(CollectorSpec(
+    "network", "network interface traffic and errors", options=(
+        Option("collector.network.device-exclude", "network_device_exclude", DEFAULT_DEVICE_EXCLUDE, regex,
+               "regexp of network interfaces to ignore", "REGEXP"),),
+    build=lambda settings, host: NetworkCollector(host.psutil, settings.network_device_exclude)))

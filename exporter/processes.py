@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import heapq
 import os
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.procfs import ProcStat, UserNames, iter_processes
+from exporter.registry import CollectorSpec, Option, count, register
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 DEFAULT_TOP = 10
 
@@ -32,6 +35,8 @@ class ProcessesCollector:
         self._previous: dict[tuple[int, int], int] = {}
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         procs = list(iter_processes(self._proc))
         previous = self._previous
         recent = {}
@@ -63,3 +68,10 @@ class ProcessesCollector:
         yield cpu
         yield rss
         yield GaugeMetricFamily("sru_processes", "Number of processes on the host.", value=len(procs))
+
+
+register(CollectorSpec(
+    "processes", "the top processes by CPU and by memory", options=(
+        Option("collector.processes.top", "processes_top", DEFAULT_TOP, count(1, 1000),
+               "expose the top N processes by CPU and the top N by memory", "N"),),
+    build=lambda settings, host: ProcessesCollector(host.procfs, settings.processes_top, host.users)))

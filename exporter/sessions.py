@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+from exporter.registry import CollectorSpec, register
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
 
 
 class SessionsCollector:
@@ -14,6 +17,8 @@ class SessionsCollector:
         self._ps = source
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         sessions: dict[tuple[str, str, str], float] = {}
         for u in self._ps.users():
             key = (u.name or "", u.terminal or "", u.host or "")
@@ -26,3 +31,7 @@ class SessionsCollector:
         for key, started in sorted(sessions.items()):
             family.add_metric(list(key), started)
         yield family
+
+
+register(CollectorSpec("sessions", "logged-in user sessions",
+                       build=lambda settings, host: SessionsCollector(host.psutil)))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.nvml import Nvml, _text
+from exporter.registry import CollectorSpec, register
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 
 class SystemCollector:
@@ -27,6 +30,8 @@ class SystemCollector:
         self._os_release = os_release
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         models = self._gpu_models()
         uname = self._uname()
         info = GaugeMetricFamily("sru_system_info", "What the host is; always 1.",
@@ -80,3 +85,7 @@ class SystemCollector:
         except OSError:
             pass
         return platform.processor()
+
+
+register(CollectorSpec("system", "what the machine is: hostname, OS, kernel, CPU and GPU models, core counts",
+                       build=lambda settings, host: SystemCollector(host.psutil, host.nvml, host.procfs)))

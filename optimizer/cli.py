@@ -9,10 +9,12 @@ import os
 import sys
 import time
 
+from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
-from sru.options import add_database_url, require_database_url
+from sru.options import add_database_url, add_format, parse_duration, require_database_url
 
-REPORT_FORMATS = ("table", "json", "csv", "md", "html")
+# The renderers' own list: report.py imports only the standard library at import time.
+from optimizer.report import FORMATS as REPORT_FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     rep = sub.add_parser("report", help="fleet report: overview, recommendations, per-host sections")
     add_database_url(rep)
-    rep.add_argument("--format", choices=REPORT_FORMATS, default="table")
+    add_format(rep, REPORT_FORMATS)
     rep.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     rep.add_argument("--window", default="30d", help="history shown per host (default: 30d)")
     rep.add_argument("--host", action="append", dest="hosts", metavar="HOSTNAME",
@@ -54,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_database_url(lst)
     lst.add_argument("--status", choices=("pending", "approved", "implemented", "rejected", "all"),
                      default="pending")
-    lst.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(lst, ("table", "json"))
     lst.set_defaults(func=_reports_list)
     show = rsub.add_parser("show", help="one report with its evidence and history")
     add_database_url(show)
@@ -72,6 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=_reports_transition, target=target)
     reps.set_defaults(func=lambda args: (reps.print_help(), 2)[1])
 
+    maint = db_subcommands(sub).add_parser(
+        "maintain", help="retention, rollups and ANALYZE where the server has no TimescaleDB policies "
+                         "(run as admin; see optimizer/README.md)")
+    add_database_url(maint)
+    maint.add_argument("--retention", default="365d", help="keep raw samples this long (default: 365d)")
+    maint.add_argument("--hourly-retention", default="1095d",
+                       help="keep hourly rollups this long (default: 1095d)")
+    maint.add_argument("--no-rollups", action="store_true", help="skip the optimizer's incremental pass")
+    maint.set_defaults(func=_maintain)
+
 
 def _login() -> str:
     try:
@@ -82,7 +94,6 @@ def _login() -> str:
 
 def _demo_data(args: argparse.Namespace) -> int:
     from optimizer.demo import generate
-    from optimizer.duration import parse_duration
 
     if args.hosts < 1:
         raise ConfigError("--hosts", "must be at least 1")
@@ -104,7 +115,6 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    from optimizer.duration import parse_duration
     from optimizer.run import parse_since, run_forever, run_once
 
     late = parse_duration(args.late_window, "--late-window")
@@ -121,7 +131,6 @@ def _optimize(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from optimizer.duration import parse_duration
     from optimizer.report import build_report, render
 
     window = parse_duration(args.window, "--window")
@@ -132,6 +141,17 @@ def _report(args: argparse.Namespace) -> int:
             fh.write(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from optimizer.maintain import maintain
+
+    raw = parse_duration(args.retention, "--retention")
+    hourly = parse_duration(args.hourly_retention, "--hourly-retention")
+    for line in maintain(require_database_url(args), raw_retention=raw, hourly_retention=hourly,
+                         rollups=not args.no_rollups):
+        print(line)
     return 0
 
 

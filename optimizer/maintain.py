@@ -1,8 +1,8 @@
 """`sru db maintain`: the data lifecycle where the server has no TimescaleDB policies — retention
 (drop_chunks on hypertables, DELETE on plain tables; skipped where a retention policy exists), the
 optimizer's rollups (an incremental pass), and ANALYZE. On the full tier TimescaleDB's own jobs do
-retention, compression and the aggregate's refresh: it reports how each of them last ran. Runs as ``admin`` (the retention and ANALYZE
-functions are SECURITY DEFINER, granted to admin only)."""
+retention, compression and the aggregate's refresh: it reports how each of them last ran. Runs as
+``admin`` (the retention and ANALYZE functions are SECURITY DEFINER, granted to admin only)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ def maintain(url: str, *, raw_retention: timedelta = timedelta(days=365),
         lines.append(f"tier: {tier}")
         for relation, method, removed in conn.execute("SELECT * FROM sru_apply_retention(%s, %s)",
                                                       (raw_retention, hourly_retention)).fetchall():
-            unit = {"drop_chunks": " chunks dropped", "delete": " rows deleted", "policy": " (TimescaleDB policy)"}[method]
-            lines.append(f"retention {relation}: {removed if method != 'policy' else ''}{unit}")
+            outcome = {"drop_chunks": f"{removed} chunks dropped", "delete": f"{removed} rows deleted",
+                       "policy": "(TimescaleDB policy)"}[method]
+            lines.append(f"retention {relation}: {outcome}")
         if tier == "full":
             lines += _policy_lines(conn)
         conn.commit()

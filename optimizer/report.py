@@ -11,6 +11,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
+from sru.output import json_default as _default
+
 FORMATS = ("table", "json", "csv", "md", "html")
 SERIES = (("cpu", "#1f77b4"), ("ram", "#d62728"), ("gpu", "#2ca02c"), ("io_wait", "#9467bd"))
 
@@ -125,10 +127,6 @@ def _counts(values: Sequence[str]) -> dict[str, int]:
     for v in values:
         out[v] = out.get(v, 0) + 1
     return out
-
-
-def _default(o: Any) -> Any:
-    return o.isoformat() if hasattr(o, "isoformat") else str(o)
 
 
 def _fmt(v: Any, suffix: str = "") -> str:

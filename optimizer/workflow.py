@@ -8,14 +8,11 @@ import json
 from typing import Any
 
 from sru.errors import SruError
+from sru.output import json_default
 
 
 class WorkflowError(SruError):
     """A report that does not exist, an ambiguous id, or a transition the workflow refuses."""
-
-
-_COLUMNS = ("id", "hostname", "report_type", "severity", "priority_score", "status", "title",
-            "recommendations", "status_changed_by", "status_changed_at", "created_at", "updated_at")
 
 
 def _connect(url: str):
@@ -80,13 +77,9 @@ def transition(url: str, ident: str, status: str, actor: str, note: str | None =
         return row
 
 
-def _default(o: Any) -> str:
-    return o.isoformat() if hasattr(o, "isoformat") else str(o)
-
-
 def render_list(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     if fmt == "json":
-        return json.dumps(rows, default=_default, indent=2) + "\n"
+        return json.dumps(rows, default=json_default, indent=2) + "\n"
     if not rows:
         return "no reports\n"
     head = f"{'ID':<8}  {'PRI':>3}  {'SEVERITY':<8}  {'STATUS':<11}  {'TYPE':<16}  TITLE"
@@ -102,7 +95,7 @@ def render_one(row: dict[str, Any]) -> str:
                                                  if row["status_changed_at"] else ""),
              f"  created:   {row['created_at']:%Y-%m-%d %H:%M:%S %Z}", f"  title:     {row['title']}",
              "  evidence:", *("    " + line for line in json.dumps(row["recommendations"], indent=2,
-                                                                   default=_default).splitlines())]
+                                                                   default=json_default).splitlines())]
     if row.get("history"):
         lines.append("  history:")
         for h in row["history"]:

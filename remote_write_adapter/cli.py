@@ -11,15 +11,6 @@ DEFAULT_PORT = 9848
 THREADS = 4
 
 
-def _bytes(text: str) -> int:
-    import re
-
-    m = re.fullmatch(r"\s*([0-9]+)\s*(|B|KiB|MiB|GiB)\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 16MiB")
-    return int(m.group(1)) << {"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30}[m.group(2)]
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from sru.options import add_database_url, add_listen_address
 
@@ -32,23 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--web.threads", dest="threads", type=int, default=THREADS,
                    help=f"request threads per worker; more than one overlaps decoding with database "
                         f"work (default: {THREADS})")
-    p.add_argument("--web.timeout", dest="timeout", type=int, default=30,
-                   help="seconds before a stuck worker is restarted (default: 30)")
+    p.add_argument("--web.timeout", dest="timeout", default="30s", metavar="DURATION",
+                   help="how long a stuck worker may take before it is restarted (default: 30s)")
     p.add_argument("--web.config.file", dest="web_config", default=None,
                    help="exporter-toolkit web config: TLS and bcrypt basic-auth users")
     p.add_argument("--web.bearer-token-file", dest="bearer_token_file", default=None,
                    help="file holding a bearer token requests must present")
     p.add_argument("--db.pool-size", dest="pool_size", type=int, default=4,
                    help="database connections per worker (default: 4)")
-    p.add_argument("--db.pool-timeout", dest="pool_timeout", type=float, default=5.0,
-                   help="seconds a request waits for a connection before answering 503 (default: 5)")
-    p.add_argument("--write.max-body-size", dest="max_body", type=_bytes, default="16MiB",
-                   help="largest compressed request body (default: 16MiB)")
-    p.add_argument("--write.max-decoded-size", dest="max_decoded", type=_bytes, default="64MiB",
-                   help="largest request body after decompression (default: 64MiB)")
-    p.add_argument("--sessions.stale-after", dest="stale_after", type=float, default=900.0,
-                   help="seconds after which a session whose series vanished without a stale "
-                        "marker is closed (default: 900)")
+    p.add_argument("--db.pool-timeout", dest="pool_timeout", default="5s", metavar="DURATION",
+                   help="how long a request waits for a connection before answering 503 (default: 5s)")
+    p.add_argument("--web.max-body-size", "--write.max-body-size", dest="max_body", default="16MiB",
+                   metavar="SIZE", help="largest compressed request body (default: 16MiB; "
+                                        "--write.max-body-size is a deprecated alias)")
+    p.add_argument("--write.max-decoded-size", dest="max_decoded", default="64MiB", metavar="SIZE",
+                   help="largest remote-write body after decompression (default: 64MiB)")
+    p.add_argument("--sessions.stale-after", dest="stale_after", default="15m", metavar="DURATION",
+                   help="close a session whose series vanished without a stale marker once the "
+                        "host's rows are this much newer (default: 15m)")
     p.add_argument("--config.mapping", dest="mapping", default=None,
                    help="YAML file overriding the shipped series-to-column mapping")
     p.set_defaults(func=run)
@@ -68,11 +60,11 @@ def print_rules(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import datetime as dt
     import tempfile
 
     from sru.errors import ConfigError
-    from sru.options import parse_listen_address, require_database_url
+    from sru.options import (parse_duration, parse_listen_address, parse_size, read_secret_file,
+                             require_database_url)
 
     url = require_database_url(args)
     host, port = parse_listen_address(args.web_listen_address)
@@ -82,17 +74,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--web.threads", "must be at least 1")
     if args.pool_size < 1:
         raise ConfigError("--db.pool-size", "must be at least 1")
-    if args.stale_after <= 0:
-        raise ConfigError("--sessions.stale-after", "must be positive")
-    token = None
-    if args.bearer_token_file:
-        try:
-            with open(args.bearer_token_file, encoding="utf-8") as f:
-                token = f.read().strip()
-        except OSError as exc:
-            raise ConfigError("--web.bearer-token-file", f"cannot read: {exc.strerror}") from None
-        if not token:
-            raise ConfigError("--web.bearer-token-file", "file is empty")
+    # Bare seconds were these flags' spelling before they took durations.
+    stale_after = parse_duration(args.stale_after, "--sessions.stale-after", legacy_seconds=True)
+    pool_timeout = parse_duration(args.pool_timeout, "--db.pool-timeout", legacy_seconds=True).total_seconds()
+    # gunicorn counts whole seconds.
+    worker_timeout = max(1, round(parse_duration(args.timeout, "--web.timeout", legacy_seconds=True).total_seconds()))
+    max_body = parse_size(args.max_body, "--web.max-body-size")
+    max_decoded = parse_size(args.max_decoded, "--write.max-decoded-size")
+    token = (read_secret_file(args.bearer_token_file, "--web.bearer-token-file")
+             if args.bearer_token_file else None)
     tls = basic = None
     if args.web_config:
         from sru.webconfig import load_web_config
@@ -111,14 +101,14 @@ def run(args: argparse.Namespace) -> int:
         from remote_write_adapter.writer import Writer
 
         return AdapterApp(Settings(
-            database_url=url, mapping=mapping, limits=Limits(args.max_body, args.max_decoded),
-            pool_size=args.pool_size, pool_timeout=args.pool_timeout, bearer_token=token,
-            basic_auth=basic, writer=Writer(dt.timedelta(seconds=args.stale_after))))
+            database_url=url, mapping=mapping, limits=Limits(max_body, max_decoded),
+            pool_size=args.pool_size, pool_timeout=pool_timeout, bearer_token=token,
+            basic_auth=basic, writer=Writer(stale_after)))
 
     from remote_write_adapter.server import serve
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    serve(factory, bind, args.workers, args.threads, args.timeout,
+    serve(factory, bind, args.workers, args.threads, worker_timeout,
           certfile=tls.cert_file if tls else None, keyfile=tls.key_file if tls else None,
           ca_certs=tls.client_ca_file if tls else None, cert_reqs=tls.cert_reqs if tls else None)
     return 0

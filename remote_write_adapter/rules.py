@@ -8,7 +8,6 @@ import re
 from importlib import resources
 
 FILES = {"sru": "recording.yml", "node_exporter": "recording-node_exporter.yml"}
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
 def rules_text(variant: str) -> str:
@@ -16,10 +15,9 @@ def rules_text(variant: str) -> str:
 
 
 def render_rules(variant: str, interval: str) -> str:
-    from sru.errors import ConfigError
+    from sru.options import parse_duration
 
-    if not _DURATION.match(interval):
-        raise ConfigError("--interval", f"{interval!r} is not a Prometheus duration such as 30s or 5m")
+    parse_duration(interval, "--interval")
     text = rules_text(variant)
     text = re.sub(r"(?m)^(\s*interval:\s*)5m\s*$", rf"\g<1>{interval}", text)
     return text.replace("[5m]", f"[{interval}]")

@@ -17,7 +17,9 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -54,7 +56,49 @@ def port_is_free(number: int) -> bool:
 
 
 def log(msg: str) -> None:
-    print(f"[sru up] {msg}", flush=True)
+    try:
+        print(f"[sru up] {msg}", flush=True)
+    except BrokenPipeError:
+        _detach_stdout()
+
+
+def _detach_stdout() -> None:
+    """Whoever read our output (`make up | tee up.log`: tee dies first on Ctrl-C) is gone: write the
+    rest nowhere rather than fail in the middle of stopping the stack."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def relay(source: IO[bytes]) -> None:
+    """Copy honcho's output to ours until honcho exits. Honcho never writes to our stdout itself:
+    when that is a pipe whose reader died, honcho's SIGINT handler failed on its first print
+    ("SIGINT received") before it stopped a single service, and the stack stayed up."""
+    out: IO[bytes] | None = sys.stdout.buffer
+    for line in iter(source.readline, b""):
+        if out is None:
+            continue  # keep draining, or honcho blocks on a full pipe
+        try:
+            out.write(line)
+            out.flush()
+        except BrokenPipeError:
+            _detach_stdout()
+            out = None
+
+
+def wait_stopping_on_interrupt(proc: subprocess.Popen) -> int:
+    """Wait for honcho; on Ctrl-C (or SIGTERM/SIGHUP, turned into KeyboardInterrupt by main) pass
+    SIGINT on once more each time and keep waiting: honcho stops the services (SIGTERM, then
+    SIGKILL after 5 s) and exits."""
+    interrupted = False
+    while True:
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            proc.send_signal(signal.SIGINT)
+            continue
+        return 0 if interrupted else rc
 
 
 def as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -200,6 +244,9 @@ def procfile(var: Path) -> list[tuple[str, str, str]]:
 
 
 def main() -> int:
+    # A closed terminal or `kill` stops the stack the way Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--var", default=os.environ.get("SRU_VAR", "var"), help="data directory (default ./var)")
     ap.add_argument("--demo-data", action="store_true", default=bool(os.environ.get("SRU_DEMO_DATA")),
@@ -225,14 +272,15 @@ def main() -> int:
         for name, _, where in services:
             log(f"{name:<12} {where}")
         log("Ctrl-C stops everything")
+        # Its own session: the terminal's Ctrl-C reaches honcho only through us, exactly once.
         proc = subprocess.Popen([str(VENV_BIN / "honcho"), "-f", str(var / "Procfile"), "-d", str(ROOT),
-                                 "start"])
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            proc.wait()
-            return 0
+                                 "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        relaying = threading.Thread(target=relay, args=(proc.stdout,), name="honcho-output", daemon=True)
+        relaying.start()
+        rc = wait_stopping_on_interrupt(proc)
+        relaying.join(5)
+        return rc
     finally:
         stop_cluster(data)
         log("stopped")

@@ -3,18 +3,58 @@ never needs it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from sru.errors import ConfigError, SruError
 
 if TYPE_CHECKING:
     import psycopg
 
-TIERS = ("plain", "apache", "full")
+# libpq waits forever for a host that drops packets; a command should give up and say so.
+CONNECT_TIMEOUT_S = 10
+# libpq's "connection to server at "h" (addr), port N failed: REASON": the reason is what a person needs.
+_REASON = re.compile(r"^.*failed:\s*(?:FATAL:\s*)?(?P<reason>.*?)\s*$", re.MULTILINE)
+
+
+class DatabaseUnavailable(SruError):
+    """The database server could not be reached or refused the login. The message names the server
+    (host and port, database, user) and never the password."""
 
 
 def connect(url: str, *, autocommit: bool = False, application_name: str = "sru") -> "psycopg.Connection":
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
-    return psycopg.connect(url, autocommit=autocommit, application_name=application_name)
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        # The parser's message may quote the URL, and with it a password.
+        raise ConfigError("--database-url", "is not a PostgreSQL URL or key=value connection string") from None
+    extra: dict[str, Any] = {}
+    if "connect_timeout" not in info and not os.environ.get("PGCONNECT_TIMEOUT"):
+        extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    try:
+        return psycopg.connect(url, autocommit=autocommit, application_name=application_name, **extra)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(describe_failure(info, exc)) from None
+
+
+def describe_failure(info: dict, exc: Exception) -> str:
+    """One line: which server, and libpq's reason (its last attempt's, when it tried several addresses)."""
+    host = info.get("host") or os.environ.get("PGHOST") or "the local socket"
+    port = info.get("port") or os.environ.get("PGPORT") or "5432"
+    where = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    dbname = info.get("dbname") or os.environ.get("PGDATABASE")
+    user = info.get("user") or os.environ.get("PGUSER")
+    details = ", ".join(f"{k} {v}" for k, v in (("database", dbname), ("user", user)) if v)
+    reasons = [m.group("reason") for m in _REASON.finditer(str(exc)) if m.group("reason")]
+    reason = reasons[-1] if reasons else (str(exc).strip().splitlines() or ["unknown error"])[0]
+    password = info.get("password")
+    if password:  # belt and braces: libpq never quotes it, but nothing here may print it
+        reason = reason.replace(str(password), "***")
+    return f"cannot connect to the database at {where}" + (f" ({details})" if details else "") + f": {reason}"
 
 
 def schema_tier(conn: "psycopg.Connection") -> str:

@@ -1,4 +1,4 @@
-"""`sru db …`: schema migrations (maintenance commands are added by the optimizer)."""
+"""`sru db …`: schema migrations (`sru db maintain` is the optimizer's: see optimizer/cli.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "without it (require), or fail unless it is the community edition with "
                           "compression and continuous aggregates (full)")
     mig.set_defaults(func=_migrate)
-    maint = dbsub.add_parser("maintain", help="retention, rollups and ANALYZE where the server has no "
-                                               "TimescaleDB policies (run as admin; see optimizer/README.md)")
-    add_database_url(maint)
-    maint.add_argument("--retention", default="365d", help="keep raw samples this long (default: 365d)")
-    maint.add_argument("--hourly-retention", default="1095d",
-                       help="keep hourly rollups this long (default: 1095d)")
-    maint.add_argument("--no-rollups", action="store_true", help="skip the optimizer's incremental pass")
-    maint.set_defaults(func=_maintain)
     db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
 
 
@@ -44,13 +36,8 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _maintain(args: argparse.Namespace) -> int:
-    from optimizer.duration import parse_duration
-    from optimizer.maintain import maintain
-
-    raw = parse_duration(args.retention, "--retention")
-    hourly = parse_duration(args.hourly_retention, "--hourly-retention")
-    for line in maintain(require_database_url(args), raw_retention=raw, hourly_retention=hourly,
-                         rollups=not args.no_rollups):
-        print(line)
-    return 0
+def db_subcommands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The `sru db` subcommand group, for a component that adds its own (the optimizer's `maintain`);
+    registered before the components (sru.cli.COMMAND_MODULES lists this module first)."""
+    db = sub.choices["db"]
+    return next(a for a in db._actions if isinstance(a, argparse._SubParsersAction))

@@ -19,7 +19,7 @@ GOOD = write_request([({"__name__": "sru:cpu_percent", "hostname": "lab1"}, [(T0
 @pytest.fixture
 def small(tsdb_database, adapter_factory):
     return adapter_factory(tsdb_database.role_url("data_collector"),
-                           "--write.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
+                           "--web.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
 
 
 def test_accepts_block_and_framed_snappy(small):
@@ -79,7 +79,7 @@ def test_methods_paths_health_metrics(small):
 
 def test_database_down_is_503_with_retry_after(adapter_factory):
     dead = f"postgresql://sru_t_collector@127.0.0.1:{free_port()}/nowhere"
-    a = adapter_factory(dead, "--db.pool-timeout=1", wait_healthy=False)
+    a = adapter_factory(dead, "--db.pool-timeout=1s", wait_healthy=False)
     r = a.post(GOOD)
     assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
     assert requests.get(a.url + "/healthz", timeout=10).status_code == 503

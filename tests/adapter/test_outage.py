@@ -15,7 +15,7 @@ OUTAGE_S = 60
 
 def test_database_outage_loses_nothing(pg_cluster, tsdb_database, adapter_factory, prometheus_factory,
                                        process_factory, tmp_path):
-    adapter = adapter_factory(tsdb_database.role_url("data_collector"), "--db.pool-timeout=1")
+    adapter = adapter_factory(tsdb_database.role_url("data_collector"), "--db.pool-timeout=1s")
     port = sru_exporter(process_factory)
     prom = prometheus_factory(prom_config(tmp_path, "sru", [f"127.0.0.1:{port}"], "sru", adapter.url))
     host = socket.gethostname()

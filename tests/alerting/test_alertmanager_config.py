@@ -120,6 +120,13 @@ def test_subject_and_title(tmp_path: Path) -> None:
     ({"instance": "[2001:db8::1]:9847"}, "2001:db8::1"),
     ({"instance": "lab02"}, "lab02"),
     ({"instance": "lab01:9847", "hostname": "gpu-box"}, "gpu-box"),
+    # A bare IPv6 address has no port to strip: it keeps its last group.
+    ({"instance": "2001:db8::1"}, "2001:db8::1"),
+    ({"instance": "[2001:db8::1]"}, "2001:db8::1"),
+    ({"instance": "[fe80::1%eth0]:9847"}, "fe80::1%eth0"),
+    # The rules' hostname wins over any address: an FQDN, compose's host.docker.internal.
+    ({"instance": "lab07.example.org:9847", "hostname": "lab07"}, "lab07"),
+    ({"instance": "host.docker.internal:9847", "hostname": "gpu-box"}, "gpu-box"),
 ])
 def test_host_template(tmp_path: Path, labels: dict[str, str], host: str) -> None:
     assert _render(tmp_path, '{{ template "sru.host" .CommonLabels }}',
@@ -145,3 +152,120 @@ def test_inhibition_in_real_alertmanager(alertmanager_factory, tmp_path: Path) -
     assert s[("SruHostDown", "lab01:9847")]["state"] == "active"
     assert s[("SruCpuSaturated", "lab02:9847")]["state"] == "active"
     assert not s[("SruCpuSaturated", "lab02:9847")]["inhibitedBy"]
+
+
+HOST_ALERT = {**ALERT, "labels": {**ALERT["labels"], "hostname": "lab07"}}
+RESOLVED = {**HOST_ALERT, "status": "resolved", "endsAt": "2024-05-01T11:32:05.400Z"}
+
+
+@pytest.mark.parametrize("template", ["sru.slack.text", "sru.email.text", "sru.email.html"])
+def test_host_alert_names_the_machine(tmp_path: Path, template: str) -> None:
+    group = {**GROUP, "alerts": [HOST_ALERT], "commonLabels": HOST_ALERT["labels"]}
+    out = _render(tmp_path, f'{{{{ template "{template}" . }}}}', group)
+    assert "/d/sru-host/sru-host?var-host=lab07" in out and "var-host=lab07.example.org" not in out
+    assert re.search(r"host(</td><td>|:\s+)lab07\b", out), out
+
+
+@pytest.mark.parametrize(("template", "ended"), [
+    ("sru.email.text", "ended:     2024-05-01 11:32:05 UTC (lasted 1h32m5s)"),
+    ("sru.slack.text", "• ended: 2024-05-01 11:32:05 UTC (lasted 1h32m5s)"),
+    ("sru.email.html", "<tr><td>ended</td><td>2024-05-01 11:32:05 UTC (lasted 1h32m5s)</td></tr>"),
+])
+def test_resolved_says_when_it_ended_and_how_long_it_lasted(tmp_path: Path, template: str, ended: str) -> None:
+    resolved = _render(tmp_path, f'{{{{ template "{template}" . }}}}',
+                       {**GROUP, "status": "resolved", "alerts": [RESOLVED]})
+    assert ended in resolved, resolved
+    assert "2024-05-01 10:00:00 UTC" in resolved
+    firing = _render(tmp_path, f'{{{{ template "{template}" . }}}}', GROUP)
+    assert "ended" not in firing and "lasted" not in firing
+
+
+@pytest.mark.parametrize("template", ["sru.slack.text", "sru.email.text", "sru.email.html"])
+def test_times_are_written_for_people(tmp_path: Path, template: str) -> None:
+    # An alert that started at 12:00 in UTC+2 is shown in UTC, without Go's "+0000 UTC" suffix.
+    alert = {**RESOLVED, "startsAt": "2024-05-01T12:00:00+02:00"}
+    out = _render(tmp_path, f'{{{{ template "{template}" . }}}}', {**GROUP, "alerts": [alert]})
+    assert "2024-05-01 10:00:00 UTC" in out
+    assert "+0000" not in out and "+0200" not in out
+
+
+def test_slack_fallback_is_a_sentence(tmp_path: Path) -> None:
+    group = {**GROUP, "alerts": [HOST_ALERT], "commonLabels": HOST_ALERT["labels"]}
+    assert _render(tmp_path, '{{ template "sru.slack.fallback" . }}', group) == \
+        "[FIRING:1] SruMemoryHigh on lab07: RAM high on lab07"
+    two = {**group, "alerts": [HOST_ALERT, {**HOST_ALERT, "labels": {**HOST_ALERT["labels"], "hostname": "lab08"}}],
+           "commonLabels": {"alertname": "SruMemoryHigh", "severity": "warning"}}
+    assert _render(tmp_path, '{{ template "sru.slack.fallback" . }}', two) == \
+        "[FIRING:2] SruMemoryHigh: RAM high on lab07 (and more: 2 alerts)"
+
+
+def test_grafana_url_is_a_site_setting(tmp_path: Path) -> None:
+    """What docker-compose.yml's Alertmanager entrypoint writes, from SRU_GRAFANA_URL, into the
+    site/ directory that alertmanager.yml loads after the shipped templates."""
+    import os
+
+    compose = yaml.safe_load((shipped_dir().parent / "docker-compose.yml").read_text())
+    entrypoint = compose["services"]["alertmanager"]["entrypoint"]
+    assert compose["services"]["alertmanager"]["tmpfs"] == ["/etc/alertmanager/site"]
+    assert load_shipped()["templates"] == ["templates/*.tmpl", "site/*.tmpl"]
+    site = tmp_path / "site"
+    site.mkdir()
+    # Run the entrypoint's shell as compose runs it ("$$" is compose's escape of "$"), stopping
+    # before it would exec Alertmanager.
+    script = (entrypoint[2].replace("$$", "$").replace("/etc/alertmanager/site", str(site))
+              .replace('exec /bin/alertmanager "$@"', "exit 0"))
+    r = subprocess.run([entrypoint[0], entrypoint[1], script, "alertmanager"], capture_output=True, text=True,
+                       env={**os.environ, "SRU_GRAFANA_URL": "https://grafana.lab.example.org/sub"}, timeout=10)
+    assert r.returncode == 0, r.stderr
+    data_file = tmp_path / "data.json"
+    data_file.write_text(json.dumps({**GROUP, "alerts": [HOST_ALERT]}))
+    r = amtool("template", "render", f"--template.glob={shipped_dir() / 'templates' / '*.tmpl'}",
+               f"--template.glob={site / '*.tmpl'}", '--template.text={{ template "sru.email.text" . }}',
+               f"--template.data={data_file}")
+    assert r.returncode == 0, r.stderr
+    assert "dashboard: https://grafana.lab.example.org/sub/d/sru-host/sru-host?var-host=lab07" in r.stdout
+
+
+def test_slack_message_from_a_real_alertmanager(alertmanager_factory, tmp_path: Path) -> None:
+    """The shipped Slack receiver, delivered by a real Alertmanager to a local Slack-compatible sink:
+    the fallback phones show is a sentence, the title names the machine and links to its dashboard
+    on the site's Grafana."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    sink = HTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "slack_webhook_url").write_text(f"http://127.0.0.1:{sink.server_address[1]}/slack\n")
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "grafana-url.tmpl").write_text('{{ define "sru.grafana.url" }}https://grafana.example.org{{ end }}')
+        cfg = localize(load_shipped(), webhook_url="http://127.0.0.1:9/unused", secrets_dir=secrets,
+                       drop_receivers=("email",), timings={"group_wait": "1s", "group_interval": "1s"})
+        cfg["templates"][-1] = str(site / "*.tmpl")
+        am = alertmanager_factory(cfg)
+        am.post_alerts([{"labels": HOST_ALERT["labels"], "annotations": HOST_ALERT["annotations"]}])
+        wait_for(lambda: received, 20, "a Slack message")
+    finally:
+        sink.shutdown()
+        sink.server_close()
+    [attachment] = received[0]["attachments"]
+    assert attachment["fallback"] == "[FIRING:1] SruMemoryHigh on lab07: RAM high on lab07"
+    assert attachment["title"] == "[FIRING:1] SruMemoryHigh on lab07"
+    assert attachment["title_link"] == "https://grafana.example.org/d/sru-host/sru-host?var-host=lab07"
+    assert "• host: lab07" in attachment["text"] and "+0000" not in attachment["text"]

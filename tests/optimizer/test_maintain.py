@@ -47,7 +47,7 @@ def _full_tier_report(database, out: str, capsys) -> None:
     """The full tier's policies do the work (their jobs are run in tests/adapter/
     test_full_tier_lifecycle.py); maintain says what each is and how it last ran."""
     lines = out.splitlines()
-    assert "retention usage_metrics:  (TimescaleDB policy)" in lines
+    assert "retention usage_metrics: (TimescaleDB policy)" in lines
     for relation, policy in (("usage_metrics", "retention (drops after 1 year"),
                              ("usage_metrics", "compression (after 7 days"),
                              ("process_snapshots", "retention (drops after 1 year"),

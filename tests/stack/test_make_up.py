@@ -75,3 +75,32 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
     assert rc == 0, text[-3000:]
     assert "creating PostgreSQL cluster" not in text and "nothing applied" in text
     subprocess.run(["rm", "-rf", str(var)], check=False)
+
+
+def test_make_up_piped_to_tee_stops_on_ctrl_c() -> None:
+    """`make up | tee up.log`: Ctrl-C reaches every process of the terminal's process group, tee
+    dies at once, and the stack must still stop (it used to stay up: honcho died writing to the
+    broken pipe before stopping anything)."""
+    var = Path(tempfile.mkdtemp(prefix="sru-up-tee-"))
+    var.chmod(0o755)
+    ports = {name: free_port() for name in SERVICES}
+    env = {**os.environ, **{f"SRU_{n.upper()}_PORT": str(p) for n, p in ports.items()}}
+    log = var / "up.log"
+    # A shell pipeline in a process group of its own, as an interactive shell runs a job.
+    proc = subprocess.Popen(["sh", "-c", f'"{sys.executable}" scripts/up.py --var "{var}/data" 2>&1 | tee "{log}"'],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+
+    def listening(number: int) -> bool:
+        r = subprocess.run(["ss", "-Hltn", f"sport = :{number}"], capture_output=True, text=True)
+        return r.stdout.strip() != ""
+
+    try:
+        wait_for(lambda: all(listening(p) for p in ports.values()), 120,
+                 f"every service listening (log: {log})", interval=1)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        proc.wait(90)
+    # tee is gone, so the log ends at the interrupt; what counts is that nothing is left running.
+    still = [f"{name} on {number}" for name, number in ports.items() if listening(number)]
+    assert not still, f"still listening after Ctrl-C: {still} (log: {log.read_text(errors='replace')[-3000:]})"
+    subprocess.run(["rm", "-rf", str(var)], check=False)
