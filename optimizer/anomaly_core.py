@@ -146,7 +146,9 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
     done: list[Episode] = []
     day = max(judge_from, 0)
     while day < n:
-        stop = min(day + 24, n)
+        # Days are UTC days (phase aligns index 0), whatever hour a pass starts at: an hour's
+        # baseline must not depend on where the pass began.
+        stop = min(day + 24 - (day + phase) % 24, n)
         flags = _judge_day(mean, peak, masked, day, stop, limit, cap, phase)
         if flags is None:                       # not enough baseline: nothing judged, nothing closed
             day = stop
@@ -169,6 +171,22 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
             st.episode.open = True
             done.append(st.episode)
     return sorted(done, key=lambda e: (e.start, KINDS.index(e.kind)))
+
+
+def resume_from(judged_to: int, stored: list[tuple[int, int | None]]) -> int:
+    """Where a pass over new hours from ``judged_to`` on must start judging so that it ends where
+    one pass over everything ends, given the stored episodes ``stored`` as (start, last flagged
+    hour or None while open): early enough to see again a run of flagged hours that had not yet
+    reached OPEN_AFTER when the previous pass stopped, and, for every stored episode that is open or
+    whose calm spell reaches that far, from the hour before its start (cascading)."""
+    frm = judged_to - max(OPEN_AFTER.values())
+    moved = True
+    while moved:
+        moved = False
+        for start, end in stored:
+            if start - 1 < frm and (end is None or end + CLOSE_AFTER >= frm):
+                frm, moved = start - 1, True
+    return frm
 
 
 def _covered(states: dict[str, _State], done: list[Episode], day: int, stop: int) -> np.ndarray:

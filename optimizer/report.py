@@ -45,9 +45,11 @@ def build_report(url_or_conn: Any, *, window: timedelta = timedelta(days=30), ho
             "r.recommendations, r.created_at FROM optimization_reports r LEFT JOIN systems s ON s.id = r.system_id "
             "WHERE r.status IN ('pending', 'approved') AND (r.system_id = ANY(%s) OR r.system_id IS NULL) "
             "ORDER BY r.priority_score DESC, s.hostname, r.report_type", (ids,)).fetchall()
+        # Anomaly episodes that were open at some point in the window (one per host, metric and
+        # kind episode, however many hours it lasted).
         anomalies = dict(conn.execute(
-            "SELECT system_id, count(*) FROM alert_logs WHERE labels ->> 'source' = 'sru-optimizer' "
-            "AND triggered_at >= %s AND system_id = ANY(%s) GROUP BY 1", (since, ids)).fetchall())
+            "SELECT system_id, count(*) FROM anomaly_episodes WHERE coalesce(ended_at, 'infinity') > %s "
+            "AND started_at < %s AND system_id = ANY(%s) GROUP BY 1", (since, now, ids)).fetchall())
         hourly = conn.execute(
             "SELECT system_id, bucket, avg_cpu_percent FROM hourly_performance_stats "
             "WHERE bucket >= %s AND system_id = ANY(%s) ORDER BY system_id, bucket",
