@@ -12,7 +12,6 @@ the episodes found on one day are left out of the next days' baselines.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,17 +77,19 @@ class _State:
     episode: Episode | None = None
 
 
-def _rowwise(plain, nan_aware, m: np.ndarray, *args) -> np.ndarray:
-    """``nan_aware(m, *args, axis=1)``, with the rows that hold no NaN done by the vectorised
-    ``plain`` function: numpy's nan-functions fall back to a Python loop over rows as soon as any
-    NaN is present."""
-    out = np.empty(m.shape[0])
-    gaps = np.isnan(m).any(axis=1)
-    if not gaps.all():
-        out[~gaps] = plain(m[~gaps], *args, axis=1)
-    if gaps.any():
-        out[gaps] = nan_aware(m[gaps], *args, axis=1)
-    return out
+def nanmedian_rows(m: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(m, axis=1)`` without its per-row Python loop (numpy falls back to one as soon
+    as a row holds a NaN): sort each row (NaN sorts last) and average the middle valid values.
+    Rows without any value give NaN, silently."""
+    s = np.sort(m, axis=1)
+    k = np.sum(~np.isnan(m), axis=1)
+    rows = np.arange(m.shape[0])
+    lo = np.maximum((k - 1) // 2, 0)
+    hi = np.maximum(k // 2, 0)
+    hi = np.where(k == 0, 0, hi)
+    med = (s[rows, lo] + s[rows, hi]) / 2
+    med[k == 0] = np.nan
+    return med
 
 
 def seasonal_strength(x: np.ndarray, phase: int = 0) -> float:
@@ -118,10 +119,8 @@ def _seasonal_median(base: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.
     shifts = np.array([WEEK * k + d for k in range(1, SEASONAL_WEEKS + 1) for d in SEASONAL_NEIGHBOURS])
     pos = idx[:, None] - shifts[None, :]
     vals = np.where(pos >= 0, base[np.clip(pos, 0, None)], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # hours without any value: NaN, counted out
-        med = _rowwise(np.median, np.nanmedian, vals)
-        mad = _rowwise(np.median, np.nanmedian, np.abs(vals - med[:, None]))
+    med = nanmedian_rows(vals)
+    mad = nanmedian_rows(np.abs(vals - med[:, None]))
     return med, mad, np.sum(~np.isnan(vals), axis=1)
 
 
@@ -301,9 +300,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     pad = len(lead) - len(hours)
     full_window = np.lib.stride_tricks.sliding_window_view(
         np.concatenate([np.full(LEVEL_WINDOW - 1 - pad, np.nan), resid_lead]), LEVEL_WINDOW)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # windows without data: NaN, counted out
-        level = _rowwise(np.median, np.nanmedian, full_window)
+    level = nanmedian_rows(full_window)
     p90 = float(np.percentile(win, THRESHOLD_QUANTILE))
     spike_q = float(np.percentile(win_peak, SPIKE_QUANTILE)) if len(win_peak) else cap
     level_n = np.sum(~np.isnan(full_window), axis=1)
