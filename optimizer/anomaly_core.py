@@ -124,6 +124,27 @@ def _seasonal_median(base: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.
     return med, mad, np.sum(~np.isnan(vals), axis=1)
 
 
+class _SeasonalCache:
+    """Same-hour-of-week medians of every hour from ``first`` on, computed once per version of the
+    left-out hours (they change only when an episode is found) instead of once per judged day."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.key: tuple | None = None
+        self.mean: tuple[np.ndarray, ...] = ()
+        self.peak: tuple[np.ndarray, ...] = ()
+
+    def load(self, key: tuple, base_mean: np.ndarray, base_peak: np.ndarray) -> None:
+        if key != self.key:
+            idx = np.arange(self.first, len(base_mean))
+            self.mean = _seasonal_median(base_mean, idx)
+            self.peak = _seasonal_median(base_peak, idx)
+            self.key = key
+
+    def at(self, which: tuple[np.ndarray, ...], idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(a[idx - self.first] for a in which)
+
+
 def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_from: int,
                   exclude: np.ndarray | None = None, limit: float = 98.0, cap: float = 100.0,
                   phase: int = 0) -> list[Episode]:
@@ -144,11 +165,12 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
     states = {k: _State() for k in KINDS}
     done: list[Episode] = []
     day = max(judge_from, 0)
+    cache = _SeasonalCache(max(0, day - BASELINE_HOURS - LEVEL_WINDOW))
     while day < n:
         # Days are UTC days (phase aligns index 0), whatever hour a pass starts at: an hour's
         # baseline must not depend on where the pass began.
         stop = min(day + 24 - (day + phase) % 24, n)
-        flags = _judge_day(mean, peak, masked, day, stop, limit, cap, phase)
+        flags = _judge_day(mean, peak, masked, day, stop, limit, cap, phase, cache)
         if flags is None:                       # not enough baseline: nothing judged, nothing closed
             day = stop
             continue
@@ -235,18 +257,19 @@ def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarra
 
 
 def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int, stop: int, limit: float,
-               cap: float, phase: int) -> dict | None:
+               cap: float, phase: int, cache: _SeasonalCache) -> dict | None:
     """Flags, scores, values, baselines and evidence of every detector for hours day .. stop − 1,
     from the BASELINE_HOURS before ``day``."""
     lo = max(0, day - BASELINE_HOURS)
     window = mean[lo:day]
     has = ~np.isnan(window)
     base_mean = np.where(masked, np.nan, mean)
+    new_normal = False
     if int((has & ~masked[lo:day]).sum()) < MIN_BASELINE_HOURS:
         if int(has.sum()) < MIN_BASELINE_HOURS:
             return None
         # Episodes cover more than half the window: the level they are at is the new normal.
-        base_mean = mean.copy()
+        base_mean, new_normal = mean.copy(), True
     base_peak = np.where(np.isnan(base_mean), np.nan, peak)
     win = base_mean[lo:day]
     win = win[~np.isnan(win)]
@@ -262,10 +285,11 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     seasonal = strength >= SEASONAL_STRENGTH_MIN
     lead = np.arange(max(0, day - LEVEL_WINDOW + 1), stop)   # hours the level window reaches back to
     if seasonal:
-        med_h, mad_h, cnt_h = _seasonal_median(base_mean, hours)
+        cache.load((int(masked.sum()), new_normal), base_mean, base_peak)
+        med_h, mad_h, cnt_h = cache.at(cache.mean, hours)
         # 30-day all-hours MAD of the deseasonalised series floors the 12-value MAD.
         past = np.arange(lo, day)
-        med_p, _, cnt_p = _seasonal_median(base_mean, past)
+        med_p, _, cnt_p = cache.at(cache.mean, past)
         resid_p = base_mean[past] - med_p
         resid_p = resid_p[~np.isnan(resid_p) & (cnt_p >= MIN_SEASONAL_VALUES)]
         if len(resid_p) < MIN_BASELINE_HOURS // 2:
@@ -276,10 +300,10 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         ok = cnt_h >= MIN_SEASONAL_VALUES
         med = np.where(ok, med_h, all_med)
         scale = np.where(ok, np.maximum(MAD_TO_SD * mad_h, floor), all_scale)
-        med_l, _, cnt_l = _seasonal_median(base_mean, lead)
+        med_l, _, cnt_l = cache.at(cache.mean, lead)
         resid_lead = mean[lead] - np.where(cnt_l >= MIN_SEASONAL_VALUES, med_l, all_med)
         level_scale = floor
-        pmed, _, pcnt = _seasonal_median(base_peak, hours)
+        pmed, _, pcnt = cache.at(cache.peak, hours)
         peak_base = np.where(pcnt >= MIN_SEASONAL_VALUES, pmed, float(np.median(win_peak)))
         method = "same hour of week ±1 h, previous 4 weeks"
     else:
