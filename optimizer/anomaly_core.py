@@ -39,7 +39,7 @@ THRESHOLD_QUANTILE = 90.0
 SPIKE_QUANTILE = 99.5
 SPIKE_MARGIN = 10.0             # points above the 30-day p99.5 of hourly maxima (capped at the cap)
 SPIKE_JUMP = 30.0               # points above the usual maximum of this hour
-SPIKE_Z = 6.0
+SPIKE_Z = 8.0
 OPEN_AFTER = {"zscore": 3, "level_shift": 1, "threshold": 2, "spike": 1}
 CLOSE_AFTER = 3                 # judged hours with data, not flagged, that close an episode
 

@@ -20,7 +20,7 @@ UPDATE alert_rules SET
   duration = INTERVAL '2 hours'
  WHERE name = 'sru_anomaly_threshold';
 UPDATE alert_rules SET
-  expression = 'hourly maximum above both the 30-day p99.5 of hourly maxima + 10 points (at most the 100 % cap) and this hour''s usual maximum + 30 points (6 robust scales if more)'
+  expression = 'hourly maximum above both the 30-day p99.5 of hourly maxima + 10 points (at most the 100 % cap) and this hour''s usual maximum + 30 points (8 robust scales if more)'
  WHERE name = 'sru_anomaly_spike';
 UPDATE alert_rules SET
   description = 'Replaced by sru_anomaly_zscore in migration 039; kept for the episodes found before it.'

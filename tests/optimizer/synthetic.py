@@ -89,6 +89,14 @@ def synthetic_set(seed: int = 11) -> list[Series]:
     mean = np.clip(97.8 + rng.normal(0, 0.8, HOURS), 0, 100)
     out.append(Series("at_limit", mean, np.minimum(100.0, mean + np.abs(rng.normal(2.5, 1, HOURS)))))
 
+    # The same, after three earlier incidents (12 h at 40 %, in the warm-up weeks) that pulled the old
+    # detector's same-hour-of-week medians down: still nothing to report in the judged weeks.
+    mean = np.clip(97.8 + rng.normal(0, 0.8, HOURS), 0, 100)
+    for day, hour in ((12, 6), (19, 14), (26, 9)):
+        mean[at(day, hour):at(day, hour) + 12] = 40 + rng.normal(0, 3, 12)
+    out.append(Series("at_limit_after_incidents", mean,
+                      np.minimum(100.0, mean + np.abs(rng.normal(2.5, 1, HOURS)))))
+
     # Weekly series with gaps: 3 days missing in the judged weeks and 10 % of hours scattered out.
     mean = 20 + 50 * _work(h) + rng.normal(0, 3, HOURS)
     mean[at(38, 5):at(41, 5)] = np.nan

@@ -9,7 +9,7 @@ from optimizer.anomaly_core import (CLOSE_AFTER, KINDS, find_episodes, nanmedian
                                     seasonal_strength)
 from tests.optimizer.synthetic import HOURS, JUDGE_FROM, _work, score, synthetic_set
 
-QUIET = ("at_limit", "gaps", "noise_only")
+QUIET = ("at_limit", "at_limit_after_incidents", "gaps", "noise_only")
 
 
 @pytest.fixture(scope="module")
