@@ -280,7 +280,11 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     pk = peak[day:stop]
 
     strength = seasonal_strength(base_mean[max(0, day - SEASONAL_WEEKS * WEEK):day], phase + max(0, day - SEASONAL_WEEKS * WEEK))
-    all_med = float(np.median(win))
+    all_med, p90 = (float(v) for v in np.percentile(win, [50.0, THRESHOLD_QUANTILE]))
+    if len(win_peak):
+        peak_med, spike_q = (float(v) for v in np.percentile(win_peak, [50.0, SPIKE_QUANTILE]))
+    else:
+        peak_med, spike_q = all_med, cap
     all_scale = max(MAD_TO_SD * float(np.median(np.abs(win - all_med))), SCALE_FLOOR)
     seasonal = strength >= SEASONAL_STRENGTH_MIN
     lead = np.arange(max(0, day - LEVEL_WINDOW + 1), stop)   # hours the level window reaches back to
@@ -304,16 +308,17 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         resid_lead = mean[lead] - np.where(cnt_l >= MIN_SEASONAL_VALUES, med_l, all_med)
         level_scale = floor
         pmed, _, pcnt = cache.at(cache.peak, hours)
-        peak_base = np.where(pcnt >= MIN_SEASONAL_VALUES, pmed, float(np.median(win_peak)))
+        peak_base = np.where(pcnt >= MIN_SEASONAL_VALUES, pmed, peak_med)
         method = "same hour of week ±1 h, previous 4 weeks"
     else:
         med = np.full(len(hours), all_med)
         scale = np.full(len(hours), all_scale)
         resid_lead = mean[lead] - all_med
         level_scale = all_scale
-        peak_base = np.full(len(hours), float(np.median(win_peak)))
+        peak_base = np.full(len(hours), peak_med)
         method = "all hours, previous 30 days"
-    peak_scale = max(MAD_TO_SD * float(np.median(np.abs(win_peak - np.median(win_peak)))), SCALE_FLOOR)
+    peak_scale = max(MAD_TO_SD * float(np.median(np.abs(win_peak - peak_med))), SCALE_FLOOR) if len(win_peak) \
+        else SCALE_FLOOR
 
     dev = x - med
     z = dev / scale
@@ -325,8 +330,6 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     full_window = np.lib.stride_tricks.sliding_window_view(
         np.concatenate([np.full(LEVEL_WINDOW - 1 - pad, np.nan), resid_lead]), LEVEL_WINDOW)
     level = nanmedian_rows(full_window)
-    p90 = float(np.percentile(win, THRESHOLD_QUANTILE))
-    spike_q = float(np.percentile(win_peak, SPIKE_QUANTILE)) if len(win_peak) else cap
     level_n = np.sum(~np.isnan(full_window), axis=1)
     level_score = level / level_scale
     l_flag = (valid & (level_n >= LEVEL_MIN_HOURS) & (np.abs(level_score) >= LEVEL_K)
