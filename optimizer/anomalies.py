@@ -13,6 +13,7 @@ peak and score instead of adding a second row (passes are idempotent).
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,37 @@ def _hour(ts: datetime) -> int:
     return int(ts.timestamp()) // 3600
 
 
+_ROW = np.dtype([("nf", ">i2"), ("l_id", ">i4"), ("id", "V16"), ("l_h", ">i4"), ("h", ">i8")]
+                + [(f"{p}{i}", t) for i in range(2 * len(METRICS)) for p, t in (("l", ">i4"), ("v", ">f8"))])
+_COPY_HEADER = 19    # binary COPY: signature (11), flags (4), header extension length (4)
+
+
+def _hourly_rows(conn: "psycopg.Connection", start: datetime, end: datetime
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(host ids, epoch hours, hourly mean and max of every metric) of hours [start, end), ordered by
+    host and hour, as one binary COPY read by numpy: every column is NOT NULL (NULL → NaN in SQL),
+    so each row has the same width. Text rows cost about 1 s per 80k rows in Python here."""
+    from psycopg import sql
+
+    cols = ", ".join(f"coalesce(avg_{m}, 'NaN'), coalesce(max_{m}, 'NaN')" for m in METRICS)
+    query = sql.SQL(
+        "COPY (SELECT system_id, extract(epoch FROM bucket)::bigint / 3600, " + cols + " "
+        "FROM hourly_performance_stats WHERE bucket >= {} AND bucket < {} AND system_id IS NOT NULL "
+        "ORDER BY system_id, bucket) TO STDOUT (FORMAT binary)").format(sql.Literal(start), sql.Literal(end))
+    buf = bytearray()
+    with conn.cursor().copy(query) as copy:
+        for block in copy:
+            buf += block
+    skip = _COPY_HEADER + int.from_bytes(buf[15:19], "big")    # plus the header extension, if any
+    body = memoryview(buf)[skip:len(buf) - 2]                   # trailer: int16 -1
+    if len(body) % _ROW.itemsize:
+        raise ValueError(f"hourly_performance_stats COPY: {len(body)} bytes is not a whole number of "
+                         f"{_ROW.itemsize}-byte rows")
+    rows = np.frombuffer(body, dtype=_ROW) if len(body) else np.zeros(0, dtype=_ROW)
+    data = np.stack([rows[f"v{i}"] for i in range(2 * len(METRICS))], axis=1).astype(float)
+    return rows["id"], rows["h"].astype(np.int64), data
+
+
 def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -> list[FoundEpisode]:
     """Episodes of every host that reach into hours [eval_from, eval_to)."""
     first = _hour(eval_from)
@@ -87,19 +119,15 @@ def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -
     judge_from = {key: max(core.resume_from(first, eps), oldest) for key, eps in ours.items()}
     start_hour = min([default_from, *judge_from.values()]) - int(HISTORY.total_seconds()) // 3600
     start = datetime.fromtimestamp(start_hour * 3600, timezone.utc)
-    # NULL → NaN in SQL, so the rows become one float matrix without a Python pass over each value.
-    cols = ", ".join(f"coalesce(avg_{m}, 'NaN'), coalesce(max_{m}, 'NaN')" for m in METRICS)
-    rows = conn.execute(
-        f"SELECT system_id, extract(epoch FROM bucket)::bigint / 3600, {cols} FROM hourly_performance_stats "
-        "WHERE bucket >= %s AND bucket < %s ORDER BY system_id, bucket", (start, eval_to)).fetchall()
-    if not rows:
+    ids, hours, data_all = _hourly_rows(conn, start, eval_to)
+    if len(ids) == 0:
         return []
     n = last - start_hour
-    pos_all = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)) - start_hour
-    data_all = np.array([r[2:] for r in rows], dtype=float)
-    runs: dict[Any, list[int]] = {}   # rows come ordered by host: one [first, last] run per host
-    for i, r in enumerate(rows):
-        runs.setdefault(r[0], [i, i])[1] = i
+    pos_all = hours - start_hour
+    # Rows come ordered by host: one run of rows per host.
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    runs = {uuid.UUID(bytes=bytes(ids[a])): (a, b - 1)
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ids)])}
     phase = (start_hour + 72) % core.WEEK       # epoch hour 0 was a Thursday; index 0's hour of week
     found = []
     for sid, (lo, hi) in runs.items():
