@@ -83,6 +83,14 @@ def test_recommendation_evidence_names_episodes(tsdb_database):
     eps = ev["anomaly_episodes"]
     assert any(e["metric"] == "disk_io_wait_percent" and e["started_at"].startswith(INCIDENT[0].date().isoformat())
                for e in eps), eps
+    # The report counts and lists the same episodes.
+    from optimizer.report import build_report, render
+
+    report = build_report(tsdb_database.role_url("analyst"), now=NOW)
+    host = next(h for h in report["hosts"] if h["hostname"] == disk.hostname)
+    assert host["anomaly_episodes"] == eps and host["anomalies"] >= len(eps)
+    assert report["fleet"]["anomalies"] == sum(h["anomalies"] for h in report["hosts"])
+    assert "disk_io_wait_percent zscore from" in render(report, "html")
 
 
 @pytest.fixture()
