@@ -155,7 +155,8 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
     (30 days are needed, plus 4 weeks for a seasonal scale). ``exclude``: hours inside anomaly
     episodes found earlier, left out of every baseline. ``limit``: the metric's hard limit for
     ``threshold``; ``cap``: the most the metric can reach (100 for percentages). ``phase``: hour of
-    week of index 0 (only aligns the strength measure; any value works).
+    week of index 0 (Monday 00:00 UTC = 0): days and weeks are aligned to it, so that passes that
+    start at different hours judge every hour against the same baseline.
     Returns episodes in order of start, each with inclusive start/end hour indexes.
     """
     mean = np.asarray(mean, dtype=float)
@@ -165,7 +166,7 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
     states = {k: _State() for k in KINDS}
     done: list[Episode] = []
     day = max(judge_from, 0)
-    cache = _SeasonalCache(max(0, day - BASELINE_HOURS - LEVEL_WINDOW))
+    cache = _SeasonalCache(max(0, day - 24 - BASELINE_HOURS - LEVEL_WINDOW))
     while day < n:
         # Days are UTC days (phase aligns index 0), whatever hour a pass starts at: an hour's
         # baseline must not depend on where the pass began.
@@ -258,28 +259,30 @@ def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarra
 
 def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int, stop: int, limit: float,
                cap: float, phase: int, cache: _SeasonalCache) -> dict | None:
-    """Flags, scores, values, baselines and evidence of every detector for hours day .. stop − 1,
-    from the BASELINE_HOURS before ``day``."""
-    lo = max(0, day - BASELINE_HOURS)
-    window = mean[lo:day]
+    """Flags, scores, values, baselines and evidence of every detector for hours day .. stop − 1
+    (within one UTC day), from the BASELINE_HOURS before that day's midnight."""
+    d0 = day - (day + phase) % 24          # midnight of this UTC day: the baseline ends there,
+    lo = max(0, d0 - BASELINE_HOURS)       # wherever in the day the pass started judging
+    window = mean[lo:d0]
     has = ~np.isnan(window)
     base_mean = np.where(masked, np.nan, mean)
     new_normal = False
-    if int((has & ~masked[lo:day]).sum()) < MIN_BASELINE_HOURS:
+    if int((has & ~masked[lo:d0]).sum()) < MIN_BASELINE_HOURS:
         if int(has.sum()) < MIN_BASELINE_HOURS:
             return None
         # Episodes cover more than half the window: the level they are at is the new normal.
         base_mean, new_normal = mean.copy(), True
     base_peak = np.where(np.isnan(base_mean), np.nan, peak)
-    win = base_mean[lo:day]
+    win = base_mean[lo:d0]
     win = win[~np.isnan(win)]
-    win_peak = base_peak[lo:day]
+    win_peak = base_peak[lo:d0]
     win_peak = win_peak[~np.isnan(win_peak)]
     hours = np.arange(day, stop)
     x = mean[day:stop]
     pk = peak[day:stop]
 
-    strength = seasonal_strength(base_mean[max(0, day - SEASONAL_WEEKS * WEEK):day], phase + max(0, day - SEASONAL_WEEKS * WEEK))
+    s0 = max(0, d0 - SEASONAL_WEEKS * WEEK)
+    strength = seasonal_strength(base_mean[s0:d0], phase + s0)
     all_med, p90 = (float(v) for v in np.percentile(win, [50.0, THRESHOLD_QUANTILE]))
     if len(win_peak):
         peak_med, spike_q = (float(v) for v in np.percentile(win_peak, [50.0, SPIKE_QUANTILE]))
@@ -292,7 +295,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         cache.load((int(masked.sum()), new_normal), base_mean, base_peak)
         med_h, mad_h, cnt_h = cache.at(cache.mean, hours)
         # 30-day all-hours MAD of the deseasonalised series floors the 12-value MAD.
-        past = np.arange(lo, day)
+        past = np.arange(lo, d0)
         med_p, _, cnt_p = cache.at(cache.mean, past)
         resid_p = base_mean[past] - med_p
         resid_p = resid_p[~np.isnan(resid_p) & (cnt_p >= MIN_SEASONAL_VALUES)]

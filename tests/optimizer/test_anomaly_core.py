@@ -63,7 +63,7 @@ def test_judging_in_steps_gives_the_same_episodes():
     """What the optimizer does every pass (re-judge from the start of an episode that reaches into
     the window, with stored episodes out of the baselines) ends where one pass over everything ends."""
     series = {s.name: s for s in synthetic_set()}
-    for name in ("seasonal_incident", "level_shift_down", "single_spike"):
+    for name in ("seasonal_incident", "level_shift_up", "level_shift_down", "slow_drift", "single_spike", "gaps"):
         s = series[name]
         whole = find_episodes(s.mean, s.peak, judge_from=JUDGE_FROM)
         stored: list = []
