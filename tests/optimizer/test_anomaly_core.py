@@ -185,3 +185,21 @@ def test_nanmedian_rows_matches_numpy():
         expected = np.nanmedian(m, axis=1)
     np.testing.assert_allclose(nanmedian_rows(m), expected, rtol=0, atol=1e-12, equal_nan=True)
     assert np.isnan(nanmedian_rows(m)[5]) and nanmedian_rows(m)[6] == m[6, 0]
+
+
+def test_scale_floored_by_the_30_day_mad():
+    """Five hours of the week that are always exactly 20 have a same-hour MAD of 0: the 30-day MAD
+    of the whole deseasonalised series (noise sd 3) is their scale, so 11 points above is noise-level
+    (z ≈ 3.5) and 20 points is an anomaly."""
+    rng = np.random.default_rng(6)
+    h, mean = _weekly(rng, sd=3.0)
+    target = 58 * 24 + 3                                   # a Monday, 03:00 (day 58 = week 8)
+    flat = np.isin((h - target) % 168, [166, 167, 0, 1, 2])
+    mean[flat] = 20.0
+    for bump, expect in ((11.0, False), (20.0, True)):
+        x = mean.copy()
+        x[target - 1:target + 2] += bump
+        z = [e for e in find_episodes(x, judge_from=JUDGE_FROM) if e.kind == "zscore"]
+        assert bool(z) == expect, (bump, z)
+        if z:
+            assert z[0].start == target - 1 and z[0].evidence["scale"] > 2.5
