@@ -483,6 +483,17 @@ def host_detail() -> dict[str, Any]:
               overrides=[color_text("Severity", SEVERITY_COLORS),
                          link_column("Title", [{"title": "Recommendations",
                                                 "url": dash_url("recs", "&var-host=$host")}])]),
+        table("Anomaly episodes of this host", [sql("""
+            SELECT e.started_at AS "Started", e.ended_at AS "Ended", e.metric AS "Metric", e.kind AS "Kind",
+                   e.flagged_hours AS "Hours", e.peak_value AS "Peak", e.baseline_value AS "Baseline",
+                   e.score AS "Score", e.severity AS "Severity", e.evidence ->> 'method' AS "Baseline method"
+              FROM anomaly_episodes e
+             WHERE e.hostname = '$host' AND e.started_at < $__timeTo()
+               AND coalesce(e.ended_at, 'infinity') > $__timeFrom()
+             ORDER BY e.started_at DESC LIMIT 100""")], w=24, h=8,
+              description="What sru optimize found unusual for this host: one row per metric, kind and "
+                          "episode (Ended empty while it lasts), from the anomaly_episodes view.",
+              overrides=[color_text("Severity", SEVERITY_COLORS)]),
     ]
     return dashboard("host", "sru / Host detail",
                      "One host: live use from Prometheus, history from TimescaleDB, sessions, processes, "

@@ -22,6 +22,7 @@ def build_report(url_or_conn: Any, *, window: timedelta = timedelta(days=30), ho
     from psycopg.rows import dict_row
 
     from optimizer import forecast
+    from optimizer.anomalies import recent_episodes
     from sru.db import connect
 
     own = isinstance(url_or_conn, str)
@@ -47,9 +48,12 @@ def build_report(url_or_conn: Any, *, window: timedelta = timedelta(days=30), ho
             "r.recommendations, r.created_at FROM optimization_reports r LEFT JOIN systems s ON s.id = r.system_id "
             "WHERE r.status IN ('pending', 'approved') AND (r.system_id = ANY(%s) OR r.system_id IS NULL) "
             "ORDER BY r.priority_score DESC, s.hostname, r.report_type", (ids,)).fetchall()
+        # Anomaly episodes that were open at some point in the window (one per host, metric and
+        # kind episode, however many hours it lasted).
         anomalies = dict(conn.execute(
-            "SELECT system_id, count(*) FROM alert_logs WHERE labels ->> 'source' = 'sru-optimizer' "
-            "AND triggered_at >= %s AND system_id = ANY(%s) GROUP BY 1", (since, ids)).fetchall())
+            "SELECT system_id, count(*) FROM anomaly_episodes WHERE coalesce(ended_at, 'infinity') > %s "
+            "AND started_at < %s AND system_id = ANY(%s) GROUP BY 1", (since, now, ids)).fetchall())
+        episodes = recent_episodes(conn, since)
         hourly = conn.execute(
             "SELECT system_id, bucket, avg_cpu_percent FROM hourly_performance_stats "
             "WHERE bucket >= %s AND system_id = ANY(%s) ORDER BY system_id, bucket",
@@ -86,6 +90,7 @@ def build_report(url_or_conn: Any, *, window: timedelta = timedelta(days=30), ho
             "overutilized_days": sum(1 for d in days if d["is_overutilized"]),
             "bottlenecks": _counts([d["bottleneck_type"] for d in days if d["bottleneck_type"]]),
             "anomalies": anomalies.get(s["id"], 0),
+            "anomaly_episodes": episodes.get(s["id"], []),
             "forecast_ram": fc.as_dict() if fc else None,
             "series": {"day": [d["period_start"].date().isoformat() for d in days],
                        "cpu": [d["avg_cpu_percent"] for d in days], "ram": [d["avg_ram_percent"] for d in days],
@@ -151,7 +156,7 @@ def _host_rows(report: dict[str, Any]) -> list[list[str]]:
 
 
 HOST_HEADER = ["host", "score", "p95 cpu %", "p95 ram %", "p95 gpu %", "p95 io wait %", "bottlenecks",
-               "anomalies", "recommendations"]
+               "anomaly episodes", "recommendations"]
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -159,7 +164,7 @@ def _table(report: dict[str, Any]) -> str:
     out = [f"sru fleet report — {report['generated_at']} — last {report['window_days']} days",
            f"hosts {f['hosts']} (with data {f['hosts_with_data']}), mean utilization score "
            f"{_fmt(f['mean_utilization_score'])}, {f['pending_recommendations']} pending recommendations, "
-           f"{f['anomalies']} anomalies", ""]
+           f"{f['anomalies']} anomaly episodes", ""]
     rows = [HOST_HEADER] + _host_rows(report)
     widths = [max(len(r[i]) for r in rows) for i in range(len(HOST_HEADER))]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
@@ -190,7 +195,7 @@ def _md(report: dict[str, Any]) -> str:
            f"* mean utilization score: {_fmt(f['mean_utilization_score'])}",
            f"* under-utilised: {', '.join(f['underutilized_hosts']) or 'none'}",
            f"* over-utilised: {', '.join(f['overutilized_hosts']) or 'none'}",
-           f"* pending recommendations: {f['pending_recommendations']}, anomalies: {f['anomalies']}", "",
+           f"* pending recommendations: {f['pending_recommendations']}, anomaly episodes: {f['anomalies']}", "",
            "## Recommendations", "", "| priority | severity | type | host | recommendation |", "|---|---|---|---|---|"]
     out += [f"| {r['priority_score']} | {r['severity']} | {r['report_type']} | {r['hostname']} | "
             f"{r['title'].replace('|', '/')} |" for r in report["recommendations"]]
@@ -272,7 +277,7 @@ def _html(report: dict[str, Any]) -> str:
            f"<tr><th>under-utilised</th><td>{e(', '.join(f['underutilized_hosts']) or 'none')}</td></tr>",
            f"<tr><th>over-utilised</th><td>{e(', '.join(f['overutilized_hosts']) or 'none')}</td></tr>",
            f"<tr><th>pending recommendations</th><td>{f['pending_recommendations']}</td></tr>",
-           f"<tr><th>anomalies</th><td>{f['anomalies']}</td></tr></table>",
+           f"<tr><th>anomaly episodes</th><td>{f['anomalies']}</td></tr></table>",
            "<h2>Recommendations</h2>"]
     if report["recommendations"]:
         out.append("<table><tr><th>priority</th><th>severity</th><th>type</th><th>host</th><th>recommendation</th>"
@@ -295,7 +300,7 @@ def _html(report: dict[str, Any]) -> str:
         out.append(f"<p class=\"muted\">{e(str(hw['cpu_model']))}, {hw['cpu_cores']} cores, {hw['ram_total_gb']} GiB RAM"
                    + (f", {hw['gpu_count']}× {e(str(hw['gpu_model']))}" if hw["gpu_count"] else "")
                    + f" — score {_fmt(hsec['utilization_score'])}, {hsec['days']} days of data, "
-                   f"{hsec['anomalies']} anomalies</p>")
+                   f"{hsec['anomalies']} anomaly episodes</p>")
         if hsec["days"]:
             out.append(f"<div class=\"legend\">{legend}<span style=\"color:#d62728\">- - RAM forecast (95 % band)</span></div>")
             out.append(_svg_lines(hsec["series"]["day"], hsec["series"], hsec["forecast_line"]))
@@ -309,6 +314,12 @@ def _html(report: dict[str, Any]) -> str:
         if hsec["weekly_cpu"]:
             out.append(f"<p class=\"muted\">Weekly CPU pattern (seasonal component, strength "
                        f"{hsec['weekly_cpu']['strength']:.2f}):</p>" + _svg_week(hsec["weekly_cpu"]["profile"]))
+        if hsec["anomaly_episodes"]:
+            out.append("<p><b>Latest anomaly episodes:</b></p><ul>" + "".join(
+                f"<li>{e(a['metric'])} {e(a['kind'].replace('_', ' '))} from {e(a['started_at'][:16])} "
+                f"{'(still open)' if a['ended_at'] is None else 'to ' + e(a['ended_at'][:16])}: "
+                f"peak {_fmt(a['peak'])} against {_fmt(a['baseline'])}, {a['hours']} h flagged</li>"
+                for a in hsec["anomaly_episodes"]) + "</ul>")
         if hsec["recommendations"]:
             out.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in hsec["recommendations"]) + "</ul>")
         out.append("</section>")

@@ -29,7 +29,7 @@ class RunResult:
     data_to: datetime | None
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    anomalies: int = 0
+    anomalies: int = 0      # episode rows inserted or changed
     reports_created: int = 0
     reports_refreshed: int = 0
     reports_unchanged: int = 0
@@ -44,7 +44,7 @@ class RunResult:
         lines = [f"{self.mode} pass over {self.data_from:%Y-%m-%d %H:%M} .. {self.data_to:%Y-%m-%d %H:%M} UTC "
                  f"in {sum(self.seconds.values()):.2f}s",
                  f"  steps: {steps}",
-                 f"  anomalies stored: {self.anomalies}; forecasts: {self.forecasts}",
+                 f"  anomaly episodes stored or extended: {self.anomalies}; forecasts: {self.forecasts}",
                  f"  recommendations: {self.reports_created} new, {self.reports_refreshed} refreshed, "
                  f"{self.reports_unchanged} already approved or recently rejected"]
         if self.not_enough_data:
@@ -144,8 +144,11 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
                now: datetime) -> None:
     from psycopg.types.json import Jsonb
 
+    from optimizer.anomalies import recent_episodes
+
     rows = conn.execute("SELECT system_id, hostname, report_type, kind, severity, priority_score, title, evidence "
                         "FROM generate_hardware_recommendations(%s, %s)", (window, now)).fetchall()
+    episodes = recent_episodes(conn, now - window)
     for sid, host, rtype, kind, severity, priority, title, evidence in rows:
         if rtype is None:
             result.not_enough_data.append(host)
@@ -156,6 +159,8 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
                   "swap": "swap_percent"}.get(kind)
         if metric and metric in per_host:
             evidence["forecast"] = per_host[metric].as_dict()
+        # Anomaly episodes of the host in the window: what an admin may have been alerted about.
+        evidence["anomaly_episodes"] = episodes.get(sid, [])
         _, created, status = conn.execute(
             "SELECT * FROM create_optimization_report(%s, %s, %s, %s, %s, %s)",
             (sid, rtype, severity, priority, title, Jsonb(evidence))).fetchone()

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.fixtures.postgres import Database, create_database, drop_database
 from tests.grafana.dashboards import load_dashboards, queries
@@ -51,6 +52,12 @@ def _alert_rows(conn: psycopg.Connection, now: datetime) -> None:
                     jsonb_build_object('summary', 'Swapping on ' || %(host)s), false, NULL, NULL)""",
                      {"sid": system_id, "rule": rule_names[i % 3], "fp1": f"{i:016x}", "fp2": f"{i + 100:016x}",
                       "fired": fired, "now": now, "host": hostname, "sev": ("critical", "warning", "info")[i % 3]})
+    # And an open anomaly episode per host, as `sru optimize` stores it.
+    conn.execute("SELECT record_anomaly_episodes(%s)", (Jsonb([
+        {"system_id": str(system_id), "kind": "level_shift", "metric": "cpu_percent",
+         "started_at": (now - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0).isoformat(),
+         "ended_at": None, "value": 88, "threshold": 30, "score": 7.5, "severity": "warning", "hours": 5,
+         "evidence": {"method": "all hours, previous 30 days"}} for system_id, _ in hosts]),))
     conn.execute("""
         INSERT INTO alert_logs (alert_name, fingerprint, triggered_at, severity, labels)
         VALUES ('SruHostDown', 'ffffffffffffffff', %s, 'critical', '{"instance": "gone:9847"}')""",

@@ -55,26 +55,6 @@ def test_forecast_crossing_with_band():
     assert fit(days[:5], values[:5], "ram_percent").status == "not_enough_data"
 
 
-def test_seasonal_zscore_unit():
-    """Weekly peaks are normal; a 3 a.m. surge is not."""
-    import numpy as np
-
-    from optimizer.anomalies import detect_series
-
-    hours = np.arange(0, 24 * 42) + 96  # starts on a Monday 00:00 (epoch hour 96)
-    how = (hours + 72) % 168
-    mean = np.where((how % 24 >= 9) & (how % 24 < 18) & (how < 120), 80.0, 10.0)
-    mean = mean + np.random.default_rng(1).normal(0, 1.5, len(mean))
-    mean[-30] = 85.0 if (how[-30] % 24) < 6 else mean[-30]
-    night = np.nonzero(((how % 24) == 3) & (np.arange(len(hours)) >= len(hours) - 72))[0][0]
-    mean[night] = 85.0
-    evaluate = np.arange(len(hours)) >= len(hours) - 7 * 24
-    found = detect_series(mean, mean.copy(), hours, evaluate, "cpu_percent")
-    z = [f for f in found if f[1] == "seasonal_zscore"]
-    assert [f[0] for f in z] == [night] or night in [f[0] for f in z]
-    assert len(z) <= 2   # at most one false positive in a week of normal peaks
-
-
 def test_closed_form_ols_matches_statsmodels():
     import numpy as np
     import statsmodels.api as sm
@@ -96,22 +76,3 @@ def test_closed_form_ols_matches_statsmodels():
         assert mean == pytest.approx(frame["mean"].to_numpy(), rel=1e-9)
         assert lower == pytest.approx(frame["obs_ci_lower"].to_numpy(), rel=1e-9)
         assert upper == pytest.approx(frame["obs_ci_upper"].to_numpy(), rel=1e-9)
-
-
-def test_rowwise_nan_functions_match_numpy():
-    import numpy as np
-
-    from optimizer.anomalies import _rowwise
-
-    m = np.arange(40, dtype=float).reshape(4, 10) ** 1.5
-    m[1, 3] = np.nan          # one gap: the nan-aware path
-    m[2, :] = np.nan          # no data at all: NaN, as numpy gives
-    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
-        expected_med, expected_q = np.nanmedian(m, axis=1), np.nanpercentile(m, 99.5, axis=1)
-    with pytest.warns(RuntimeWarning):
-        got_med = _rowwise(np.median, np.nanmedian, m)
-    with pytest.warns(RuntimeWarning):
-        got_q = _rowwise(np.percentile, np.nanpercentile, m, 99.5)
-    np.testing.assert_array_equal(got_med, expected_med)
-    np.testing.assert_array_equal(got_q, expected_q)
-    assert not np.isnan(got_med[[0, 1, 3]]).any() and np.isnan(got_med[2])

@@ -99,16 +99,19 @@ def test_anomalies_caught_with_few_false_positives(tsdb_database):
     run_once(tsdb_database.role_url("analyst"), now=NOW)
     run_once(tsdb_database.role_url("analyst"), now=NOW)   # idempotent: no second copy
     with tsdb_database.connect() as conn:
-        rows = conn.execute("SELECT system_id, alert_name, metric_name, triggered_at, annotations "
-                            "FROM alert_logs WHERE labels ->> 'source' = 'sru-optimizer'").fetchall()
+        rows = conn.execute("SELECT system_id, kind, metric, started_at, ended_at, score, evidence "
+                            "FROM anomaly_episodes").fetchall()
+        alerts = conn.execute("SELECT count(*) FROM alert_logs WHERE labels ->> 'source' = 'sru-optimizer'"
+                              ).fetchone()[0]
+    # One hour at 97 % where this hour usually peaks near 20 %: a spike (one hour is too short for
+    # the z-score, which needs 3).
     caught = [r for r in rows if r[0] == healthy.system_id and r[3] == night and r[2] == "cpu_percent"]
-    assert {r[1] for r in caught} >= {"SruAnomalySeasonalZscore", "SruAnomalySpike"}
-    z = next(r for r in caught if r[1] == "SruAnomalySeasonalZscore")
-    assert z[4]["score"] > 4 and z[4]["baseline"]["median"] < 40
-    # 7 hosts × 5 metrics × 168 hours judged: the normal weekly peaks raise (almost) nothing.
+    assert [(r[1], r[4] - r[3]) for r in caught] == [("spike", timedelta(hours=1))]
+    assert caught[0][5] > 6 and caught[0][6]["usual_max"] < 40
+    # 7 hosts × 5 metrics × a week judged: the normal weekly peaks raise (almost) nothing.
     false_positives = [r for r in rows if r not in caught]
     assert len(false_positives) <= 3, false_positives
-    assert len({(r[0], r[1], r[2], r[3]) for r in rows}) == len(rows)
+    assert alerts == len(rows) and len({(r[0], r[1], r[2], r[3]) for r in rows}) == len(rows)
 
 
 def test_workflow_transitions_and_roles(database):
