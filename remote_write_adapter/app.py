@@ -179,8 +179,8 @@ class AdapterApp:
         telemetry.SAMPLES_WRITTEN.inc(batch.accepted)
         telemetry.VALUES_NULL.inc(batch.nulls)
         if batch.refused:
-            n = sum(batch.dropped[r] for r in ("invalid_label", "no_host"))
-            return Response(400, f"stored {batch.accepted} samples; refused {n}: " + "; ".join(batch.refused) + "\n")
+            return Response(400, f"stored {batch.accepted} samples; refused {batch.refused_samples}: "
+                            + "; ".join(batch.refused) + "\n")
         return Response(204)
 
     def read(self, environ: dict) -> Response:

@@ -136,6 +136,12 @@ FROM unnest(%s::uuid[], %s::timestamptz[]) AS h(system_id, ts)
 WHERE us.system_id = h.system_id AND us.is_active AND us.last_sample_at < h.ts - %s::interval"""
 
 
+# What the database may still refuse in data the pivot accepted: never storable, unlike a database
+# that is down. ProgramLimitExceeded (e.g. "index row size exceeds btree maximum") is an
+# OperationalError in psycopg's hierarchy, so it is named here lest it become a 503.
+UNSTORABLE = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
+
+
 def ms_to_datetime(ms: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(milliseconds=ms)
 
@@ -175,6 +181,36 @@ class Writer:
         self._with_sessions_until = 0.0
 
     def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
+        """Write and commit the batch. Should the database refuse something the pivot's checks let
+        through, each host is written in a transaction of its own, so the other hosts' rows are
+        still committed; the refused host's rows are counted in ``batch`` (reason
+        ``refused_by_database``, answered 400), never a 5xx that Prometheus would retry forever."""
+        try:
+            return self._write_retrying(conn, batch)
+        except UNSTORABLE as exc:
+            if isinstance(exc, psycopg.errors.ForeignKeyViolation):
+                raise
+            first = exc
+        log.warning("batch refused by the database (%s); writing host by host",
+                    first.diag.message_primary or first)
+        total = WriteResult()
+        for host in sorted(batch.hosts):
+            part = batch.for_host(host)
+            try:
+                res = self._write_retrying(conn, part)
+            except UNSTORABLE as exc:
+                if isinstance(exc, psycopg.errors.ForeignKeyViolation):
+                    raise
+                rows = part.rows()
+                batch.accepted -= rows
+                batch.refuse("refused_by_database", rows,
+                             f"host {host[:64]!r}: refused by the database: {exc.diag.message_primary or exc}")
+                continue
+            for name in ("usage_rows", "process_rows", "systems_touched", "sessions_opened", "sessions_closed"):
+                setattr(total, name, getattr(total, name) + getattr(res, name))
+        return total
+
+    def _write_retrying(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         """Write and commit. Retries a deadlock (concurrent requests creating the same TimescaleDB
         chunk take their locks in no fixed order) after a short random pause, and a stale system
         id (a systems row deleted under the cache) with the cache emptied."""
