@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from remote_write_adapter import reader, telemetry
 from remote_write_adapter.mapping import Mapping
-from remote_write_adapter.pivot import Pivoter
+from remote_write_adapter.pivot import CACHE_MAX_BYTES, Pivoter
 from remote_write_adapter.protocol import Limits, ProtocolError, check_length, decode_read, decode_write, encode_read_response
 from remote_write_adapter.writer import Writer, prepare_connection
 
@@ -36,6 +36,7 @@ class Settings:
     database_url: str
     mapping: Mapping
     limits: Limits = field(default_factory=Limits)
+    label_cache_bytes: int = CACHE_MAX_BYTES
     pool_size: int = 4
     pool_timeout: float = 5.0       # seconds a request waits for a connection before answering 503
     retry_after: int = 5            # seconds, for the Retry-After header of a 503
@@ -57,7 +58,7 @@ class AdapterApp:
         self.s = settings
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
-        self._pivoter = Pivoter(settings.mapping)
+        self._pivoter = Pivoter(settings.mapping, settings.label_cache_bytes)
 
     # The pool is created on first use, i.e. in each gunicorn worker after the fork.
     @property

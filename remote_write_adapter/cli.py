@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest compressed request body (default: 16MiB)")
     p.add_argument("--write.max-decoded-size", dest="max_decoded", type=_bytes, default="64MiB",
                    help="largest request body after decompression (default: 64MiB)")
+    p.add_argument("--write.label-cache-size", dest="label_cache", type=_bytes, default="64MiB",
+                   help="memory for the per-process cache of label sets, estimated (default: 64MiB)")
     p.add_argument("--sessions.stale-after", dest="stale_after", type=float, default=900.0,
                    help="seconds after which a session whose series vanished without a stale "
                         "marker is closed (default: 900)")
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
         return AdapterApp(Settings(
             database_url=url, mapping=mapping, limits=Limits(args.max_body, args.max_decoded),
+            label_cache_bytes=args.label_cache,
             pool_size=args.pool_size, pool_timeout=args.pool_timeout, bearer_token=token,
             basic_auth=basic, writer=Writer(dt.timedelta(seconds=args.stale_after))))
 

@@ -104,7 +104,7 @@ class Batch:
     def refuse(self, reason: str, n: int, detail: str) -> None:
         self.dropped[reason] += n
         self.refused_samples += n
-        if len(self.refused) < 3:
+        if len(self.refused) < 3 and detail not in self.refused:
             self.refused.append(detail)
 
 
