@@ -99,7 +99,8 @@ class Batch:
     def rows(self) -> int:
         """Values and events this batch stores (for counting what the database refused)."""
         return (sum(sum(v is not None for v in row) for row in self.usage.values())
-                + 2 * len(self.processes) + len(self.sessions_open) + len(self.sessions_closed))
+                + sum((r[2] is not None) + (r[3] is not None) for r in self.processes.values())
+                + len(self.sessions_open) + len(self.sessions_closed))
 
     def refuse(self, reason: str, n: int, detail: str) -> None:
         self.dropped[reason] += n

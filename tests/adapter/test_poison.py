@@ -134,3 +134,30 @@ def test_label_cache_is_bounded_in_bytes(database, adapter_factory):
     grown = _rss(proc) - before
     assert grown < 40 << 20, f"RSS grew by {grown >> 20} MiB"
     assert rows(database, "SELECT count(*) FROM usage_metrics") == [(1000,)]
+
+
+def test_what_the_database_still_refuses_costs_only_its_host(database):
+    """Defence in depth: a row the pivot's checks let through (forced here past them) that the
+    database refuses, a CHECK or an index entry over btree's 2704 bytes (an OperationalError in
+    psycopg, formerly a 503), loses only its host's part; the other hosts' rows are committed."""
+    from remote_write_adapter.mapping import USAGE_COLUMNS, load_mapping
+    from remote_write_adapter.pivot import Pivoter
+    from remote_write_adapter.writer import Writer, prepare_connection
+    from tests.fixtures.adapter import write_request
+
+    p, w = Pivoter(load_mapping()), Writer()
+    raw = write_request(good() + usage("bad1", T0, cpu_percent=1.0) + [
+        ({"__name__": "sru:process_cpu_percent", "hostname": "bad2", "pid": "1", "name": "x", "user": "u"},
+         [(T0, 1.0)])])
+    batch = p.pivot(raw)
+    batch.usage[("bad1", T0)][USAGE_COLUMNS.index("cpu_percent")] = 101.0
+    key = ("bad2", T0, 1)
+    batch.processes[key][1] = "".join(chr(0x10000 + i * 7919 % 0xFFFFF) for i in range(800))  # 3200 bytes
+    with database.connect("data_collector") as conn:
+        prepare_connection(conn)
+        res = w.write(conn, batch)
+    assert res.usage_rows == 1
+    assert batch.dropped["refused_by_database"] == 2
+    assert any("index row size" in d for d in batch.refused), batch.refused
+    assert rows(database, "SELECT hostname FROM systems ORDER BY hostname") == [("good",)]
+    stored_good(database)
