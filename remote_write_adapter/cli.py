@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest request body after decompression (default: 64MiB)")
     p.add_argument("--write.label-cache-size", dest="label_cache", type=_bytes, default="64MiB",
                    help="memory for the per-process cache of label sets, estimated (default: 64MiB)")
+    p.add_argument("--ha.cluster-label", dest="ha_cluster", default="cluster",
+                   help="external label naming a Prometheus HA pair (default: cluster)")
+    p.add_argument("--ha.replica-label", dest="ha_replica", default="__replica__",
+                   help="external label naming the replica within the pair; empty: store every replica "
+                        "(default: __replica__)")
+    p.add_argument("--ha.lease-timeout", dest="ha_timeout", type=float, default=30.0,
+                   help="seconds without the elected replica's requests before another takes over (default: 30)")
     p.add_argument("--sessions.stale-after", dest="stale_after", type=float, default=900.0,
                    help="seconds after which a session whose series vanished without a stale "
                         "marker is closed (default: 900)")
@@ -86,6 +93,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--db.pool-size", "must be at least 1")
     if args.stale_after <= 0:
         raise ConfigError("--sessions.stale-after", "must be positive")
+    import re
+
+    from remote_write_adapter.ha import HAConfig
+
+    for option, name in (("--ha.cluster-label", args.ha_cluster), ("--ha.replica-label", args.ha_replica)):
+        if name and not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
+            raise ConfigError(option, f"{name!r} is not a Prometheus label name")
+    if not 0 < args.ha_timeout <= 86400:
+        raise ConfigError("--ha.lease-timeout", "must be more than 0 and at most 86400 seconds")
+    ha = HAConfig(args.ha_cluster, args.ha_replica, args.ha_timeout) if args.ha_cluster and args.ha_replica \
+        else None
     token = None
     if args.bearer_token_file:
         try:
@@ -114,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
         return AdapterApp(Settings(
             database_url=url, mapping=mapping, limits=Limits(args.max_body, args.max_decoded),
-            label_cache_bytes=args.label_cache,
+            label_cache_bytes=args.label_cache, ha=ha,
             pool_size=args.pool_size, pool_timeout=args.pool_timeout, bearer_token=token,
             basic_auth=basic, writer=Writer(dt.timedelta(seconds=args.stale_after))))
 
