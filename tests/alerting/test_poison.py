@@ -84,3 +84,18 @@ def test_rfc3339_times_that_are_stored(receiver: Receiver, text: str, stored: st
     assert r.status_code == 200, r.text
     [row] = receiver.rows()
     assert row["triggered_at"].isoformat() == stored
+
+
+def test_long_incompressible_names_are_stored_not_503(receiver: Receiver) -> None:
+    """No index holds alert_name or label values (fingerprint, the only indexed text, is at most 64
+    characters): 3,000 random 4-byte characters (12 KB) are stored, not an index-size 503."""
+    import random
+
+    rnd = random.Random(13)
+    name = "".join(chr(rnd.randrange(0x10000, 0x10FFFF)) for _ in range(3000))
+    alert = make_alert()
+    alert["labels"] = {**alert["labels"], "alertname": name, "instance": name}
+    r = receiver.post(notification(alert))
+    assert r.status_code == 200, r.text
+    [row] = receiver.rows()
+    assert row["alert_name"] == name
