@@ -46,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest compressed request body (default: 16MiB)")
     p.add_argument("--write.max-decoded-size", dest="max_decoded", type=_bytes, default="64MiB",
                    help="largest request body after decompression (default: 64MiB)")
-    p.add_argument("--write.label-cache-size", dest="label_cache", type=_bytes, default="64MiB",
-                   help="memory for the per-process cache of label sets, estimated (default: 64MiB)")
+    p.add_argument("--write.label-cache-size", dest="label_cache", type=_bytes, default="256MiB",
+                   help="memory per worker for the cache of label sets, estimated: ~550 bytes per series "
+                        "of the fleet (default: 256MiB, ~400,000 series)")
     p.add_argument("--ha.cluster-label", dest="ha_cluster", default="cluster",
                    help="external label naming a Prometheus HA pair (default: cluster)")
     p.add_argument("--ha.replica-label", dest="ha_replica", default="__replica__",
