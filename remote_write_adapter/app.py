@@ -18,15 +18,16 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from remote_write_adapter import reader, telemetry
+from remote_write_adapter.ha import Elector, HAConfig, connect_from, replica_of
 from remote_write_adapter.mapping import Mapping
-from remote_write_adapter.pivot import Pivoter
+from remote_write_adapter.pivot import CACHE_MAX_BYTES, Pivoter
 from remote_write_adapter.protocol import Limits, ProtocolError, check_length, decode_read, decode_write, encode_read_response
 from remote_write_adapter.writer import Writer, prepare_connection
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
             503: "Service Unavailable"}
 
@@ -36,6 +37,8 @@ class Settings:
     database_url: str
     mapping: Mapping
     limits: Limits = field(default_factory=Limits)
+    label_cache_bytes: int = CACHE_MAX_BYTES
+    ha: HAConfig | None = field(default_factory=HAConfig)  # None: store every replica
     pool_size: int = 4
     pool_timeout: float = 5.0       # seconds a request waits for a connection before answering 503
     retry_after: int = 5            # seconds, for the Retry-After header of a 503
@@ -57,7 +60,8 @@ class AdapterApp:
         self.s = settings
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
-        self._pivoter = Pivoter(settings.mapping)
+        self._pivoter = Pivoter(settings.mapping, settings.label_cache_bytes)
+        self._elector = Elector(settings.ha) if settings.ha else None
 
     # The pool is created on first use, i.e. in each gunicorn worker after the fork.
     @property
@@ -163,6 +167,12 @@ class AdapterApp:
     def write(self, environ: dict) -> Response:
         body = self._body(environ)
         raw = decode_write(body, self._headers(environ), self.s.limits)
+        if self._elector is not None and (pair := replica_of(raw, self.s.ha)) is not None:
+            if not self._elector.accept(connect_from(self.pool, self.s.pool_timeout), *pair):
+                telemetry.HA_REQUESTS.labels("follower_dropped").inc()
+                return Response(202, f"not stored: replica {pair[1][:64]!r} is not the elected one of "
+                                     f"cluster {pair[0][:64]!r}\n")
+            telemetry.HA_REQUESTS.labels("leader_stored").inc()
         batch = self._pivoter.pivot(raw)
         telemetry.SAMPLES_RECEIVED.inc(batch.samples)
         for reason, n in batch.dropped.items():
@@ -179,8 +189,8 @@ class AdapterApp:
         telemetry.SAMPLES_WRITTEN.inc(batch.accepted)
         telemetry.VALUES_NULL.inc(batch.nulls)
         if batch.refused:
-            n = sum(batch.dropped[r] for r in ("invalid_label", "no_host"))
-            return Response(400, f"stored {batch.accepted} samples; refused {n}: " + "; ".join(batch.refused) + "\n")
+            return Response(400, f"stored {batch.accepted} samples; refused {batch.refused_samples}: "
+                            + "; ".join(batch.refused) + "\n")
         return Response(204)
 
     def read(self, environ: dict) -> Response:

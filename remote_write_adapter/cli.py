@@ -38,6 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "--write.max-body-size is a deprecated alias)")
     p.add_argument("--write.max-decoded-size", dest="max_decoded", default="64MiB", metavar="SIZE",
                    help="largest remote-write body after decompression (default: 64MiB)")
+    p.add_argument("--write.label-cache-size", dest="label_cache", default="256MiB", metavar="SIZE",
+                   help="memory per worker for the cache of label sets, estimated: ~550 bytes per series "
+                        "of the fleet (default: 256MiB, ~400,000 series)")
+    p.add_argument("--ha.cluster-label", dest="ha_cluster", default="cluster",
+                   help="external label naming a Prometheus HA pair (default: cluster)")
+    p.add_argument("--ha.replica-label", dest="ha_replica", default="__replica__",
+                   help="external label naming the replica within the pair; empty: store every replica "
+                        "(default: __replica__)")
+    p.add_argument("--ha.lease-timeout", dest="ha_timeout", default="30s", metavar="DURATION",
+                   help="time without the elected replica's requests before another takes over (default: 30s)")
     p.add_argument("--sessions.stale-after", dest="stale_after", default="15m", metavar="DURATION",
                    help="close a session whose series vanished without a stale marker once the "
                         "host's rows are this much newer (default: 15m)")
@@ -81,8 +91,21 @@ def run(args: argparse.Namespace) -> int:
     worker_timeout = max(1, round(parse_duration(args.timeout, "--web.timeout", legacy_seconds=True).total_seconds()))
     max_body = parse_size(args.max_body, "--web.max-body-size")
     max_decoded = parse_size(args.max_decoded, "--write.max-decoded-size")
+    label_cache = parse_size(args.label_cache, "--write.label-cache-size")
     token = (read_secret_file(args.bearer_token_file, "--web.bearer-token-file")
              if args.bearer_token_file else None)
+    import re
+
+    from remote_write_adapter.ha import HAConfig
+
+    for option, name in (("--ha.cluster-label", args.ha_cluster), ("--ha.replica-label", args.ha_replica)):
+        if name and not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name):
+            raise ConfigError(option, f"{name!r} is not a Prometheus label name")
+    ha_timeout = parse_duration(args.ha_timeout, "--ha.lease-timeout").total_seconds()
+    if not 0 < ha_timeout <= 86400:
+        raise ConfigError("--ha.lease-timeout", "must be more than 0 and at most 24h")
+    ha = HAConfig(args.ha_cluster, args.ha_replica, ha_timeout) if args.ha_cluster and args.ha_replica \
+        else None
     tls = basic = None
     if args.web_config:
         from sru.webconfig import load_web_config
@@ -102,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
         return AdapterApp(Settings(
             database_url=url, mapping=mapping, limits=Limits(max_body, max_decoded),
+            label_cache_bytes=label_cache, ha=ha,
             pool_size=args.pool_size, pool_timeout=pool_timeout, bearer_token=token,
             basic_auth=basic, writer=Writer(stale_after)))
 

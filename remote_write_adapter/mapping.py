@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -21,12 +22,16 @@ USAGE_COLUMNS: tuple[str, ...] = (
 JSON_COLUMNS = ("cpu_per_core",)
 _PERCENT = (0.0, 100.0)
 _NONNEG = (0.0, None)
+# Temperatures (°C) have no CHECK in the schema. Below absolute zero is impossible, and no sensor on
+# working hardware reads 1000 °C: such a value is a broken sensor or a hostile sender, and a single
+# 1e308 would wreck every average: NULL (counted) like the other ranges.
+TEMPERATURE = (-273.15, 1000.0)
 COLUMN_RANGES: dict[str, tuple[float | None, float | None]] = {
     "cpu_percent": _PERCENT, "ram_percent": _PERCENT, "swap_percent": _PERCENT,
     "gpu_utilization": _PERCENT, "gpu_memory_percent": _PERCENT, "disk_io_wait_percent": _PERCENT,
     "disk_read_mb_s": _NONNEG, "disk_write_mb_s": _NONNEG, "net_sent_mb_s": _NONNEG,
     "net_recv_mb_s": _NONNEG, "load_1m": _NONNEG, "cpu_per_core": _PERCENT,
-    "cpu_temp": (None, None), "gpu_temp": (None, None),
+    "cpu_temp": TEMPERATURE, "gpu_temp": TEMPERATURE,
 }
 # The grid each value is stored on: multiples of 1/N, N a power of two, so every stored double is
 # exact with few mantissa bits and TimescaleDB's Gorilla (XOR) compression of neighbouring values
@@ -41,6 +46,9 @@ COLUMN_QUANTA: dict[str, int] = {
     "load_1m": 128,
 }
 SYSTEM_VALUE_COLUMNS = {"cpu_cores": int, "ram_total_gb": float, "gpu_count": int}
+# The values the systems columns' types and CHECKs allow (integer columns: int4).
+SYSTEM_VALUE_RANGES: dict[str, tuple[float, float]] = {
+    "cpu_cores": (1, 2**31 - 1), "ram_total_gb": (0.0, math.inf), "gpu_count": (0, 2**31 - 1)}
 SYSTEM_LABEL_COLUMNS = ("cpu_model", "gpu_model")
 
 

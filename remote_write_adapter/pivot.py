@@ -18,25 +18,48 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from remote_write_adapter.mapping import (COLUMN_QUANTA, COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, USAGE_COLUMNS,
-                                          Mapping)
+from remote_write_adapter.mapping import (COLUMN_QUANTA, COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, SYSTEM_VALUE_RANGES,
+                                          USAGE_COLUMNS, Mapping)
 from remote_write_adapter.prompb import types_pb2
 from remote_write_adapter.protocol import ProtocolError
 
 COL_INDEX = {c: i for i, c in enumerate(USAGE_COLUMNS)}
-MAX_TEXT = 1024           # longest label value stored in a text column
-MAX_HOSTNAME = 253        # systems.hostname CHECK
-MAX_USERNAME = 256        # users.username CHECK
+# Label values are limited in UTF-8 bytes, not characters: btree index entries (users.username,
+# process_snapshots.username, the user_sessions identity with its terminal) fail above 2704 bytes,
+# and 1024 random 4-byte characters are 4096 bytes. 1024 bytes leaves room for the other key columns.
+MAX_TEXT = 1024           # longest label value (bytes) stored in a text column
+MAX_HOSTNAME = 253        # systems.hostname CHECK (characters; also at most MAX_TEXT bytes)
+MAX_USERNAME = 256        # users.username CHECK (characters; also at most MAX_TEXT bytes)
+MAX_KEY = 64              # cpu_per_core key (bytes)
+INT4_MAX = 2**31 - 1      # integer columns: pid, systems.cpu_cores, systems.gpu_count
+# Sample timestamps the adapter stores: from year 1 (the start of Python's datetime) to
+# MAX_FUTURE_MS past this process's clock (a future sample would pin systems.last_seen; the clocks
+# of Prometheus and the adapter may differ a little). Anything else is refused (400) before it
+# reaches datetime arithmetic or the database.
+MIN_TS_MS = -62135596800000  # 0001-01-01T00:00:00Z
+MAX_FUTURE_MS = 3_600_000
+# A session's login time (the value of its series, in s) may be this far after the sample's time
+# (clock skew between the host and Prometheus); later is a bad value, e.g. milliseconds sent as s.
+LOGIN_SKEW_MS = 3_600_000
+_MAX_DATETIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z: the end of Python's datetime
 # Values this far outside a column's range are jitter of rate() arithmetic and are clamped; farther
 # out they are wrong and become NULL (counted).
 SLACK = 1.0
-CACHE_MAX = 200_000       # label blocks remembered per process
+# The label-block cache per process, in estimated bytes. Measured: 540 bytes per entry for the
+# recording rules' label sets (154-byte keys); estimated as the key plus 512 bytes (the dict slot,
+# the bytes and Series objects and the label values the Series keeps). 256 MiB hold ~400,000 label
+# sets, 36 per host: ~11,000 hosts per Prometheus fleet. A fleet with more series than fit is
+# evicted oldest first and thrashes (every series decoded again each interval): size it up.
+CACHE_MAX_BYTES = 256 << 20
+_ENTRY_OVERHEAD = 512
 _ROW_WIDTH = len(USAGE_COLUMNS) + 1  # usage columns, then cpu_per_core
 # Storage grid per Series.index (mapping.COLUMN_QUANTA): the usage columns, then at -1 cpu_per_core.
 _QUANTA = [COLUMN_QUANTA[c] for c in USAGE_COLUMNS] + [COLUMN_QUANTA["cpu_per_core"]]
@@ -68,10 +91,28 @@ class Batch:
     dropped: Counter = field(default_factory=Counter)   # reason -> samples
     nulls: int = 0          # NaN/±Inf or out-of-range values stored as NULL
     refused: list[str] = field(default_factory=list)    # first few reasons for a 400
+    refused_samples: int = 0                            # samples behind those reasons
+    ts_limit: int = _MAX_DATETIME_MS                    # newest sample timestamp accepted (ms)
+
+    def for_host(self, host: str) -> Batch:
+        """The part of this batch about one host."""
+        return Batch(usage={k: v for k, v in self.usage.items() if k[0] == host},
+                     hosts={host: self.hosts[host]},
+                     processes={k: v for k, v in self.processes.items() if k[0] == host},
+                     sessions_open={k: v for k, v in self.sessions_open.items() if k[0] == host},
+                     sessions_closed={k: v for k, v in self.sessions_closed.items() if k[0] == host},
+                     ts_limit=self.ts_limit)
+
+    def rows(self) -> int:
+        """Values and events this batch stores (for counting what the database refused)."""
+        return (sum(sum(v is not None for v in row) for row in self.usage.values())
+                + sum((r[2] is not None) + (r[3] is not None) for r in self.processes.values())
+                + len(self.sessions_open) + len(self.sessions_closed))
 
     def refuse(self, reason: str, n: int, detail: str) -> None:
         self.dropped[reason] += n
-        if len(self.refused) < 3:
+        self.refused_samples += n
+        if len(self.refused) < 3 and detail not in self.refused:
             self.refused.append(detail)
 
 
@@ -93,7 +134,9 @@ class Series:
 
 
 def _bad_text(value: str, limit: int = MAX_TEXT) -> bool:
-    return len(value) > limit or "\x00" in value
+    """Over ``limit`` UTF-8 bytes, or with a NUL (text and jsonb cannot hold it)."""
+    n = len(value)
+    return n > limit or (n * 4 > limit and len(value.encode()) > limit) or "\x00" in value
 
 
 def _fit(column: str, v: float) -> float | None:
@@ -144,7 +187,7 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
         host = instance_host(labels.get("instance", ""))
     if not host:
         return _refuse("no_host", f"series {name!r} has no host label")
-    if _bad_text(host, MAX_HOSTNAME):
+    if len(host) > MAX_HOSTNAME or _bad_text(host):
         return _refuse("invalid_label", f"host name of {len(host)} characters or with NUL refused")
     location = labels.get(m.location_label) if m.location_label else None
     if location and _bad_text(location):
@@ -155,7 +198,7 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
         lo, hi = COLUMN_RANGES[column]
         if key_label:
             key = labels.get(key_label)
-            if key is None or _bad_text(key, 64):
+            if key is None or _bad_text(key, MAX_KEY):
                 return _refuse("invalid_label", f"{column} series without a valid {key_label!r} label")
             return Series(kind, column=column, key=key, lo=lo, hi=hi, **base)
         return Series(kind, column=column, index=COL_INDEX[column], lo=lo, hi=hi, **base)
@@ -174,13 +217,13 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
     if kind == "session":
         ul, tl, rl = m.session_labels
         user, terminal, remote = labels.get(ul, ""), labels.get(tl, ""), labels.get(rl, "")
-        if not user or _bad_text(user, MAX_USERNAME) or _bad_text(terminal) or _bad_text(remote):
+        if not user or len(user) > MAX_USERNAME or _bad_text(user) or _bad_text(terminal) or _bad_text(remote):
             return _refuse("invalid_label", "session series with an empty, too long or NUL label refused")
         return Series(kind, extra=(user, terminal, remote or None), **base)
     pl, nl, ul = m.process_labels
     try:
         pid = int(labels.get(pl, ""))
-        if not 0 <= pid <= 2**31 - 1:
+        if not 0 <= pid <= INT4_MAX:
             raise ValueError
     except ValueError:
         return _refuse("invalid_label", f"process series with invalid {pl!r} label")
@@ -253,9 +296,20 @@ def _signed(v: int) -> int:
 class Pivoter:
     """Turns encoded WriteRequests into Batches; holds the label-block cache of one process."""
 
-    def __init__(self, mapping: Mapping) -> None:
+    def __init__(self, mapping: Mapping, cache_max_bytes: int = CACHE_MAX_BYTES) -> None:
         self.mapping = mapping
+        self.cache_max_bytes = cache_max_bytes
         self._cache: dict[bytes, Series] = {}
+        self._cache_bytes = 0
+        self._cache_lock = threading.Lock()  # misses only: hits read the dict without it
+
+    @property
+    def cache_bytes(self) -> int:
+        return self._cache_bytes
+
+    @staticmethod
+    def _entry_bytes(block: bytes) -> int:
+        return len(block) + _ENTRY_OVERHEAD
 
     def _series(self, block: bytes) -> Series:
         info = self._cache.get(block)
@@ -265,13 +319,27 @@ class Pivoter:
             except DecodeError as exc:
                 raise ProtocolError(400, f"invalid WriteRequest protobuf: {exc}") from None
             info = resolve({lab.name: lab.value for lab in msg.labels}, self.mapping)
-            if len(self._cache) >= CACHE_MAX:
-                self._cache.clear()
-            self._cache[block] = info
+            size = self._entry_bytes(block)
+            if size > self.cache_max_bytes // 16:
+                return info  # a giant label set: resolving it again is cheaper than evicting for it
+            with self._cache_lock:
+                cache = self._cache
+                if block not in cache:
+                    # Oldest first (dicts keep insertion order): Prometheus re-sends the live series
+                    # every interval, so they come back; churned series age out.
+                    while cache and self._cache_bytes + size > self.cache_max_bytes:
+                        oldest = next(iter(cache))
+                        del cache[oldest]
+                        self._cache_bytes -= self._entry_bytes(oldest)
+                    cache[block] = info
+                    self._cache_bytes += size
         return info
 
-    def pivot(self, raw: bytes) -> Batch:
+    def pivot(self, raw: bytes, now_ms: int | None = None) -> Batch:
         b = Batch()
+        if now_ms is None:
+            now_ms = int(time.time() * 1000)
+        b.ts_limit = max_ts = min(now_ms + MAX_FUTURE_MS, _MAX_DATETIME_MS)
         n = len(raw)
         pos = 0
         cache = self._cache
@@ -297,13 +365,18 @@ class Pivoter:
             if not (s >= pos and raw[s] == 0x12 and raw[s + 1] == k + 10 and raw[s + 2] == 0x09
                     and raw[s + 11] == 0x10 and (t := times.get(raw[s + 12:end])) is not None
                     and (info := cache.get(raw[pos:s])) is not None):
-                found = self._one_sample(raw, pos, end, times)
+                found = self._one_sample(raw, pos, end, times, max_ts)
                 if found is None:
                     self._timeseries(b, raw, pos, end)
                     pos = end
                     continue
                 s, t, info = found
                 k = end - s - 12
+                if not MIN_TS_MS <= t <= max_ts:  # times holds only valid ones: checked once each
+                    b.samples += 1
+                    self._apply(b, info, [(t, 0.0, False)])
+                    pos = end
+                    continue
             v = _unpack_double(raw, s + 3)[0]
             stale = v != v and raw[s + 3:s + 11] == _STALE_BYTES
             b.samples += 1
@@ -314,7 +387,8 @@ class Pivoter:
             pos = end
         return b
 
-    def _one_sample(self, raw: bytes, pos: int, end: int, times: dict[bytes, int]) -> tuple[int, int, Series] | None:
+    def _one_sample(self, raw: bytes, pos: int, end: int, times: dict[bytes, int],
+                    max_ts: int) -> tuple[int, int, Series] | None:
         """(sample field start, timestamp, series) of a TimeSeries laid out as Prometheus writes it:
         labels with one-byte lengths, then one Sample {1: double, 2: varint}; None otherwise."""
         p = pos
@@ -326,7 +400,9 @@ class Pivoter:
         t, q = _varint(raw, p + 12)
         if q != end:
             return None
-        t = times[raw[p + 12:end]] = _signed(t)
+        t = _signed(t)
+        if MIN_TS_MS <= t <= max_ts:
+            times[raw[p + 12:end]] = t
         return p, t, self._series(raw[pos:p])
 
     def _timeseries(self, b: Batch, raw: bytes, start: int, end: int) -> None:
@@ -378,6 +454,13 @@ class Pivoter:
         if kind == "refuse":
             b.refuse(info.reason, len(parsed), info.detail)
             return
+        max_ts = b.ts_limit
+        if any(not MIN_TS_MS <= t <= max_ts for t, _, _ in parsed):
+            bad = [t for t, _, _ in parsed if not MIN_TS_MS <= t <= max_ts]
+            b.refuse("invalid_timestamp", len(bad),
+                     f"sample timestamp {bad[0]} ms is before year 1 or over {MAX_FUTURE_MS // 60_000} "
+                     f"min ahead of the adapter's clock")
+            parsed = [x for x in parsed if MIN_TS_MS <= x[0] <= max_ts]
         if kind == "usage":
             for t, v, stale in parsed:
                 self._usage_sample(b, info, t, v, stale)
@@ -391,9 +474,11 @@ class Pivoter:
             facts.columns.update(info.info)
             b.accepted += len(parsed)
         elif kind == "sysvalue":
+            lo, hi = SYSTEM_VALUE_RANGES[info.column]
             for _, v, stale in parsed:
-                if not stale and math.isfinite(v) and v >= 0:
-                    facts.columns[info.column] = SYSTEM_VALUE_COLUMNS[info.column](v)
+                # e.g. cpu_cores 0 (psutil could not count), 0.5 or 3e9 (int4): never to the database
+                if not stale and math.isfinite(v) and lo <= (v := SYSTEM_VALUE_COLUMNS[info.column](v)) <= hi:
+                    facts.columns[info.column] = v
                     b.accepted += 1
                 else:
                     b.dropped["stale_marker" if stale else "invalid_value"] += 1
@@ -445,7 +530,7 @@ class Pivoter:
                 key3 = (info.host, user, terminal)
                 b.sessions_closed[key3] = max(b.sessions_closed.get(key3, 0), t)
                 b.accepted += 1
-            elif math.isfinite(v) and v > 0:
+            elif 0 < v and v * 1000 <= t + LOGIN_SKEW_MS:  # not NaN, not after its own sample
                 entry = b.sessions_open.get((info.host, user, terminal, v))
                 if entry is None:
                     b.sessions_open[(info.host, user, terminal, v)] = [remote, t]

@@ -22,6 +22,8 @@ BATCH_SECONDS = Histogram("sru_adapter_batch_duration_seconds",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 DB_ERRORS = Counter("sru_adapter_database_errors", "Batches refused with 503 because the database failed.",
                     ["kind"])
+HA_REQUESTS = Counter("sru_adapter_ha_requests",
+                      "Write requests of Prometheus HA pairs: stored (elected replica) or dropped.", ["result"])
 POOL = Gauge("sru_adapter_pool_connections", "Database connections of the pools, by state.", ["state"],
              multiprocess_mode="livesum")
 

@@ -17,6 +17,7 @@ VANISHED_CHECK_EVERY of sample time. This bookkeeping changes only after a commi
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import random
@@ -136,6 +137,43 @@ FROM unnest(%s::uuid[], %s::timestamptz[]) AS h(system_id, ts)
 WHERE us.system_id = h.system_id AND us.is_active AND us.last_sample_at < h.ts - %s::interval"""
 
 
+# What the database may still refuse in data the pivot accepted: never storable, unlike a database
+# that is down. ProgramLimitExceeded (e.g. "index row size exceeds btree maximum") is an
+# OperationalError in psycopg's hierarchy, so it is named here lest it become a 503.
+UNSTORABLE = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
+
+
+# The chunks that exist (TimescaleDB): a batch with a timestamp outside them creates one. Creating a
+# chunk adds its foreign key to systems, which takes SHARE ROW EXCLUSIVE on systems while holding the
+# hypertable's chunk-creation lock; two such batches that had already written systems (ROW
+# EXCLUSIVE) deadlocked, and PostgreSQL broke it only after deadlock_timeout (1 s) at every chunk
+# boundary. A batch that may create a chunk therefore takes that lock on systems first, before it
+# holds anything: it waits for the batches in flight, then runs alone, and nobody deadlocks.
+_CHUNKS = """
+SELECT hypertable_name, (extract(epoch FROM range_start) * 1000)::bigint,
+       (extract(epoch FROM range_end) * 1000)::bigint
+  FROM timescaledb_information.chunks
+ WHERE hypertable_schema = 'public' AND hypertable_name IN ('usage_metrics', 'process_snapshots')"""
+_LOCK_FOR_NEW_CHUNK = "LOCK TABLE systems IN SHARE ROW EXCLUSIVE MODE"
+
+
+class ChunkRanges:
+    """Time ranges (ms) of the chunks of one hypertable, as last read."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def set(self, ranges: list[tuple[int, int]]) -> None:
+        ranges.sort()
+        self.starts = [a for a, _ in ranges]
+        self.ends = [b for _, b in ranges]
+
+    def covers(self, ts: int) -> bool:
+        i = bisect.bisect_right(self.starts, ts) - 1
+        return i >= 0 and ts < self.ends[i]
+
+
 def ms_to_datetime(ms: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(milliseconds=ms)
 
@@ -173,8 +211,40 @@ class Writer:
         self._vanished_checked: dict[str, int] = {}       # host -> newest sample ts at the last check
         self._with_sessions: set = set()                  # system ids with an open session
         self._with_sessions_until = 0.0
+        self._hypertables: bool | None = None
+        self._chunks = {"usage_metrics": ChunkRanges(), "process_snapshots": ChunkRanges()}
 
     def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
+        """Write and commit the batch. Should the database refuse something the pivot's checks let
+        through, each host is written in a transaction of its own, so the other hosts' rows are
+        still committed; the refused host's rows are counted in ``batch`` (reason
+        ``refused_by_database``, answered 400), never a 5xx that Prometheus would retry forever."""
+        try:
+            return self._write_retrying(conn, batch)
+        except UNSTORABLE as exc:
+            if isinstance(exc, psycopg.errors.ForeignKeyViolation):
+                raise
+            first = exc
+        log.warning("batch refused by the database (%s); writing host by host",
+                    first.diag.message_primary or first)
+        total = WriteResult()
+        for host in sorted(batch.hosts):
+            part = batch.for_host(host)
+            try:
+                res = self._write_retrying(conn, part)
+            except UNSTORABLE as exc:
+                if isinstance(exc, psycopg.errors.ForeignKeyViolation):
+                    raise
+                rows = part.rows()
+                batch.accepted -= rows
+                batch.refuse("refused_by_database", rows,
+                             f"host {host[:64]!r}: refused by the database: {exc.diag.message_primary or exc}")
+                continue
+            for name in ("usage_rows", "process_rows", "systems_touched", "sessions_opened", "sessions_closed"):
+                setattr(total, name, getattr(total, name) + getattr(res, name))
+        return total
+
+    def _write_retrying(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         """Write and commit. Retries a deadlock (concurrent requests creating the same TimescaleDB
         chunk take their locks in no fixed order) after a short random pause, and a stale system
         id (a systems row deleted under the cache) with the cache emptied."""
@@ -207,10 +277,31 @@ class Writer:
             self._touch = row[0] == "adapter" if row else schema_tier(conn) != "plain"
         return self._touch
 
+    def _new_chunk_times(self, batch: Batch) -> bool:
+        usage, procs = self._chunks["usage_metrics"], self._chunks["process_snapshots"]
+        return (any(not usage.covers(t) for t in {t for _, t in batch.usage})
+                or any(not procs.covers(t) for t in {t for _, t, _ in batch.processes}))
+
+    def _may_create_chunk(self, conn: psycopg.Connection, batch: Batch) -> bool:
+        """Whether the batch has a timestamp outside the chunks this process knows of (re-read
+        from the database once when it has)."""
+        if self._hypertables is None:
+            self._hypertables = schema_tier(conn) != "plain"
+        if not self._hypertables or not self._new_chunk_times(batch):
+            return False
+        ranges: dict[str, list[tuple[int, int]]] = {"usage_metrics": [], "process_snapshots": []}
+        for table, start, end in conn.execute(_CHUNKS):
+            ranges[table].append((start, end))
+        for table, found in ranges.items():
+            self._chunks[table].set(found)
+        return self._new_chunk_times(batch)
+
     def _write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         res = WriteResult()
         if not batch.hosts:
             return res
+        if self._may_create_chunk(conn, batch):
+            conn.execute(_LOCK_FOR_NEW_CHUNK)
         ids = self._systems(conn, batch, res)
         if batch.usage:
             res.usage_rows = self._usage(conn, batch, ids)
