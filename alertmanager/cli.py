@@ -76,7 +76,7 @@ def _read_secret(path: str, option: str) -> str:
 
 
 def _run_receiver(args: argparse.Namespace) -> int:
-    from alertmanager.server import ReceiverServer, ReceiverSettings
+    from alertmanager.server import ReceiverSettings, run
 
     url = require_database_url(args)
     host, port = parse_listen_address(args.web_listen_address)
@@ -93,7 +93,7 @@ def _run_receiver(args: argparse.Namespace) -> int:
     settings = ReceiverSettings(database_url=url, host=host, port=port, threads=args.threads,
                                 max_request_bytes=args.max_request_bytes, bearer_token=bearer,
                                 alertmanager_url=args.alertmanager_url)
-    ReceiverServer(settings, web_config).run()
+    run(settings, web_config)
     return 0
 
 
