@@ -31,6 +31,7 @@ REC_STATUSES = ("pending", "approved", "implemented", "rejected", "all")
 REPORT_FORMATS = {"html": "text/html", "csv": "text/csv", "json": "application/json", "md": "text/markdown"}
 COLORS = {"cpu": "#1f77b4", "ram": "#d62728", "gpu": "#2ca02c", "io_wait": "#9467bd"}
 MAX_BODY = 64 << 10  # forms and API bodies are a note and a few fields
+REPORT_TTL_S = 300
 
 
 @dataclass
@@ -300,16 +301,30 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     def report_download(fmt: str) -> Response:
         if fmt not in REPORT_FORMATS:
             raise HTTPError(404, f"no report format {fmt[:10]!r}: {', '.join(REPORT_FORMATS)}")
-        from optimizer.report import build_report, render
-
-        with db() as conn:
-            text = render(build_report(conn), fmt)
+        text = report_text(fmt)
         resp = Response(text, 200, mimetype=REPORT_FORMATS[fmt])
         if request.args.get("download"):
             resp.headers["Content-Disposition"] = f'attachment; filename="sru-fleet-report.{fmt}"'
         if fmt == "html":  # the report's own inline styles and SVG, and nothing else
             resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
         return resp
+
+    report_cache: dict[str, tuple[float, str]] = {}
+
+    def report_text(fmt: str) -> str:
+        """The fleet report changes when the optimizer runs (hourly): it is built at most once per
+        REPORT_TTL_S and format, not per request (building it at 50 hosts takes seconds)."""
+        import time
+
+        from optimizer.report import build_report, render
+
+        hit = report_cache.get(fmt)
+        if hit and time.monotonic() - hit[0] < REPORT_TTL_S:
+            return hit[1]
+        with db() as conn:
+            text = render(build_report(conn), fmt)
+        report_cache[fmt] = (time.monotonic(), text)
+        return text
 
     # -- actions (operators only) -------------------------------------------------------------------
     def do_ack(alert_id: int, note: Any, silence: Any) -> dict[str, Any]:

@@ -137,7 +137,12 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
                             (sid,))
     from optimizer import forecast
 
-    forecasts = [f.as_dict() | {"line": f.line} for f in forecast.host_forecasts(conn, now).get(sid, {}).values()]
+    forecasts = []
+    for f in forecast.host_forecasts(conn, now).get(sid, {}).values():
+        d = f.as_dict() | {"line": f.line}
+        if f.crossing_date:
+            d["full_in_days"] = max(0, (datetime.fromisoformat(f.crossing_date[:10]).date() - now.date()).days)
+        forecasts.append(d)
     return {"host": h, "range": range_, "source": source, "since": since, "chart": chart, "sessions": sessions,
             "processes": processes, "anomalies": anomalies, "recommendations": recommendations,
             "forecasts": forecasts, "now": now}

@@ -5,6 +5,7 @@ Alertmanager."""
 from __future__ import annotations
 
 import subprocess
+from contextlib import contextmanager
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -91,6 +92,29 @@ def accounts_file(tmp_path: Path) -> Path:
     return path
 
 
+@contextmanager
+def run_web(db: Database, tmp_path: Path, *extra: str, scheme: str = "http",
+            verify: Any = True) -> Iterator[tuple[str, Path]]:
+    """A started `sru web` process: (base URL, log path)."""
+    port = free_port()
+    log = tmp_path / "web.log"
+    proc = subprocess.Popen([SRU, "web", f"--web.listen-address=127.0.0.1:{port}",
+                             "--database-url", web_login_url(db),
+                             "--web.accounts-file", str(accounts_file(tmp_path)), *extra],
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"{scheme}://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"sru web exited {proc.returncode}: {log.read_text()}")
+            return requests.get(url + "/healthz", timeout=2, verify=verify).status_code == 200
+
+        wait_for(up, 30, f"sru web (log {log})")
+        yield url, log
+    finally:
+        stop_process(proc)
+
+
 @pytest.fixture
 def console(tsdb_database: Database, alertmanager_factory, tmp_path: Path) -> Iterator[Console]:
     from alertmanager.config import load_shipped, localize
@@ -98,21 +122,6 @@ def console(tsdb_database: Database, alertmanager_factory, tmp_path: Path) -> It
     am = alertmanager_factory(localize(load_shipped(), webhook_url="http://127.0.0.1:9/unused", secrets_dir=tmp_path,
                                        drop_receivers=("email", "slack")))
     alert_ids = load_fleet(tsdb_database)
-    port = free_port()
-    log = tmp_path / "web.log"
-    proc = subprocess.Popen([SRU, "web", f"--web.listen-address=127.0.0.1:{port}",
-                             "--database-url", web_login_url(tsdb_database),
-                             "--web.accounts-file", str(accounts_file(tmp_path)),
-                             "--alertmanager.url", am.url, "--grafana.url", "http://grafana.example:3000"],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"sru web exited {proc.returncode}: {log.read_text()}")
-            return requests.get(url + "/healthz", timeout=2).status_code == 200
-
-        wait_for(up, 30, f"sru web (log {log})")
+    with run_web(tsdb_database, tmp_path, "--alertmanager.url", am.url,
+                 "--grafana.url", "http://grafana.example:3000") as (url, log):
         yield Console(url, tsdb_database, am.url, log, alert_ids)
-    finally:
-        stop_process(proc)

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 import requests
 
-from tests.web.conftest import TOKEN, Console, web_login_url
+from tests.fixtures.certs import Pki
+from tests.web.conftest import PASSWORDS, SRU, TOKEN, Console, run_web, web_login_url
 
 
 def test_auth_reads_and_limits(console: Console) -> None:
@@ -104,3 +105,30 @@ def test_login_rate_limit(console: Console) -> None:
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     # The address is locked out too, whatever the name, until the window passes.
     assert console.api("GET", "/api/v1/hosts").status_code == 429
+
+
+def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database, pki: Pki, tmp_path) -> None:
+    import subprocess
+
+    import yaml
+
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(pki.server_cert),
+                                                         "key_file": str(pki.server_key), "min_version": "TLS13"}}))
+    with run_web(tsdb_database, tmp_path, "--web.config.file", str(web), scheme="https", verify=str(pki.ca)) as (url, _):
+        s = requests.Session()
+        ca = str(pki.ca)  # per call: a session's verify loses to REQUESTS_CA_BUNDLE from the environment
+        page = s.get(url + "/login", timeout=10, verify=ca)
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        r = s.post(url + "/login", data={"name": "alice", "password": PASSWORDS["alice"], "csrf_token": csrf},
+                   allow_redirects=False, timeout=10, verify=ca)
+        assert r.status_code == 302
+        cookie = r.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert s.get(url + "/", timeout=10, verify=ca).status_code == 200
+    bad = tmp_path / "accounts-bad.yml"
+    bad.write_text("accounts:\n  alice: {password_hash: plain, role: operator}\n")
+    r = subprocess.run([SRU, "web", "--database-url",
+                        web_login_url(tsdb_database), "--web.accounts-file", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--web.accounts-file: accounts.alice.password_hash" in r.stderr

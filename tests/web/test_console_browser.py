@@ -121,9 +121,9 @@ def test_operator_journey(console: Console, browser, tmp_path: Path) -> None:
     # A form post without the CSRF token is refused (the browser's own cookie, a forged form).
     page.set_content(f"""<form id="f" method="post" action="{console.url}/alerts/{console.alert_ids[2]}/ack">
                          <input name="note" value="forged"></form>""")
-    page.evaluate("document.getElementById('f').submit()")
-    page.wait_for_load_state()
-    assert "CSRF" in page.content()
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('f').submit()")
+    assert "CSRF" in page.inner_text("#error")
     assert console.query("SELECT is_acknowledged FROM alert_logs WHERE id = %s", (console.alert_ids[2],)) == [(False,)]
 
     # Reports download.
