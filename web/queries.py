@@ -21,6 +21,7 @@ RANGES: dict[str, tuple[str, timedelta, timedelta]] = {
     "1y": ("daily", timedelta(days=365), timedelta(days=1)),
 }
 SPARK_DAYS = 7
+SPARK_STEP = timedelta(hours=2)
 
 
 class NotFound(LookupError):
@@ -61,19 +62,29 @@ def fleet(conn: psycopg.Connection, now: datetime, *, location: str | None = Non
          WHERE (%(location)s::text IS NULL OR s.location = %(location)s)
            AND (%(status)s::text IS NULL OR s.status = %(status)s)
          ORDER BY s.hostname""", {"now": now, "location": location, "status": status})
-    spark = _rows(conn, """
-        SELECT system_id, bucket, avg_cpu_percent AS cpu, avg_ram_percent AS ram, avg_gpu_utilization AS gpu
-          FROM hourly_performance_stats WHERE bucket >= %s AND bucket < %s""",
-                  (now - timedelta(days=SPARK_DAYS), now))
-    slots = SPARK_DAYS * 24
+    # 7 days in 2-hour points (84 per line: more than a 120-pixel sparkline can show), averaged and
+    # gathered into arrays by PostgreSQL: 50 rows instead of 8,400 hourly rows to loop over here.
     start = now - timedelta(days=SPARK_DAYS)
+    slots = int(timedelta(days=SPARK_DAYS) / SPARK_STEP)
+    spark = conn.execute("""
+        WITH s AS (
+          SELECT system_id, floor(extract(epoch FROM bucket - %(start)s) / %(step)s)::int AS i,
+                 avg(avg_cpu_percent) AS cpu, avg(avg_ram_percent) AS ram, avg(avg_gpu_utilization) AS gpu
+            FROM hourly_performance_stats WHERE bucket >= %(start)s AND bucket < %(now)s GROUP BY 1, 2)
+        SELECT system_id, array_agg(i ORDER BY i), array_agg(cpu ORDER BY i), array_agg(ram ORDER BY i),
+               array_agg(gpu ORDER BY i)
+          FROM s GROUP BY system_id""",
+                         {"start": start, "now": now, "step": SPARK_STEP.total_seconds()}).fetchall()
     by_host: dict[Any, dict[str, list[float | None]]] = {}
-    for r in spark:
-        i = int((r["bucket"] - start).total_seconds() // 3600)
-        if 0 <= i < slots:
-            s = by_host.setdefault(r["system_id"], {k: [None] * slots for k in ("cpu", "ram", "gpu")})
-            for k in ("cpu", "ram", "gpu"):
-                s[k][i] = r[k]
+    for sid, idx, *series in spark:
+        lines: dict[str, list[float | None]] = {}
+        for name, values in zip(("cpu", "ram", "gpu"), series):
+            line: list[float | None] = [None] * slots
+            for i, v in zip(idx, values):
+                if 0 <= i < slots:
+                    line[i] = v
+            lines[name] = line
+        by_host[sid] = lines
     for row in rows:
         row["spark"] = by_host.get(row["id"], {k: [] for k in ("cpu", "ram", "gpu")})
         row["stale"] = row["status"] != "retired" and (row["last_seen"] is None or row["last_seen"] < now - STALE_AFTER)
@@ -138,7 +149,7 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
     from optimizer import forecast
 
     forecasts = []
-    for f in forecast.host_forecasts(conn, now).get(sid, {}).values():
+    for f in forecast.host_forecasts(conn, now, system_ids=[sid]).get(sid, {}).values():
         d = f.as_dict() | {"line": f.line}
         if f.crossing_date:
             d["full_in_days"] = max(0, (datetime.fromisoformat(f.crossing_date[:10]).date() - now.date()).days)

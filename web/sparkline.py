@@ -14,16 +14,17 @@ def points(values: Sequence[float | None], width: float, height: float, top: flo
     if n == 0:
         return []
     step = width / max(n - 1, 1)
+    scale = height / top
     runs: list[str] = []
     cur: list[str] = []
     for i, v in enumerate(values):
         if v is None:
             if cur:
                 runs.append(" ".join(cur))
-            cur = []
+                cur = []
             continue
-        y = height - max(0.0, min(float(v), top)) / top * height
-        cur.append(f"{i * step:.1f},{y:.1f}")
+        v = 0.0 if v < 0 else (top if v > top else v)
+        cur.append("%.1f,%.1f" % (i * step, height - v * scale))
     if cur:
         runs.append(" ".join(cur))
     return runs
