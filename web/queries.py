@@ -34,6 +34,7 @@ def _rows(conn: psycopg.Connection, sql: str, params: Any = ()) -> list[dict[str
 
 def fleet(conn: psycopg.Connection, now: datetime, *, location: str | None = None,
           status: str | None = None) -> list[dict[str, Any]]:
+    """Every host with its state; sparklines come from sparklines() (cached by the app)."""
     rows = _rows(conn, f"""
         WITH recent AS (
           SELECT system_id, period_start, utilization_score, bottleneck_type
@@ -62,8 +63,16 @@ def fleet(conn: psycopg.Connection, now: datetime, *, location: str | None = Non
          WHERE (%(location)s::text IS NULL OR s.location = %(location)s)
            AND (%(status)s::text IS NULL OR s.status = %(status)s)
          ORDER BY s.hostname""", {"now": now, "location": location, "status": status})
-    # 7 days in 2-hour points (84 per line: more than a 120-pixel sparkline can show), averaged and
-    # gathered into arrays by PostgreSQL: 50 rows instead of 8,400 hourly rows to loop over here.
+    for row in rows:
+        row["stale"] = row["status"] != "retired" and (row["last_seen"] is None or row["last_seen"] < now - STALE_AFTER)
+    return rows
+
+
+def sparklines(conn: psycopg.Connection, now: datetime) -> dict[Any, dict[str, list[float | None]]]:
+    """CPU, RAM and GPU of every host over 7 days, in 2-hour points (84 per line: more than a
+    120-pixel sparkline can show), averaged and gathered into arrays by PostgreSQL: 50 rows instead
+    of 8,400 hourly rows to loop over here. Hourly stats change when the rollup runs, so the app
+    keeps the result for a minute."""
     start = now - timedelta(days=SPARK_DAYS)
     slots = int(timedelta(days=SPARK_DAYS) / SPARK_STEP)
     spark = conn.execute("""
@@ -85,10 +94,7 @@ def fleet(conn: psycopg.Connection, now: datetime, *, location: str | None = Non
                     line[i] = v
             lines[name] = line
         by_host[sid] = lines
-    for row in rows:
-        row["spark"] = by_host.get(row["id"], {k: [] for k in ("cpu", "ram", "gpu")})
-        row["stale"] = row["status"] != "retired" and (row["last_seen"] is None or row["last_seen"] < now - STALE_AFTER)
-    return rows
+    return by_host
 
 
 def locations(conn: psycopg.Connection) -> list[str]:
