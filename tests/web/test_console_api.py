@@ -106,6 +106,15 @@ def test_login_rate_limit(console: Console) -> None:
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     # The address is locked out too, whatever the name, until the window passes.
     assert console.api("GET", "/api/v1/hosts").status_code == 429
+    # …and so is the log-in form, which also refuses a post without its CSRF token.
+    web = requests.Session()
+    page = web.get(console.url + "/login", timeout=10)
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = web.post(console.url + "/login", data={"name": "alice", "password": "alice-pw-1"}, timeout=10)
+    assert r.status_code == 400 and "CSRF" in r.text
+    r = web.post(console.url + "/login", data={"name": "alice", "password": "alice-pw-1", "csrf_token": csrf},
+                 timeout=10, allow_redirects=False)
+    assert r.status_code == 429 and "too many failed log-ins" in r.text
 
 
 def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database, pki: Pki, tmp_path) -> None:
