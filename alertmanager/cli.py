@@ -70,7 +70,7 @@ def _add_alertmanager_url(parser: argparse.ArgumentParser, help_text: str) -> No
 
 
 def _run_receiver(args: argparse.Namespace) -> int:
-    from alertmanager.server import ReceiverServer, ReceiverSettings
+    from alertmanager.server import ReceiverSettings, run
 
     url = require_database_url(args)
     host, port = parse_listen_address(args.web_listen_address)
@@ -89,7 +89,7 @@ def _run_receiver(args: argparse.Namespace) -> int:
     settings = ReceiverSettings(database_url=url, host=host, port=port, threads=args.threads,
                                 max_request_bytes=max_body, bearer_token=bearer,
                                 alertmanager_url=args.alertmanager_url)
-    ReceiverServer(settings, web_config).run()
+    run(settings, web_config)
     return 0
 
 

@@ -7,8 +7,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
 log = logging.getLogger("sru.alert_receiver")
 
 
@@ -43,32 +41,10 @@ def build_app(settings: ReceiverSettings, web_config: Any = None) -> Any:
                        bearer_token=settings.bearer_token, alertmanager_url=settings.alertmanager_url)
 
 
-class ReceiverServer(BaseApplication):
-    def __init__(self, settings: ReceiverSettings, web_config: Any = None) -> None:
-        self.settings = settings
-        self.web_config = web_config
-        super().__init__()
+def run(settings: ReceiverSettings, web_config: Any = None) -> None:
+    """Serve under gunicorn: one worker process (the receiver's metrics live in it) with threads."""
+    from sru.http.serve import bind_address, serve
 
-    def load_config(self) -> None:
-        s = self.settings
-        bind = f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"
-        options: dict[str, Any] = {
-            "bind": [bind], "workers": 1, "worker_class": "gthread", "threads": s.threads,
-            "timeout": 60, "graceful_timeout": 10, "keepalive": 5,
-            "accesslog": None, "errorlog": "-", "loglevel": logging.getLevelName(log.getEffectiveLevel()).lower(),
-            "proc_name": "sru-alert-receiver",
-            # Header limits: the body limit is the application's.
-            "limit_request_line": 8190, "limit_request_fields": 100,
-        }
-        tls = self.web_config.tls if self.web_config else None
-        if tls is not None:
-            web_config = self.web_config
-            # gunicorn needs the file names to switch TLS on; the context itself is sru.webconfig's
-            # (minimum version, client verification), the same as the exporter's.
-            options.update(certfile=tls.cert_file, keyfile=tls.key_file, do_handshake_on_connect=True,
-                           ssl_context=lambda config, default_factory: web_config.ssl_context())
-        for key, value in options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return build_app(self.settings, self.web_config)
+    serve(lambda: build_app(settings, web_config), bind=bind_address(settings.host, settings.port),
+          name="sru-alert-receiver", workers=1, threads=settings.threads, timeout=60, web_config=web_config,
+          loglevel=logging.getLevelName(log.getEffectiveLevel()).lower())

@@ -117,14 +117,18 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, *, horizon: 
 
 
 def host_forecasts(conn: "psycopg.Connection", now: datetime,
-                   metrics: Sequence[str] = tuple(LIMITS)) -> dict[Any, dict[str, Forecast]]:
-    """Forecasts per host and metric from the last 60 daily summaries before ``now``."""
+                   metrics: Sequence[str] = tuple(LIMITS),
+                   system_ids: Sequence[Any] | None = None) -> dict[Any, dict[str, Forecast]]:
+    """Forecasts per host and metric from the last 60 daily summaries before ``now`` (of the hosts
+    ``system_ids``, default all: the console's host page asks for one)."""
     since = now - timedelta(days=HISTORY_DAYS)
     cols = ", ".join(f"avg_{m}" for m in metrics)
+    ids = list(system_ids) if system_ids is not None else None
     rows = conn.execute(
         f"SELECT system_id, period_start, {cols} FROM performance_summaries "
         "WHERE period_type = 'daily' AND period_start >= %s AND period_end <= %s "
-        "ORDER BY system_id, period_start", (since, now)).fetchall()
+        "AND (%s::uuid[] IS NULL OR system_id = ANY(%s)) "
+        "ORDER BY system_id, period_start", (since, now, ids, ids)).fetchall()
     by_host: dict[Any, list] = {}
     for r in rows:
         by_host.setdefault(r[0], []).append(r)

@@ -106,12 +106,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--ha.lease-timeout", "must be more than 0 and at most 24h")
     ha = HAConfig(args.ha_cluster, args.ha_replica, ha_timeout) if args.ha_cluster and args.ha_replica \
         else None
-    tls = basic = None
+    web_config = basic = None
     if args.web_config:
         from sru.webconfig import load_web_config
 
-        wc = load_web_config(args.web_config)
-        tls, basic = wc.tls, wc.basic_auth
+        web_config = load_web_config(args.web_config)
+        basic = web_config.basic_auth
     from remote_write_adapter.mapping import load_mapping
 
     mapping = load_mapping(args.mapping)
@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
             pool_size=args.pool_size, pool_timeout=pool_timeout, bearer_token=token,
             basic_auth=basic, writer=Writer(stale_after)))
 
-    from remote_write_adapter.server import serve
+    from sru.http.serve import bind_address, serve
 
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    serve(factory, bind, args.workers, args.threads, worker_timeout,
-          certfile=tls.cert_file if tls else None, keyfile=tls.key_file if tls else None,
-          ca_certs=tls.client_ca_file if tls else None, cert_reqs=tls.cert_reqs if tls else None)
+    # TLS (minimum version and client certificates included) comes from the web config's own
+    # SSLContext, the same for every service.
+    serve(factory, bind=bind_address(host, port), name="sru-adapter", workers=args.workers,
+          threads=args.threads, timeout=worker_timeout, web_config=web_config)
     return 0

@@ -14,7 +14,8 @@ case "${VERSION_ID:-}" in
 esac
 
 PKGS=(postgresql "postgresql-$PGVER" "postgresql-client-$PGVER" prometheus prometheus-alertmanager
-      prometheus-node-exporter docker-compose python3-venv)
+      prometheus-node-exporter docker-compose python3-venv
+      chromium chromium-driver)  # the web console's browser tests (Playwright drives the system Chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -31,6 +31,7 @@ PORTS = {
     "receiver": 9849,
     "prometheus": 9090,
     "alertmanager": 9093,
+    "web": 9850,
 }
 # Login users of the local cluster, one per service, each in the narrowest group role that works.
 LOGINS = {
@@ -38,6 +39,7 @@ LOGINS = {
     "sru_receiver": "data_collector",
     "sru_optimizer": "analyst",
     "sru_grafana": "dashboard_readonly",
+    "sru_web": "web_console",
 }
 
 
@@ -215,11 +217,38 @@ def prepare_alerting(var: Path) -> Path:
     return path
 
 
+def prepare_web(var: Path) -> tuple[Path, Path, str]:
+    """The console's accounts file (one operator, "admin", with a random password kept in
+    var/web/admin-password) and session key, made once and reused by later runs."""
+    import secrets
+
+    import bcrypt
+    import yaml
+
+    web = var / "web"
+    web.mkdir(parents=True, exist_ok=True)
+    web.chmod(0o700)
+    accounts, key, password_file = web / "accounts.yml", web / "secret_key", web / "admin-password"
+    if not accounts.exists():
+        password = secrets.token_urlsafe(12)
+        password_file.write_text(password + "\n")
+        accounts.write_text(yaml.safe_dump({"accounts": {"admin": {
+            "password_hash": bcrypt.hashpw(password.encode(), bcrypt.gensalt(12)).decode(), "role": "operator"}}}))
+    if not key.exists():
+        key.write_text(secrets.token_hex(32) + "\n")
+    for f in (accounts, key, password_file):
+        if f.exists():
+            f.chmod(0o600)
+    note = f"log in as admin, password in {password_file}" if password_file.exists() else "accounts in " + str(accounts)
+    return accounts, key, note
+
+
 def procfile(var: Path) -> list[tuple[str, str, str]]:
     """(name, command, where it listens) for every service honcho runs."""
     sru = VENV_BIN / "sru"
     prom_cfg = prometheus_config(var)
     am_cfg = prepare_alerting(var)
+    accounts, key, web_note = prepare_web(var)
     return [
         ("exporter", f"{sru} exporter --web.listen-address 127.0.0.1:{port('exporter')}",
          f"http://127.0.0.1:{port('exporter')}/metrics"),
@@ -237,6 +266,10 @@ def procfile(var: Path) -> list[tuple[str, str, str]]:
                      f"--database-url {db_url('sru_receiver')} "
                      f"--alertmanager.url http://127.0.0.1:{port('alertmanager')}",
          f"http://127.0.0.1:{port('receiver')}/api/v1/alerts"),
+        ("web", f"{sru} web --web.listen-address 127.0.0.1:{port('web')} --database-url {db_url('sru_web')} "
+                f"--web.accounts-file {accounts} --web.secret-key-file {key} "
+                f"--alertmanager.url http://127.0.0.1:{port('alertmanager')}",
+         f"http://127.0.0.1:{port('web')}/ ({web_note})"),
         # Summaries, anomalies and recommendations every 5 minutes, as the analyst role.
         ("optimizer", f"{sru} optimize --every 5m --no-progress --database-url {db_url('sru_optimizer')}",
          "`sru report --format html` for its findings"),

@@ -50,6 +50,11 @@ def test_adapter_sigkill_loses_nothing(tsdb_database, adapter_factory, prometheu
 
 def test_postgres_crash_loses_nothing(pg_cluster, tsdb_database, adapter_factory, prometheus_factory,
                                       process_factory, tmp_path):
+    # The test cluster trades durability for speed (synchronous_commit off: a commit returns before
+    # its WAL is written). A crash then loses acknowledged commits by design, so this database gets
+    # the durability every deployment has.
+    with tsdb_database.connect(autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{tsdb_database.name}" SET synchronous_commit = on')
     adapter = adapter_factory(tsdb_database.role_url("data_collector"), "--db.pool-timeout=1")
     port = sru_exporter(process_factory)
     prom = prometheus_factory(prom_config(tmp_path, "sru", [f"127.0.0.1:{port}"], "sru", adapter.url))

@@ -103,7 +103,7 @@ def test_templates_show_every_field(tmp_path: Path, template: str) -> None:
     out = _render(tmp_path, f'{{{{ template "{template}" . }}}}', GROUP)
     for expected in ("RAM high on lab07", "93.2", "90", "lab07.example.org",
                      "https://example.org/runbooks/SruMemoryHigh",
-                     "/d/sru-host/sru-host?var-host=lab07.example.org"):
+                     "/d/sru-host/sru-host?var-host=lab07.example.org", "/alerts?state=all"):
         assert expected in out, (expected, out)
     assert ":9847" not in out  # the host, not the scrape address
 

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-LONG_RUNNING = {"timescaledb", "adapter", "alert-receiver", "optimizer", "exporter", "prometheus",
+LONG_RUNNING = {"timescaledb", "adapter", "alert-receiver", "web", "optimizer", "exporter", "prometheus",
                 "alertmanager", "grafana"}
 ONE_SHOT = {"migrate", "db-logins", "rules-sync"}
 
@@ -77,7 +77,7 @@ def test_health_checks_restart_policies_and_start_order(config):
         assert services[name]["restart"] == "no", name
     assert services["migrate"]["depends_on"] == {"timescaledb": {"condition": "service_healthy"}}
     assert services["db-logins"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
-    for name in ("adapter", "alert-receiver", "optimizer", "grafana"):
+    for name in ("adapter", "alert-receiver", "web", "optimizer", "grafana"):
         deps = services[name]["depends_on"]
         assert deps["timescaledb"] == {"condition": "service_healthy"}, name
         assert deps["db-logins"] == {"condition": "service_completed_successfully"}, name
@@ -96,9 +96,9 @@ def test_exporter_sees_the_host(config):
 def test_services_connect_as_their_own_login(config):
     services = config["services"]
     users = {name: re.match(r"postgresql://([^:]+):", services[name]["environment"]["SRU_DATABASE_URL"])[1]
-             for name in ("migrate", "rules-sync", "adapter", "alert-receiver", "optimizer")}
+             for name in ("migrate", "rules-sync", "adapter", "alert-receiver", "web", "optimizer")}
     assert users == {"migrate": "postgres", "rules-sync": "postgres", "adapter": "sru_adapter", "alert-receiver": "sru_receiver",
-                     "optimizer": "sru_optimizer"}
+                     "web": "sru_web", "optimizer": "sru_optimizer"}
     assert services["grafana"]["environment"]["SRU_GRAFANA_DB_USER"] == "sru_grafana"
 
 
@@ -151,7 +151,7 @@ def test_sru_command_lines_parse_with_the_real_cli(config):
         args = parser.parse_args(svc["command"])
         assert getattr(args, "func", None), f"{name}: {svc['command']} selects no command"
         checked += 1
-    assert checked == 6  # migrate, rules-sync, adapter, alert-receiver, optimizer, exporter
+    assert checked == 7  # migrate, rules-sync, adapter, alert-receiver, web, optimizer, exporter
 
 
 def test_prometheus_config_passes_promtool_with_the_rules(tmp_path):
@@ -175,7 +175,7 @@ def test_prometheus_config_passes_promtool_with_the_rules(tmp_path):
 def test_dockerignore_keeps_every_package_and_the_dockerfile_installs_the_extras():
     pyproject = (ROOT / "pyproject.toml").read_text()
     ignore = (ROOT / ".dockerignore").read_text().split()
-    top_dirs = {"sru", "sql", "rules", "exporter", "remote_write_adapter", "alertmanager", "optimizer"}
+    top_dirs = {"sru", "sql", "rules", "exporter", "remote_write_adapter", "alertmanager", "optimizer", "web"}
     for d in top_dirs:
         assert f"!{d}/" in ignore, d
     assert "README.md" in pyproject and "!README.md" in ignore
@@ -194,7 +194,7 @@ def test_login_script_creates_least_privilege_users(tsdb_database):
         r = subprocess.run(
             [str(psql), "--no-psqlrc", f"--host={cluster.host}", f"--port={cluster.port}", "--username=postgres",
              f"--dbname={tsdb_database.name}", *(f"--set={k}_password={password}-{k}" for k in
-                                                ("adapter", "receiver", "optimizer", "grafana")),
+                                                ("adapter", "receiver", "optimizer", "grafana", "web")),
              f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"],
             capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -202,10 +202,11 @@ def test_login_script_creates_least_privilege_users(tsdb_database):
         members = dict(conn.execute("""
             SELECT u.rolname, array_agg(g.rolname ORDER BY g.rolname)
               FROM pg_roles u JOIN pg_auth_members m ON m.member = u.oid JOIN pg_roles g ON g.oid = m.roleid
-             WHERE u.rolname IN ('sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana')
+             WHERE u.rolname IN ('sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana', 'sru_web')
              GROUP BY u.rolname""").fetchall())
         assert members == {"sru_adapter": ["data_collector"], "sru_receiver": ["data_collector"],
-                           "sru_optimizer": ["analyst"], "sru_grafana": ["dashboard_readonly"]}
+                           "sru_optimizer": ["analyst"], "sru_grafana": ["dashboard_readonly"],
+                           "sru_web": ["web_console"]}
         assert conn.execute("SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles "
                             "WHERE rolname = 'sru_grafana'").fetchone() == (False,)
     grafana_url = cluster.url(tsdb_database.name, "sru_grafana")

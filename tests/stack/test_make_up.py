@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import psycopg
+import requests
 
 from tests.fixtures.net import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager")
+SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager", "web")
 
 
 def _start(var: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -51,11 +52,16 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
 
         wait_for(rows_for_this_host, 90, f"usage_metrics rows (log: {log})", interval=2)
         assert time.monotonic() - started < 90
+        # The console is up, and its generated operator account sees this host.
+        password = (var / "data" / "web" / "admin-password").read_text().strip()
+        web = f"http://127.0.0.1:{ports['web']}"
+        r = requests.get(web + "/api/v1/hosts", auth=("admin", password), timeout=10)
+        assert r.status_code == 200 and os.uname().nodename in [h["hostname"] for h in r.json()["hosts"]]
     finally:
         rc = _stop(proc)
     text = log.read_text(errors="replace")
     assert rc == 0, text[-3000:]
-    for name in ("exporter", "adapter", "prometheus", "alertmanager", "receiver"):
+    for name in ("exporter", "adapter", "prometheus", "alertmanager", "receiver", "web"):
         assert f"[sru up] {name}" in text, f"{name} missing from the printed addresses"
     assert "[sru up] stopped" in text
     # Nothing keeps listening after Ctrl-C.

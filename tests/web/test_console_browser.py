@@ -1,0 +1,163 @@
+"""The console in a real browser (Debian's chromium driven by Playwright) against real PostgreSQL with
+demo data and a real Alertmanager: what a person does, end to end. Screenshots are kept in the test's
+temporary directory (the path is printed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.web.conftest import PASSWORDS, Console
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install-deps.sh installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _login(page, console: Console, user: str) -> None:
+    page.goto(console.url + "/")
+    assert "/login" in page.url  # no page without logging in
+    page.fill("input[name=name]", user)
+    page.fill("input[name=password]", PASSWORDS[user])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#who")
+
+
+def test_operator_journey(console: Console, browser, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"screenshots: {shots}")
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    # A wrong password is refused on the page.
+    page.goto(console.url + "/login")
+    page.fill("input[name=name]", "alice")
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    assert "wrong name or password" in page.inner_text("#error")
+
+    _login(page, console, "alice")
+    cookie = next(c for c in ctx.cookies() if c["name"] == "sru_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+    # Fleet: every host, sparklines, the hosts with alerts.
+    rows = page.locator("#fleet tbody tr")
+    assert rows.count() == 6
+    assert page.locator("#fleet svg.spark polyline").count() >= 12
+    page.screenshot(path=str(shots / "fleet.png"), full_page=True)
+    page.click("#fleet th >> text=Alerts")
+    assert "sort=alerts" in page.url
+
+    # Host: its chart per range, with a link to Grafana.
+    host = rows.first.get_attribute("data-host")
+    page.goto(f"{console.url}/hosts/{host}?range=7d")
+    assert page.locator("#chart svg polyline").count() >= 2
+    assert page.get_attribute("#grafana-link", "href") == f"http://grafana.example:3000/d/sru-host/sru-host?var-host={host}"
+    page.screenshot(path=str(shots / "host-7d.png"), full_page=True)
+    page.click(".ranges >> text=24h")
+    assert page.locator("#chart svg polyline").count() >= 2 and "raw samples" in page.inner_text(".ranges")
+
+    # Alerts: acknowledge with a note and a 2 h silence → the row, the note, the silence.
+    page.goto(console.url + "/alerts")
+    alert_id = console.alert_ids[1]
+    row = page.locator(f"tr[data-alert='{alert_id}']")
+    row.locator("input[name=note]").fill("looking at it <script>alert(1)</script>")
+    row.locator("select[name=silence]").select_option("2h")
+    row.locator("button").click()
+    page.wait_for_load_state()
+    row = page.locator(f"tr[data-alert='{alert_id}']")
+    assert "by alice" in row.locator("td.ack").inner_text()
+    assert "<script>alert(1)</script>" in row.locator("td.ack").inner_text()  # shown as text, never run
+    page.screenshot(path=str(shots / "alerts-acknowledged.png"), full_page=True)
+    assert console.query("SELECT is_acknowledged, acknowledged_by FROM alert_logs WHERE id = %s",
+                         (alert_id,)) == [(True, "alice")]
+    silences = [s for s in requests.get(console.alertmanager_url + "/api/v2/silences", timeout=10).json()
+                if s["createdBy"] == "alice" and s["status"]["state"] == "active"]
+    assert len(silences) == 1 and {"name": "alertname", "value": "SruCpuSaturated", "isRegex": False,
+                                   "isEqual": True} in silences[0]["matchers"]
+
+    # Recommendations: reject without a reason is refused; approve, implement, reject with a reason.
+    page.goto(console.url + "/recommendations")
+    ids = page.locator("#recommendations tbody tr").evaluate_all("rows => rows.map(r => r.dataset.report)")
+    assert len(ids) >= 3
+    first, second = ids[0], ids[1]
+    page.locator(f"tr[data-report='{first}'] button.reject").click()
+    page.wait_for_load_state()
+    assert "the reason is required" in page.inner_text("#error")
+    page.goto(console.url + "/recommendations")
+    page.locator(f"tr[data-report='{first}'] input[name=note]").fill("no budget this year")
+    page.locator(f"tr[data-report='{first}'] button.reject").click()
+    page.wait_for_selector("#history")
+    page.goto(console.url + "/recommendations")
+    page.locator(f"tr[data-report='{second}'] button.approve").click()
+    page.wait_for_selector("#history")
+    assert page.inner_text("#status") == "approved"
+    page.fill(".actions input[name=note]", "RAM installed")
+    page.click(".actions button.implement")
+    page.wait_for_selector("#history")
+    assert page.inner_text("#status") == "implemented"
+    history = page.locator("#history tbody tr").all_inner_texts()
+    assert len(history) == 2 and "alice" in history[1] and "RAM installed" in history[1]
+    page.screenshot(path=str(shots / "recommendation-history.png"), full_page=True)
+    assert console.query("SELECT status FROM optimization_reports WHERE id = %s", (first,)) == [("rejected",)]
+
+    # A form post without the CSRF token is refused (the browser's own cookie, a forged form).
+    page.set_content(f"""<form id="f" method="post" action="{console.url}/alerts/{console.alert_ids[2]}/ack">
+                         <input name="note" value="forged"></form>""")
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('f').submit()")
+    assert "CSRF" in page.inner_text("#error")
+    assert console.query("SELECT is_acknowledged FROM alert_logs WHERE id = %s", (console.alert_ids[2],)) == [(False,)]
+
+    # Reports download.
+    page.goto(console.url + "/reports")
+    assert page.locator("#formats a").count() == 8
+    page.goto(console.url + "/reports/fleet.html")
+    assert "sru" in page.content().lower()
+
+    # Log out: the pages are closed again.
+    page.goto(console.url + "/")
+    page.click("#logout")
+    page.wait_for_selector("input[name=password]")
+    page.goto(console.url + "/alerts")
+    assert "/login" in page.url
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    ctx.close()
+
+
+def test_viewer_reads_but_cannot_act(console: Console, browser, tmp_path: Path) -> None:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    _login(page, console, "victor")
+    page.goto(console.url + "/alerts")
+    assert page.locator("#alerts button").count() == 0  # no action offered to a viewer
+    page.goto(console.url + "/recommendations")
+    assert page.locator("#recommendations tbody tr").count() >= 3
+    report = page.locator("#recommendations tbody tr").first.get_attribute("data-report")
+    # …and a viewer's post, with a valid CSRF token, is refused with 403.
+    token = page.evaluate("document.cookie")  # HttpOnly: the session cookie is not visible to script
+    assert "sru_session" not in token
+    page.goto(console.url + "/alerts")
+    csrf = page.locator("header input[name=csrf_token]").get_attribute("value")
+    r = page.request.post(f"{console.url}/recommendations/{report}/approve", form={"csrf_token": csrf})
+    assert r.status == 403 and "viewer" in r.text()
+    page.screenshot(path=str(tmp_path / "viewer-alerts.png"), full_page=True)
+    assert console.query("SELECT status FROM optimization_reports WHERE id = %s", (report,)) == [("pending",)]
+    ctx.close()
