@@ -211,6 +211,13 @@ def prepare_alerting(var: Path) -> Path:
     cfg = localize(load_shipped(), webhook_url=f"http://127.0.0.1:{port('receiver')}/api/v1/alerts",
                    secrets_dir=var / "alertmanager" / "secrets", drop_receivers=("email", "slack"))
     path = var / "alertmanager" / "alertmanager.yml"
+    # The notification links' base URLs, as a site template (the shipped config loads site/*.tmpl
+    # last): the console on the port this stack gives it.
+    site = var / "alertmanager" / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "urls.tmpl").write_text(
+        f'{{{{ define "sru.console.url" }}}}http://127.0.0.1:{port("web")}{{{{ end }}}}\n')
+    cfg["templates"] = [t for t in cfg["templates"] if not t.endswith("site/*.tmpl")] + [str(site / "*.tmpl")]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     subprocess.run([str(VENV_BIN / "sru"), "rules", "sync", "--database-url", db_url()], check=True)

@@ -199,9 +199,9 @@ def test_slack_fallback_is_a_sentence(tmp_path: Path) -> None:
         "[FIRING:2] SruMemoryHigh: RAM high on lab07 (and more: 2 alerts)"
 
 
-def test_grafana_url_is_a_site_setting(tmp_path: Path) -> None:
-    """What docker-compose.yml's Alertmanager entrypoint writes, from SRU_GRAFANA_URL, into the
-    site/ directory that alertmanager.yml loads after the shipped templates."""
+def test_grafana_and_console_urls_are_site_settings(tmp_path: Path) -> None:
+    """What docker-compose.yml's Alertmanager entrypoint writes, from SRU_GRAFANA_URL and
+    SRU_WEB_URL, into the site/ directory that alertmanager.yml loads after the shipped templates."""
     import os
 
     compose = yaml.safe_load((shipped_dir().parent / "docker-compose.yml").read_text())
@@ -215,7 +215,8 @@ def test_grafana_url_is_a_site_setting(tmp_path: Path) -> None:
     script = (entrypoint[2].replace("$$", "$").replace("/etc/alertmanager/site", str(site))
               .replace('exec /bin/alertmanager "$@"', "exit 0"))
     r = subprocess.run([entrypoint[0], entrypoint[1], script, "alertmanager"], capture_output=True, text=True,
-                       env={**os.environ, "SRU_GRAFANA_URL": "https://grafana.lab.example.org/sub"}, timeout=10)
+                       env={**os.environ, "SRU_GRAFANA_URL": "https://grafana.lab.example.org/sub",
+                            "SRU_WEB_URL": "https://sru.lab.example.org"}, timeout=10)
     assert r.returncode == 0, r.stderr
     data_file = tmp_path / "data.json"
     data_file.write_text(json.dumps({**GROUP, "alerts": [HOST_ALERT]}))
@@ -224,6 +225,7 @@ def test_grafana_url_is_a_site_setting(tmp_path: Path) -> None:
                f"--template.data={data_file}")
     assert r.returncode == 0, r.stderr
     assert "dashboard: https://grafana.lab.example.org/sub/d/sru-host/sru-host?var-host=lab07" in r.stdout
+    assert "console:   https://sru.lab.example.org/alerts?state=all&host=lab07" in r.stdout
 
 
 def test_slack_message_from_a_real_alertmanager(alertmanager_factory, tmp_path: Path) -> None:
