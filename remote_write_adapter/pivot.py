@@ -507,7 +507,10 @@ class Pivoter:
                 b.nulls += 1
         if v is not None:
             q = _QUANTA[info.index]
-            v = round(v * q) / q
+            r = round(v * q) / q
+            # A bound that is off the grid (absolute zero, -273.15) must not be crossed by rounding.
+            if (info.lo is None or r >= info.lo) and (info.hi is None or r <= info.hi):
+                v = r
         row = b.usage.get((host, t))
         if row is None:
             row = b.usage[(host, t)] = [None] * _ROW_WIDTH
