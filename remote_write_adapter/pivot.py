@@ -505,7 +505,8 @@ class Pivoter:
             v = _fit(info.column, v)
             if v is None:
                 b.nulls += 1
-        if v is not None:
+        # Huge values are whole numbers on any grid already, and v * q could overflow to infinity.
+        if v is not None and -1e12 < v < 1e12:
             q = _QUANTA[info.index]
             r = round(v * q) / q
             # A bound that is off the grid (absolute zero, -273.15) must not be crossed by rounding.

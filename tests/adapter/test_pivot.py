@@ -154,3 +154,10 @@ def test_values_are_stored_on_their_column_grid():
     assert row[-1] == {"3": 6399 / 64}
     for col, q in COLUMN_QUANTA.items():
         assert q & (q - 1) == 0, f"{col}: {q} is not a power of two"
+
+
+def test_grid_rounding_survives_huge_values():
+    """Found by the property tests: 1.7e305 MB/s times the grid's 1024 overflowed to infinity."""
+    raw = series({"__name__": "sru:disk_read_mb_s", "hostname": "lab1"}, [(T0, 1.7555597020139804e+305)])
+    row = Pivoter(load_mapping()).pivot(raw).usage[("lab1", T0)]
+    assert row[USAGE_COLUMNS.index("disk_read_mb_s")] == 1.7555597020139804e+305
