@@ -158,20 +158,20 @@ _LOCK_FOR_NEW_CHUNK = "LOCK TABLE systems IN SHARE ROW EXCLUSIVE MODE"
 
 
 class ChunkRanges:
-    """Time ranges (ms) of the chunks of one hypertable, as last read."""
+    """Time ranges (ms) of the chunks of one hypertable, as last read. Replaced whole, in one
+    assignment, so the worker's other threads always see a consistent pair of lists."""
 
     def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
+        self._ranges: tuple[list[int], list[int]] = ([], [])
 
     def set(self, ranges: list[tuple[int, int]]) -> None:
         ranges.sort()
-        self.starts = [a for a, _ in ranges]
-        self.ends = [b for _, b in ranges]
+        self._ranges = ([a for a, _ in ranges], [b for _, b in ranges])
 
     def covers(self, ts: int) -> bool:
-        i = bisect.bisect_right(self.starts, ts) - 1
-        return i >= 0 and ts < self.ends[i]
+        starts, ends = self._ranges
+        i = bisect.bisect_right(starts, ts) - 1
+        return i >= 0 and ts < ends[i]
 
 
 def ms_to_datetime(ms: int) -> dt.datetime:
