@@ -461,6 +461,8 @@ class Pivoter:
                      f"sample timestamp {bad[0]} ms is before year 1 or over {MAX_FUTURE_MS // 60_000} "
                      f"min ahead of the adapter's clock")
             parsed = [x for x in parsed if MIN_TS_MS <= x[0] <= max_ts]
+            if not parsed:
+                return  # nothing of this series is stored: not even its host's systems row
         if kind == "usage":
             for t, v, stale in parsed:
                 self._usage_sample(b, info, t, v, stale)

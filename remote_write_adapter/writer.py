@@ -148,30 +148,32 @@ UNSTORABLE = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramL
 # hypertable's chunk-creation lock; two such batches that had already written systems (ROW
 # EXCLUSIVE) deadlocked, and PostgreSQL broke it only after deadlock_timeout (1 s) at every chunk
 # boundary. A batch that may create a chunk therefore takes that lock on systems first, before it
-# holds anything: it waits for the batches in flight, then runs alone, and nobody deadlocks.
+# holds anything: it waits for the batches in flight, then runs alone; every other batch takes ROW
+# EXCLUSIVE on systems first too, so no batch holds row locks while queued behind a creator.
 _CHUNKS = """
 SELECT hypertable_name, (extract(epoch FROM range_start) * 1000)::bigint,
        (extract(epoch FROM range_end) * 1000)::bigint
   FROM timescaledb_information.chunks
  WHERE hypertable_schema = 'public' AND hypertable_name IN ('usage_metrics', 'process_snapshots')"""
 _LOCK_FOR_NEW_CHUNK = "LOCK TABLE systems IN SHARE ROW EXCLUSIVE MODE"
+_LOCK_SYSTEMS = "LOCK TABLE systems IN ROW EXCLUSIVE MODE"  # conflicts only with the one above
 
 
 class ChunkRanges:
-    """Time ranges (ms) of the chunks of one hypertable, as last read."""
+    """Time ranges (ms) of the chunks of one hypertable, as last read. Replaced whole, in one
+    assignment, so the worker's other threads always see a consistent pair of lists."""
 
     def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
+        self._ranges: tuple[list[int], list[int]] = ([], [])
 
     def set(self, ranges: list[tuple[int, int]]) -> None:
         ranges.sort()
-        self.starts = [a for a, _ in ranges]
-        self.ends = [b for _, b in ranges]
+        self._ranges = ([a for a, _ in ranges], [b for _, b in ranges])
 
     def covers(self, ts: int) -> bool:
-        i = bisect.bisect_right(self.starts, ts) - 1
-        return i >= 0 and ts < self.ends[i]
+        starts, ends = self._ranges
+        i = bisect.bisect_right(starts, ts) - 1
+        return i >= 0 and ts < ends[i]
 
 
 def ms_to_datetime(ms: int) -> dt.datetime:
@@ -302,6 +304,11 @@ class Writer:
             return res
         if self._may_create_chunk(conn, batch):
             conn.execute(_LOCK_FOR_NEW_CHUNK)
+        elif self._hypertables:
+            # Every batch takes its lock on systems before any row lock (the merge and the
+            # last_seen trigger would take it later anyway): otherwise a batch holding usage rows
+            # can queue behind a chunk creator's lock while another batch waits for its rows.
+            conn.execute(_LOCK_SYSTEMS)
         ids = self._systems(conn, batch, res)
         if batch.usage:
             res.usage_rows = self._usage(conn, batch, ids)
