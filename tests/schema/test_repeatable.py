@@ -1,7 +1,8 @@
 """Repeatable migrations (``sql/R__*.sql``) hold the definition in force of every function redefined
 by a later numbered file: a database migrated before they existed and then upgraded ends with the
 same function and view bodies as a fresh one, on every tier; moving a body into its R__ file changed
-nothing; and no function is (re)defined in two numbered files without an R__ file."""
+nothing; no function is (re)defined in two numbered files without an R__ file, and no numbered file
+redefines a function that an R__ file holds."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ from tests.fixtures.postgres import PgCluster
 # Bodies moved verbatim from their last numbered file: the numbered files alone must give the same.
 # (R__sru_summary_source.sql changed its body when it was introduced, so it is not in this list.)
 MOVED_VERBATIM = ("get_top_resource_consumers", "sru_apply_retention", "sru_rollup_hourly_stats")
+
+# The numbered files that defined an object before its R__ file held it: history, never re-run. A
+# numbered file added later must not define such an object again: migrate applies R__ files after the
+# numbered ones, so the R__ body would silently win over it. Change the R__ file instead.
+SUPERSEDED = {
+    "sru_summary_source": {"031_summary_source_cagg.sql", "031_summary_source_raw.sql", "037_summaries_sliced.sql"},
+    "sru_rollup_hourly_stats": {"033_hourly_rollup_cagg.sql", "033_hourly_rollup_table.sql",
+                                "037_summaries_sliced.sql"},
+    "sru_apply_retention": {"035_maintenance.sql", "036_maintenance_plain_tier.sql"},
+    "get_top_resource_consumers": {"032_optimizer_functions.sql", "038_top_consumers_per_host.sql"},
+    "generate_hardware_recommendations": {"034_recommendations.sql"},
+    "sru_usage_series": {"040_grafana_dashboard_views.sql"},
+}
 
 _CREATE = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE|VIEW)\s+([a-z_][a-z0-9_]*)",
                      re.IGNORECASE | re.MULTILINE)
@@ -111,3 +125,5 @@ def test_an_object_defined_by_two_numbered_files_has_a_repeatable_file() -> None
     assert not missing, f"defined in several numbered files, without an R__ file: {missing}"
     for name, files in repeatable.items():
         assert all(f.startswith(f"R__{name}") for f in files), (name, files)
+        later = sorted(numbered.get(name, set()) - SUPERSEDED.get(name, set()))
+        assert not later, f"{later} redefine {name}, which {sorted(files)} holds: edit that file instead"
