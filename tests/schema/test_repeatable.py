@@ -19,8 +19,9 @@ from sru.migrate import Migration, load_migrations, migrate
 from tests.fixtures.postgres import PgCluster
 
 # Bodies moved verbatim from their last numbered file: the numbered files alone must give the same.
-# (R__sru_summary_source.sql changed its body when it was introduced, so it is not in this list.)
-MOVED_VERBATIM = ("get_top_resource_consumers", "sru_apply_retention", "sru_rollup_hourly_stats")
+# (R__sru_summary_source.sql and R__sru_usage_series.sql changed their bodies when they were introduced.)
+MOVED_VERBATIM = ("get_top_resource_consumers", "sru_apply_retention", "sru_rollup_hourly_stats",
+                  "sru_optimization_report_workflow", "transition_optimization_report")
 
 # The numbered files that defined an object before its R__ file held it: history, never re-run. A
 # numbered file added later must not define such an object again: migrate applies R__ files after the
@@ -33,6 +34,8 @@ SUPERSEDED = {
     "get_top_resource_consumers": {"032_optimizer_functions.sql", "038_top_consumers_per_host.sql"},
     "generate_hardware_recommendations": {"034_recommendations.sql"},
     "sru_usage_series": {"040_grafana_dashboard_views.sql"},
+    "sru_optimization_report_workflow": {"030_optimizer_schema.sql", "051_workflow_same_actor.sql"},
+    "transition_optimization_report": {"032_optimizer_functions.sql", "051_workflow_same_actor.sql"},
 }
 
 _CREATE = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE|VIEW)\s+([a-z_][a-z0-9_]*)",

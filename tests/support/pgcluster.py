@@ -14,7 +14,7 @@ import glob
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -84,11 +84,11 @@ class PgCluster:
     port: int
     host: str = "127.0.0.1"
     timescaledb: bool = False
-    log: Path | None = None  # default: postgres.log beside the data directory
+    log_path: InitVar[Path | None] = None  # default: postgres.log beside the data directory
+    log: Path = field(init=False)
 
-    @property
-    def log_file(self) -> Path:
-        return self.log or self.datadir.parent / "postgres.log"
+    def __post_init__(self, log_path: Path | None) -> None:
+        self.log = log_path or self.datadir.parent / "postgres.log"
 
     def url(self, dbname: str = "postgres", user: str = "postgres", port: int | None = None) -> str:
         """``port``: another port that leads to this server (a proxy's)."""
@@ -100,10 +100,10 @@ class PgCluster:
     def start(self) -> None:
         """Start and wait until it accepts connections; a server that exits fails at once, with its log."""
         try:
-            self._pg_ctl("-l", str(self.log_file), "-o", f"-p {self.port}", "-w", "-t", "60", "start")
+            self._pg_ctl("-l", str(self.log), "-o", f"-p {self.port}", "-w", "-t", "60", "start")
         except CommandFailed as exc:
             raise ClusterError(f"PostgreSQL in {self.datadir} did not start: {exc}\n"
-                               f"--- {self.log_file}:\n{log_tail(self.log_file)}") from exc
+                               f"--- {self.log}:\n{log_tail(self.log)}") from exc
 
     def stop(self, mode: str = "fast") -> None:
         self._pg_ctl("-m", mode, "-w", "stop")
@@ -160,7 +160,7 @@ def open_cluster(datadir: Path, settings: Mapping[str, str], port: int | None = 
         port = _configured_port(datadir)
     cluster = PgCluster(bindir=bindir, datadir=datadir, port=port,
                         timescaledb="timescaledb" in settings.get("shared_preload_libraries", ""),
-                        log=log or datadir / "postgres.log")
+                        log_path=log or datadir / "postgres.log")
     if not cluster.is_running():
         cluster.start()
     return cluster
