@@ -3,7 +3,10 @@ after the full timeout."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from tests.fixtures.net import ServerExited, free_port, wait_for_port
 from tests.fixtures.prometheus import PrometheusServer
-from tests.support.pgcluster import ClusterError, PgCluster, pg_bindir
+from tests.support.pgcluster import ClusterError, PgCluster, init_cluster, pg_bindir
 from tests.support.proc import CommandFailed, run, start_logged
 
 
@@ -40,10 +43,20 @@ def test_prometheus_with_a_broken_config_fails_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 20
 
 
-def test_postgres_that_exits_fails_with_its_log(tmp_path: Path) -> None:
-    cluster = PgCluster(bindir=pg_bindir(), datadir=tmp_path / "no-cluster-here", port=free_port())
-    with pytest.raises(ClusterError, match="did not start"):
-        cluster.start()
+def test_postgres_that_exits_fails_with_its_log() -> None:
+    base = Path(tempfile.mkdtemp(prefix="sru-pg-bad-"))
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(base, "postgres", "postgres")  # the server writes its log here
+        port = free_port()
+        init_cluster(base / "data", {"port": str(port), "shared_buffers": "'plenty'"})
+        cluster = PgCluster(bindir=pg_bindir(), datadir=base / "data", port=port)
+        t0 = time.monotonic()
+        with pytest.raises(ClusterError, match=r"(?s)did not start.*shared_buffers"):
+            cluster.start()
+        assert time.monotonic() - t0 < 20  # pg_ctl notices the exit, not its 60 s wait
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_run_names_what_the_command_printed() -> None:
