@@ -1,8 +1,8 @@
-"""A throwaway PostgreSQL cluster for the benchmarks (the test suite's fixture code, reused)."""
+"""Throwaway or kept PostgreSQL clusters for the benchmarks: tests/support/pgcluster.py (the code the
+test fixtures and `make up` run), plus a migrated database with a ``sru_bench`` login per benchmark."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,12 +11,28 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sru.migrate import migrate  # noqa: E402
-from tests.fixtures.postgres import PgCluster, start_cluster  # noqa: E402
+from tests.support.pgcluster import (  # noqa: E402
+    FAST,
+    PgCluster,
+    open_cluster,
+    shutdown_cluster,
+    start_cluster,
+    timescaledb_settings,
+)
 
 
 def cluster(license: str | None = "apache") -> PgCluster:
     """``license``: the server's timescaledb.license ('apache' or 'timescale'), None for no TimescaleDB."""
     return start_cluster(license)
+
+
+def kept_cluster(base: Path, tier: str) -> PgCluster:
+    """A cluster in ``base`` that outlives the run (the test clusters' settings), started if stopped:
+    BASE/data serves plain and apache (license apache), BASE/full/data the full tier. Stop it with
+    ``pg_ctl -D BASE/data stop`` (as postgres when root); remove BASE to start over."""
+    if tier == "full":
+        return open_cluster(base / "full" / "data", {**FAST, **timescaledb_settings("timescale")})
+    return open_cluster(base / "data", {**FAST, **timescaledb_settings("apache")})
 
 
 def new_database(c: PgCluster, name: str, timescaledb: str) -> str:
@@ -33,6 +49,4 @@ def new_database(c: PgCluster, name: str, timescaledb: str) -> str:
 
 
 def shutdown(c: PgCluster) -> None:
-    if c.is_running():
-        c.stop("immediate")
-    shutil.rmtree(c.datadir.parent, ignore_errors=True)
+    shutdown_cluster(c)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from tests.fixtures import postgres as pgfix  # noqa: E402
+from tests.support.pgcluster import migrate_template, start_cluster  # noqa: E402
 from tests.grafana.dashboards import load_dashboards, queries  # noqa: E402
 from tests.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
 from tests.grafana.macros import render_sql  # noqa: E402
@@ -53,9 +53,9 @@ def bench_tier(tier: str, args: argparse.Namespace) -> dict[tuple[str, str], tup
     from optimizer.run import run_once
 
     out: dict[tuple[str, str], tuple[float, float, int]] = {}
-    cluster = pgfix.start_cluster(LICENSES[tier])
+    cluster = start_cluster(LICENSES[tier])
     try:
-        pgfix._migrate_template(cluster, "bench_tpl", tier)
+        migrate_template(cluster, "bench_tpl", tier)
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench TEMPLATE bench_tpl")
             conn.execute("CREATE ROLE bench_readonly LOGIN IN ROLE dashboard_readonly")

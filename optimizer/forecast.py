@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from optimizer.thresholds import FORECAST_LIMITS, forecast_limits
+
 if TYPE_CHECKING:
     import psycopg
 
-# Resources with a hard ceiling, and where it is. (The schema has no disk-capacity column, so disk
-# fill-up cannot be forecast from stored data.)
-LIMITS = {"ram_percent": 90.0, "gpu_memory_percent": 95.0, "swap_percent": 50.0}
+# Resources with a hard ceiling; where it is lives in the database (optimizer/thresholds.py). (The
+# schema has no disk-capacity column, so disk fill-up cannot be forecast from stored data.)
+METRICS = tuple(FORECAST_LIMITS)
 MIN_DAYS = 14
 HISTORY_DAYS = 60
 HORIZON_DAYS = 365
@@ -83,11 +85,10 @@ def ols_line(x: np.ndarray, y: np.ndarray) -> OlsLine:
     return OlsLine(n, intercept, slope, xm, sxx, sigma2, p, r2)
 
 
-def fit(days: Sequence[date], values: Sequence[float], metric: str, *, horizon: int = HORIZON_DAYS,
-        line_days: int = 30) -> Forecast:
-    """Linear trend of daily values; the date the trend, and its 95 % prediction band, reach the
-    metric's limit."""
-    limit = LIMITS[metric]
+def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float, *,
+        horizon: int = HORIZON_DAYS, line_days: int = 30) -> Forecast:
+    """Linear trend of daily values; the date the trend, and its 95 % prediction band, reach
+    ``limit``."""
     pairs = [(d, v) for d, v in zip(days, values) if v is not None and not np.isnan(v)]
     if len(pairs) < MIN_DAYS:
         return Forecast(metric, "not_enough_data", limit, len(pairs))
@@ -117,11 +118,12 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, *, horizon: 
 
 
 def host_forecasts(conn: "psycopg.Connection", now: datetime,
-                   metrics: Sequence[str] = tuple(LIMITS),
+                   metrics: Sequence[str] = METRICS,
                    system_ids: Sequence[Any] | None = None) -> dict[Any, dict[str, Forecast]]:
     """Forecasts per host and metric from the last 60 daily summaries before ``now`` (of the hosts
     ``system_ids``, default all: the console's host page asks for one)."""
     since = now - timedelta(days=HISTORY_DAYS)
+    limits = forecast_limits(conn)
     cols = ", ".join(f"avg_{m}" for m in metrics)
     ids = list(system_ids) if system_ids is not None else None
     rows = conn.execute(
@@ -140,7 +142,7 @@ def host_forecasts(conn: "psycopg.Connection", now: datetime,
             values = [r[2 + k] for r in rs]
             if all(v is None for v in values):
                 continue
-            out[sid][metric] = fit(days, [np.nan if v is None else v for v in values], metric)
+            out[sid][metric] = fit(days, [np.nan if v is None else v for v in values], metric, limits[metric])
     return out
 
 

@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
+from optimizer import thresholds
 from sru.output import json_default as _default
 
 FORMATS = ("table", "json", "csv", "md", "html")
@@ -59,6 +60,7 @@ def build_report(url_or_conn: Any, *, window: timedelta = timedelta(days=30), ho
             "WHERE bucket >= %s AND system_id = ANY(%s) ORDER BY system_id, bucket",
             (now - timedelta(days=28), ids)).fetchall()
         forecasts = forecast.host_forecasts(conn, now, ("ram_percent",))
+        limits = thresholds.load(conn)
         top = cur.execute("SELECT * FROM get_top_resource_consumers('cpu', %s, 5)", (since,)).fetchall()
         conn.rollback()
     finally:
@@ -106,8 +108,8 @@ def build_report(url_or_conn: Any, *, window: timedelta = timedelta(days=30), ho
         "generated_at": now.isoformat(timespec="seconds"), "window_days": window.days,
         "fleet": {"hosts": len(systems), "hosts_with_data": sum(1 for h in host_sections if h["days"]),
                   "mean_utilization_score": _mean(scores),
-                  "underutilized_hosts": [h["hostname"] for h in host_sections if h["days"] and h["underutilized_days"] >= 0.8 * h["days"]],
-                  "overutilized_hosts": [h["hostname"] for h in host_sections if h["days"] and h["overutilized_days"] >= 0.3 * h["days"]],
+                  "underutilized_hosts": [h["hostname"] for h in host_sections if h["days"] and h["underutilized_days"] >= limits["idle_share"] * h["days"]],
+                  "overutilized_hosts": [h["hostname"] for h in host_sections if h["days"] and h["overutilized_days"] >= limits["hot_share"] * h["days"]],
                   "pending_recommendations": sum(1 for r in reports if r["status"] == "pending"),
                   "anomalies": sum(anomalies.values()), "top_cpu_users": top},
         "recommendations": [{k: (str(v) if k == "id" else v) for k, v in r.items()} for r in reports],

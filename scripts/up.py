@@ -9,20 +9,20 @@ run under honcho from a generated Procfile. Ports can be moved with SRU_<NAME>_P
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))  # tests/support ships with the repository, not with the package
+
+from tests.support.pgcluster import TIMESCALEDB, ClusterError, PgCluster, open_cluster  # noqa: E402
 
 PORTS = {
     "postgres": 55432,
@@ -103,46 +103,14 @@ def wait_stopping_on_interrupt(proc: subprocess.Popen) -> int:
         return 0 if interrupted else rc
 
 
-def as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    return subprocess.run(cmd, check=True, **kw)
-
-
-def pg_bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    if not found:
-        sys.exit("PostgreSQL is not installed: run `make up` (it installs it)")
-    return Path(found[-1]).parent
-
-
-def ensure_cluster(var: Path) -> Path:
-    bindir = pg_bindir()
+def ensure_cluster(var: Path) -> PgCluster:
     data = var / "pg"
     if not (data / "PG_VERSION").exists():
         log(f"creating PostgreSQL cluster in {data}")
-        data.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(data, "postgres", "postgres")
-            data.chmod(0o700)
-        as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                     "--auth-host=trust", "-E", "UTF8", "--locale=C.UTF-8"], stdout=subprocess.DEVNULL)
-        conf = textwrap.dedent(f"""\
-            listen_addresses = '127.0.0.1'
-            unix_socket_directories = '{data}'
-            shared_preload_libraries = 'timescaledb'
-            timescaledb.telemetry_level = off
-            timezone = 'UTC'
-            """)
-        as_postgres(["sh", "-c", f"cat >> {data}/postgresql.conf"], input=conf.encode())
-    as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "postgres.log"),
-                 "-o", f"-p {port('postgres')}", "-w", "-t", "60", "start"], stdout=subprocess.DEVNULL)
-    return data
-
-
-def stop_cluster(data: Path) -> None:
-    as_postgres([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                stdout=subprocess.DEVNULL)
+    try:
+        return open_cluster(data, TIMESCALEDB, port("postgres"))
+    except ClusterError as exc:
+        sys.exit(str(exc))
 
 
 def db_url(user: str = "postgres") -> str:
@@ -300,7 +268,7 @@ def main() -> int:
         for name in busy:
             log(f"port {port(name)} for {name} is in use: set SRU_{name.upper()}_PORT to another port")
         return 1
-    data = ensure_cluster(var)
+    cluster = ensure_cluster(var)
     try:
         prepare_database()
         if args.demo_data:
@@ -308,7 +276,7 @@ def main() -> int:
                             "--days", "90", "--interval", "5m"], check=True)
         services = procfile(var)
         (var / "Procfile").write_text("".join(f"{n}: {c}\n" for n, c, _ in services))
-        log(f"postgres     postgresql://127.0.0.1:{port('postgres')}/sru (data in {data})")
+        log(f"postgres     postgresql://127.0.0.1:{port('postgres')}/sru (data in {cluster.datadir})")
         for name, _, where in services:
             log(f"{name:<12} {where}")
         log("Ctrl-C stops everything")
@@ -322,7 +290,7 @@ def main() -> int:
         relaying.join(5)
         return rc
     finally:
-        stop_cluster(data)
+        cluster.stop("fast")
         log("stopped")
 
 

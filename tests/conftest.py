@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.adapter",
     "tests.fixtures.alertmanager",
     "tests.fixtures.certs",
+    "tests.fixtures.proxy",
 ]

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from tests.fixtures.net import wait_for_port
+from tests.support.proc import start_logged, stop_process
 
 
 @pytest.fixture
@@ -14,12 +15,12 @@ def process_factory(tmp_path):
     procs: list[subprocess.Popen] = []
 
     def start(cmd: list[str], port: int) -> subprocess.Popen:
-        p = subprocess.Popen(cmd, stdout=(tmp_path / f"{port}.log").open("ab"), stderr=subprocess.STDOUT)
+        log = tmp_path / f"{port}.log"
+        p = start_logged(cmd, log)
         procs.append(p)
-        wait_for_port("127.0.0.1", port)
+        wait_for_port("127.0.0.1", port, process=p, log=log)
         return p
 
     yield start
     for p in procs:
-        p.terminate()
-        p.wait(10)
+        stop_process(p, timeout=10)

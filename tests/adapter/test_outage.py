@@ -1,5 +1,7 @@
-"""PostgreSQL stops for 60 s while a real Prometheus keeps remote-writing: the adapter answers 503,
-Prometheus keeps the data and retries, and afterwards every evaluation timestamp is stored."""
+"""PostgreSQL is unreachable for 60 s while a real Prometheus keeps remote-writing: the adapter answers
+503, Prometheus keeps the data and retries, and afterwards every evaluation timestamp is stored. The
+adapter reaches PostgreSQL through a proxy the test cuts (live connections dropped, new ones refused),
+so the server the session's other tests share keeps running."""
 
 from __future__ import annotations
 
@@ -13,19 +15,17 @@ from tests.fixtures.net import wait_for
 OUTAGE_S = 60
 
 
-def test_database_outage_loses_nothing(pg_cluster, tsdb_database, adapter_factory, prometheus_factory,
+def test_database_outage_loses_nothing(tsdb_database, tcp_proxy, adapter_factory, prometheus_factory,
                                        process_factory, tmp_path):
-    adapter = adapter_factory(tsdb_database.role_url("data_collector"), "--db.pool-timeout=1s")
+    proxy = tcp_proxy(tsdb_database.cluster.host, tsdb_database.cluster.port)
+    adapter = adapter_factory(tsdb_database.role_url("data_collector", proxy.port), "--db.pool-timeout=1s")
     port = sru_exporter(process_factory)
     prom = prometheus_factory(prom_config(tmp_path, "sru", [f"127.0.0.1:{port}"], "sru", adapter.url))
     host = socket.gethostname()
     before = wait_rows(tsdb_database, host, 2)
     stopped_at = time.time()
-    pg_cluster.stop()
-    try:
+    with proxy.outage():
         time.sleep(OUTAGE_S)
-    finally:
-        pg_cluster.start()
     restarted_at = time.time()
     assert adapter.metric("sru_adapter_requests_total", handler="/api/v1/write", code="503") > 0
 

@@ -4,7 +4,6 @@ Prometheus remote-writing to it through that TLS."""
 from __future__ import annotations
 
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import yaml
 
 from tests.fixtures.certs import Pki
 from tests.fixtures.net import free_port, wait_for
-from tests.fixtures.process import stop_process
+from tests.support.proc import start_logged, stop_process
 
 SRU = str(Path(sys.executable).parent / "sru")
 
@@ -28,14 +27,14 @@ def tls_adapter(tsdb_database, pki: Pki, tmp_path: Path):
         "client_ca_file": str(pki.ca), "client_auth_type": "RequireAndVerifyClientCert"}}))
     port = free_port()
     log = tmp_path / "adapter.log"
-    proc = subprocess.Popen([SRU, "adapter", f"--web.listen-address=127.0.0.1:{port}", "--web.workers=1",
-                             "--database-url", tsdb_database.role_url("data_collector"),
-                             "--web.config.file", str(web)], stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = start_logged([SRU, "adapter", f"--web.listen-address=127.0.0.1:{port}", "--web.workers=1",
+                         "--database-url", tsdb_database.role_url("data_collector"),
+                         "--web.config.file", str(web)], log)
     url = f"https://127.0.0.1:{port}"
     client = (str(pki.client_cert), str(pki.client_key))
     try:
         wait_for(lambda: requests.get(f"{url}/healthz", cert=client, verify=str(pki.ca), timeout=2).ok, 30,
-                 f"the TLS adapter (log: {log})")
+                 f"the TLS adapter (log: {log})", process=proc, log=log)
         yield url, port
     finally:
         stop_process(proc)

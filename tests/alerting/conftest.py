@@ -51,10 +51,11 @@ class Receiver:
 def receiver_factory(database: Database) -> Iterator[Callable[..., Receiver]]:
     started: list[tuple[_ThreadingServer, ReceiverApp]] = []
 
-    def start(db: Database = database, **settings: Any) -> Receiver:
+    def start(db: Database = database, *, db_port: int | None = None, **settings: Any) -> Receiver:
+        """``db_port``: reach the database through another port (a proxy's)."""
         port = free_port()
         web_config = settings.pop("web_config", None)
-        s = ReceiverSettings(database_url=db.role_url("data_collector"), host="127.0.0.1", port=port,
+        s = ReceiverSettings(database_url=db.role_url("data_collector", db_port), host="127.0.0.1", port=port,
                              pool_timeout=settings.pop("pool_timeout", 3.0), **settings)
         app = build_app(s, web_config)
         server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer,

@@ -35,8 +35,8 @@ def test_receiver_killed_while_alertmanager_delivers(database, alertmanager_fact
                         database.role_url("data_collector"), "--web.listen-address", f"127.0.0.1:{port}"],
                        tmp_path / "receiver.log")
         started.append(proc)
-        wait_for(lambda: proc.proc.poll() is None and requests.get(url + "/healthz", timeout=1).ok, 30,
-                 "the receiver to be healthy")
+        wait_for(lambda: requests.get(url + "/healthz", timeout=1).ok, 30,
+                 "the receiver to be healthy", process=proc.proc, log=proc.log)
         return proc
 
     receiver = start()

@@ -24,7 +24,7 @@ import yaml
 from alertmanager.config import load_shipped, localize
 from tests.alerting.conftest import make_alert, notification
 from tests.fixtures.net import free_port, wait_for
-from tests.fixtures.process import stop_process
+from tests.support.proc import start_logged, stop_process
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "alerts.yml"
 
@@ -32,7 +32,7 @@ RULES = Path(__file__).resolve().parents[2] / "rules" / "alerts.yml"
 class Process:
     def __init__(self, args: list[str], log: Path) -> None:
         self.log = log
-        self.proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        self.proc = start_logged(args, log)
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -52,8 +52,8 @@ def start_receiver(processes: list[Process], tmp_path: Path, database_url: str, 
                     "--web.listen-address", f"127.0.0.1:{port}", *extra], tmp_path / f"receiver-{port}.log")
     processes.append(proc)
     url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: proc.proc.poll() is None and requests.get(url + "/healthz", timeout=1).ok, 30,
-             f"the receiver to be healthy (log: {proc.log})")
+    wait_for(lambda: requests.get(url + "/healthz", timeout=1).ok, 30,
+             f"the receiver to be healthy (log: {proc.log})", process=proc.proc, log=proc.log)
     return url
 
 
@@ -230,7 +230,7 @@ def test_served_receiver_tls(plain_database, processes: list[Process], tmp_path:
     processes.append(proc)
     url = f"https://127.0.0.1:{port}"
     wait_for(lambda: requests.get(url + "/healthz", timeout=1, verify=str(cert)).ok, 30,
-             f"the TLS receiver (log: {proc.log})")
+             f"the TLS receiver (log: {proc.log})", process=proc.proc, log=proc.log)
     r = requests.post(url + "/api/v1/alerts", json=notification(make_alert()), timeout=10, verify=str(cert))
     assert r.status_code == 200, r.text
     with pytest.raises(requests.exceptions.ConnectionError):

@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from tests.fixtures.net import free_port, wait_for_port
+from tests.fixtures.net import ServerExited, free_port, wait_for_port
 
 
 @contextmanager
@@ -18,8 +18,8 @@ def running_exporter(*argv: str) -> Iterator[str]:
                              f"127.0.0.1:{port}", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         try:
-            wait_for_port("127.0.0.1", port, timeout=30)
-        except TimeoutError:
+            wait_for_port("127.0.0.1", port, timeout=30, process=proc)
+        except (TimeoutError, ServerExited):
             proc.kill()
             raise AssertionError(f"exporter did not start: {proc.communicate()[0]}") from None
         yield f"127.0.0.1:{port}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tests.alerting.conftest import make_alert, notification
 from tests.fixtures.adapter import WRITE_HEADERS
 from tests.fixtures.certs import Pki
 from tests.fixtures.net import free_port, wait_for
-from tests.fixtures.process import stop_process
+from tests.support.proc import start_logged, stop_process
 
 SRU = str(Path(sys.executable).parent / "sru")
 
@@ -89,14 +88,10 @@ def test_tls12_client_refused_with_min_version_tls13(service: str, tsdb_database
     log = tmp_path / f"{service}.log"
     args = [SRU, service, f"--web.listen-address=127.0.0.1:{port}", "--web.config.file", str(tls13_web_config),
             "--database-url", tsdb_database.role_url("data_collector")]
-    proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = start_logged(args, log)
     try:
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{service} exited {proc.returncode}: {log.read_text()}")
-            return requests.get(f"https://127.0.0.1:{port}/healthz", verify=str(pki.ca), timeout=2).ok
-
-        wait_for(up, 30, f"{service} with TLS (log {log})")
+        wait_for(lambda: requests.get(f"https://127.0.0.1:{port}/healthz", verify=str(pki.ca), timeout=2).ok,
+                 30, f"{service} with TLS (log {log})", process=proc, log=log)
         assert _handshake(port, pki, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
         with pytest.raises(ssl.SSLError):
             _handshake(port, pki, ssl.TLSVersion.TLSv1_2)

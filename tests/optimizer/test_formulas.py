@@ -44,15 +44,15 @@ def test_forecast_crossing_with_band():
     days = [date(2025, 1, 1) + timedelta(days=i) for i in range(30)]
     rng = np.random.default_rng(0)
     values = [50 + 1.0 * i + rng.normal(0, 0.5) for i in range(30)]   # 79 % on day 29, +1 %/day
-    fc = fit(days, values, "ram_percent")
+    fc = fit(days, values, "ram_percent", 90.0)
     assert fc.status == "crossing"
     assert abs(fc.slope_per_day - 1.0) < 0.05
     crossing = date.fromisoformat(fc.crossing_date)
     assert date(2025, 2, 9) <= crossing <= date(2025, 2, 11)          # 90 % at day ≈ 40
     assert date.fromisoformat(fc.earliest_date) <= crossing <= date.fromisoformat(fc.latest_date)
-    flat = fit(days, [60 + rng.normal(0, 1) for _ in days], "ram_percent")
+    flat = fit(days, [60 + rng.normal(0, 1) for _ in days], "ram_percent", 90.0)
     assert flat.status == "no_trend" and flat.crossing_date is None
-    assert fit(days[:5], values[:5], "ram_percent").status == "not_enough_data"
+    assert fit(days[:5], values[:5], "ram_percent", 90.0).status == "not_enough_data"
 
 
 def test_closed_form_ols_matches_statsmodels():

@@ -4,7 +4,6 @@ Alertmanager."""
 
 from __future__ import annotations
 
-import subprocess
 from contextlib import contextmanager
 import sys
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import yaml
 
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.postgres import Database
-from tests.fixtures.process import stop_process
+from tests.support.proc import start_logged, stop_process
 
 SRU = str(Path(sys.executable).parent / "sru")
 PASSWORDS = {"alice": "alice-pw-1", "victor": "victor-pw-1"}
@@ -98,18 +97,15 @@ def run_web(db: Database, tmp_path: Path, *extra: str, scheme: str = "http",
     """A started `sru web` process: (base URL, log path)."""
     port = free_port()
     log = tmp_path / "web.log"
-    proc = subprocess.Popen([SRU, "web", f"--web.listen-address=127.0.0.1:{port}",
-                             "--database-url", web_login_url(db),
-                             "--web.accounts-file", str(accounts_file(tmp_path)), *extra],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = start_logged([SRU, "web", f"--web.listen-address=127.0.0.1:{port}",
+                         "--database-url", web_login_url(db),
+                         "--web.accounts-file", str(accounts_file(tmp_path)), *extra], log)
     url = f"{scheme}://127.0.0.1:{port}"
     try:
         def up() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"sru web exited {proc.returncode}: {log.read_text()}")
             return requests.get(url + "/healthz", timeout=2, verify=verify).status_code == 200
 
-        wait_for(up, 30, f"sru web (log {log})")
+        wait_for(up, 30, f"sru web (log {log})", process=proc, log=log)
         yield url, log
     finally:
         stop_process(proc)
