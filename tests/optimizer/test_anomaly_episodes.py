@@ -4,7 +4,6 @@ store function's input checks and privileges."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import psycopg
@@ -95,12 +94,9 @@ def test_recommendation_evidence_names_episodes(tsdb_database):
 
 @pytest.fixture()
 def empty_db(pg_cluster):
-    name = f"t_anom_{os.getpid()}_{os.urandom(3).hex()}"
-    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_cluster.url(name)
-    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    from tests.fixtures.postgres import empty_database
+
+    yield from empty_database(pg_cluster, "t_anom")
 
 
 @pytest.mark.parametrize("timescaledb", ["off", "require"])

@@ -12,18 +12,14 @@ import pytest
 
 from sru.errors import MigrationError
 from sru.migrate import Migration, load_migrations, migrate
+from tests.fixtures.postgres import empty_database
 
 SRU = str(Path(sys.executable).parent / "sru")
 
 
 @pytest.fixture
 def empty_db(pg_cluster):
-    name = f"t_empty_{os.getpid()}_{os.urandom(3).hex()}"
-    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_cluster.url(name)
-    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    yield from empty_database(pg_cluster)
 
 
 def _dump_schema(url: str) -> list[tuple]:
@@ -89,12 +85,7 @@ def test_a_plain_database_stays_plain_when_timescaledb_appears(empty_db) -> None
 
 @pytest.fixture
 def empty_db_full(pg_cluster_full):
-    name = f"t_empty_{os.getpid()}_{os.urandom(3).hex()}"
-    with psycopg.connect(pg_cluster_full.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_cluster_full.url(name)
-    with psycopg.connect(pg_cluster_full.url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    yield from empty_database(pg_cluster_full)
 
 
 def _migrate_cli(url: str, flag: str) -> subprocess.CompletedProcess:
