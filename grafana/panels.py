@@ -33,7 +33,35 @@ def dash_url(key: str, extra: str = "") -> str:
     return f"/d/{UIDS[key]}?${{__url_time_range}}{extra}"
 
 
-HOST_LINK = [{"title": "Host detail", "url": dash_url("host", "&var-host=${__value.raw}")}]
+
+# ---------------------------------------------------------------------------------------------------
+# Links to the sru web console (`sru web`). Its base URL differs per site and the JSON is generated
+# once for all, so it is a hidden variable read from the database session of Grafana's own login:
+# the role setting sru.console_url, set where the logins are created (deploy/postgres/create-logins.sql
+# from SRU_WEB_URL, scripts/up.py for make up); unset, the console's default address.
+CONSOLE_DEFAULT = "http://localhost:9850"
+CONSOLE_URL_QUERY = (f"SELECT rtrim(coalesce(nullif(current_setting('sru.console_url', true), ''), "
+                     f"'{CONSOLE_DEFAULT}'), '/')")
+
+
+def console_link(title: str, path: str) -> dict[str, Any]:
+    """A link to ``path`` of the console (a route of web/app.py), opened in a new tab."""
+    return {"title": title, "url": "${console_url}" + path, "targetBlank": True}
+
+
+HOST_LINK = [{"title": "Host detail", "url": dash_url("host", "&var-host=${__value.raw}")},
+             console_link("Host in the sru console", "/hosts/${__value.raw}")]
+
+
+def console_alerts_link(host: str, state: str = "all") -> list[dict[str, Any]]:
+    """For an alert-name column: the console's alert list of that rule on ``host`` (where it is
+    acknowledged), as the Alertmanager templates link it."""
+    return [console_link("Alerts in the sru console", f"/alerts?state={state}&host={host}&rule=${{__value.raw}}")]
+
+
+def console_id_link(title: str, page: str) -> list[dict[str, Any]]:
+    """For an Id column: the console's page of that alert (``page`` alerts) or recommendation."""
+    return [console_link(title, f"/{page}/${{__value.raw}}")]
 
 # ---------------------------------------------------------------------------------------------------
 # Targets
@@ -172,11 +200,12 @@ STATE_COLORS = {"up": "green", "offline": "red", "maintenance": "blue", "retired
 
 
 def query_var(name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False,
-              refresh: int = 1) -> dict[str, Any]:
-    """A variable filled by SQL; ``refresh`` 1 = on dashboard load, 2 = on time range change."""
+              refresh: int = 1, hide: int = 0) -> dict[str, Any]:
+    """A variable filled by SQL; ``refresh`` 1 = on dashboard load, 2 = on time range change;
+    ``hide`` 2 = not shown."""
     return {"type": "query", "name": name, "label": label, "datasource": TSDB, "query": query,
             "definition": query, "refresh": refresh, "multi": multi, "includeAll": include_all,
-            "sort": 1, "current": {}, "options": [], "hide": 0}
+            "sort": 1, "current": {}, "options": [], "hide": hide}
 
 
 def custom_var(name: str, label: str, values: list[str], *, default: list[str] | None = None,
@@ -191,6 +220,7 @@ def custom_var(name: str, label: str, values: list[str], *, default: list[str] |
 HOSTS_MULTI = query_var("host", "Host", "SELECT hostname FROM systems WHERE status <> 'retired' ORDER BY 1",
                         multi=True, include_all=True)
 HOST_SINGLE = query_var("host", "Host", "SELECT hostname FROM systems ORDER BY 1")
+CONSOLE_VAR = query_var("console_url", "Console", CONSOLE_URL_QUERY, hide=2)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -198,8 +228,12 @@ HOST_SINGLE = query_var("host", "Host", "SELECT hostname FROM systems ORDER BY 1
 
 
 def dashboard(key: str, title: str, description: str, panels: list[dict], variables: list[dict],
-              time_from: str = "now-7d", refresh: str = "5m") -> dict[str, Any]:
+              time_from: str = "now-7d", refresh: str = "5m",
+              console: tuple[str, str] = ("sru console", "/")) -> dict[str, Any]:
+    """``console``: (title, path) of the header link to the console's page for what this one shows."""
     _layout(panels)
+    console_header = {"type": "link", "icon": "external link", "tags": [], "asDropdown": False,
+                      "includeVars": False, "keepTime": False, "tooltip": "", **console_link(*console)}
     return {
         "uid": UIDS[key], "title": title, "description": description, "tags": TAGS,
         "editable": True, "graphTooltip": 1, "schemaVersion": SCHEMA_VERSION, "version": 1,
@@ -207,11 +241,11 @@ def dashboard(key: str, title: str, description: str, panels: list[dict], variab
         "timepicker": {}, "fiscalYearStartMonth": 0, "liveNow": False,
         "links": [{"title": "sru dashboards", "type": "dashboards", "tags": TAGS, "asDropdown": True,
                    "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
-                   "tooltip": "", "url": ""}],
+                   "tooltip": "", "url": ""}, console_header],
         "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
                                   "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
                                   "name": "Annotations & Alerts", "type": "dashboard"}]},
-        "templating": {"list": variables},
+        "templating": {"list": [*variables, CONSOLE_VAR]},
         "panels": panels,
     }
 

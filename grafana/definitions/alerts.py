@@ -9,6 +9,8 @@ from grafana.panels import (
     HOST_LINK,
     SEVERITY_COLORS,
     color_text,
+    console_alerts_link,
+    console_id_link,
     custom_var,
     dashboard,
     link_column,
@@ -55,8 +57,10 @@ def alerts() -> dict[str, Any]:
              WHERE a.resolved_at IS NULL AND {where}
              ORDER BY CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
                       a.triggered_at DESC LIMIT 200""")], h=8,
-              description="Acknowledge with `sru alerts ack ID --by NAME` (or the receiver's ack API).",
-              overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS)]),
+              description="Acknowledge in the sru console (the Id links there) or with "
+                          "`sru alerts ack ID --by NAME`.",
+              overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS),
+                         link_column("Id", console_id_link("Acknowledge in the sru console", "alerts"))]),
         table("Firing in Prometheus now", [promql('ALERTS{alertstate="firing", severity=~"$severity"}',
                                                   instant=True)], h=6,
               description="What Prometheus evaluates right now, before Alertmanager and the receiver.",
@@ -77,7 +81,8 @@ def alerts() -> dict[str, Any]:
               FROM alert_logs a LEFT JOIN systems s ON s.id = a.system_id
              WHERE $__timeFilter(a.triggered_at) AND {where}
              ORDER BY a.triggered_at DESC LIMIT 500""")], h=10,
-              overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS)]),
+              overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS),
+                         link_column("Alert", console_alerts_link("${__data.fields.Host}"))]),
         table("MTTR by rule", [sql(f"""
             SELECT a.alert_name AS "Alert", count(*) AS "Fired",
                    count(a.resolved_at) AS "Resolved",
@@ -102,4 +107,5 @@ def alerts() -> dict[str, Any]:
     return dashboard("alerts", "sru / Alerts",
                      "Active and recent alerts from alert_logs (acknowledged or not), what Prometheus fires "
                      "now, and mean time to resolution by rule and by host.",
-                     panels, [HOSTS_MULTI, severity], time_from="now-30d")
+                     panels, [HOSTS_MULTI, severity], time_from="now-30d",
+                     console=("Alerts in the sru console", "/alerts?state=all"))

@@ -13,6 +13,8 @@ from grafana.panels import (
     STATE_COLORS,
     TSDB,
     color_text,
+    console_alerts_link,
+    console_link,
     dash_url,
     dashboard,
     link_column,
@@ -62,7 +64,8 @@ def fleet_overview() -> dict[str, Any]:
              WHERE a.resolved_at IS NULL AND (s.hostname IN ($host) OR a.system_id IS NULL)""")], w=3,
              steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}],
              description="Unresolved rows of alert_logs, as the alert receiver stored them.",
-             links=[{"title": "Alerts", "url": dash_url("alerts")}]),
+             links=[{"title": "Alerts", "url": dash_url("alerts")},
+                    console_link("Alerts in the sru console", "/alerts")]),
         row("Hosts now"),
         table("Hosts", [sql("""
             SELECT hostname AS "Host", state AS "State", location AS "Location",
@@ -103,11 +106,13 @@ def fleet_overview() -> dict[str, Any]:
                       a.triggered_at DESC
              LIMIT 50""")], w=12, h=10,
               description="Unresolved alerts from alert_logs, most severe first.",
-              overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS)]),
+              overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS),
+                         link_column("Alert", console_alerts_link("${__data.fields.Host}", "firing"))]),
     ]
     return dashboard("fleet", "sru / Fleet overview",
                      "Every host at a glance: state, current use, utilisation over the range, top "
-                     "consumers, alerts.", panels, [HOSTS_MULTI], time_from="now-7d", refresh="1m")
+                     "consumers, alerts.", panels, [HOSTS_MULTI], time_from="now-7d", refresh="1m",
+                     console=("Fleet in the sru console", "/"))
 
 
 def _flagged(title: str, flag: str, color: str, description: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from grafana.panels import (
     SEVERITY_COLORS,
     STATE_COLORS,
     color_text,
+    console_alerts_link,
+    console_id_link,
     dash_url,
     dashboard,
     host_join,
@@ -138,17 +140,20 @@ def host_detail() -> dict[str, Any]:
              WHERE s.hostname = '$host'
                AND (a.resolved_at IS NULL OR $__timeFilter(a.triggered_at))
              ORDER BY a.triggered_at DESC LIMIT 100""")], w=12, h=9,
-              overrides=[color_text("Severity", SEVERITY_COLORS)]),
+              overrides=[color_text("Severity", SEVERITY_COLORS),
+                         link_column("Alert", console_alerts_link("${host}"))]),
         table("Recommendations for this host", [sql("""
             SELECT r.priority_score AS "Priority", r.severity AS "Severity", r.report_type AS "Type",
-                   r.title AS "Title", r.status AS "Status", r.created_at AS "Created"
+                   r.title AS "Title", r.status AS "Status", r.created_at AS "Created", r.id::text AS "Id"
               FROM optimization_reports r JOIN systems s ON s.id = r.system_id
              WHERE s.hostname = '$host'
              ORDER BY (r.status = 'pending') DESC, r.priority_score DESC, r.created_at DESC
              LIMIT 50""")], w=12, h=9,
               overrides=[color_text("Severity", SEVERITY_COLORS),
                          link_column("Title", [{"title": "Recommendations",
-                                                "url": dash_url("recs", "&var-host=$host")}])]),
+                                                "url": dash_url("recs", "&var-host=$host")}]),
+                         link_column("Id", console_id_link("Recommendation in the sru console",
+                                                           "recommendations"))]),
         table("Anomaly episodes of this host", [sql("""
             SELECT e.started_at AS "Started", e.ended_at AS "Ended", e.metric AS "Metric", e.kind AS "Kind",
                    e.flagged_hours AS "Hours", e.peak_value AS "Peak", e.baseline_value AS "Baseline",
@@ -163,4 +168,5 @@ def host_detail() -> dict[str, Any]:
     ]
     return dashboard("host", "sru / Host detail",
                      "One host: live use from Prometheus, history from TimescaleDB, sessions, processes, "
-                     "alerts and recommendations.", panels, [HOST_SINGLE], time_from="now-24h")
+                     "alerts and recommendations.", panels, [HOST_SINGLE], time_from="now-24h",
+                     console=("Host in the sru console", "/hosts/${host}"))

@@ -10,6 +10,7 @@ from grafana.panels import (
     SEVERITY_COLORS,
     barchart,
     color_text,
+    console_id_link,
     custom_var,
     dashboard,
     link_column,
@@ -41,9 +42,11 @@ def recommendations() -> dict[str, Any]:
                       CASE r.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END,
                       r.created_at DESC
              LIMIT 500""")], h=14,
-              description="Act on a report with `sru reports approve|reject|implement ID --by NAME`; "
-                          "the evidence column holds the numbers behind it (JSON).",
+              description="Approve, reject or implement a report in the sru console (the Id links there) "
+                          "or with `sru reports approve|reject|implement ID --by NAME`; the evidence "
+                          "column holds the numbers behind it (JSON).",
               overrides=[link_column("Host", HOST_LINK), color_text("Severity", SEVERITY_COLORS),
+                         link_column("Id", console_id_link("Decide in the sru console", "recommendations")),
                          {"matcher": {"id": "byName", "options": "Evidence"},
                           "properties": [{"id": "custom.inspect", "value": True},
                                          {"id": "custom.width", "value": 420}]}]),
@@ -72,4 +75,5 @@ def recommendations() -> dict[str, Any]:
     ]
     return dashboard("recs", "sru / Recommendations",
                      "The optimizer's reports ranked by priority, with severity, type, evidence and "
-                     "workflow status.", panels, variables, time_from="now-30d", refresh="")
+                     "workflow status.", panels, variables, time_from="now-30d", refresh="",
+                     console=("Recommendations in the sru console", "/recommendations"))
