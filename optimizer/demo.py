@@ -184,15 +184,7 @@ def _copy_buffer(system_id: uuid.UUID, ts: np.ndarray, cols: dict[str, np.ndarra
     return rec.tobytes()
 
 
-def _as_connection(conn_or_url: "psycopg.Connection | str") -> tuple["psycopg.Connection", bool]:
-    if isinstance(conn_or_url, str):
-        from sru.db import connect
-
-        return connect(conn_or_url, application_name="sru-demo-data"), True
-    return conn_or_url, False
-
-
-def generate(conn_or_url: "psycopg.Connection | str", hosts: int = 50, days: float = 365,
+def generate(conn: "psycopg.Connection", hosts: int = 50, days: float = 365,
              interval: timedelta | float = timedelta(minutes=5), seed: int = 42, *,
              end: datetime | None = None, progress: bool = False) -> DemoResult:
     """Write ``hosts`` demo hosts with ``days`` of history at ``interval`` (timedelta or seconds),
@@ -207,13 +199,7 @@ def generate(conn_or_url: "psycopg.Connection | str", hosts: int = 50, days: flo
     if n < 2:
         raise ValueError("days must cover at least two intervals")
     ts = end_s - step * np.arange(n - 1, -1, -1, dtype=np.int64)
-    conn, own = _as_connection(conn_or_url)
-    try:
-        result = _generate(conn, hosts, days, step, seed, ts, progress)
-    finally:
-        if own:
-            conn.close()
-    return result
+    return _generate(conn, hosts, days, step, seed, ts, progress)
 
 
 def _progress(total: int, enabled: bool, desc: str):

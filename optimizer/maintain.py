@@ -15,28 +15,26 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def maintain(url: str, *, raw_retention: timedelta = timedelta(days=365),
+def maintain(conn: "psycopg.Connection", *, raw_retention: timedelta = timedelta(days=365),
              hourly_retention: timedelta = timedelta(days=3 * 365), rollups: bool = True) -> list[str]:
-    from sru.db import connect, schema_tier
+    """Retention, then an incremental optimizer pass, then ANALYZE, each committed on ``conn``."""
+    from sru.db import schema_tier
 
-    lines = []
-    with connect(url, application_name="sru-maintain") as conn:
-        tier = schema_tier(conn)
-        lines.append(f"tier: {tier}")
-        for relation, method, removed in conn.execute("SELECT * FROM sru_apply_retention(%s, %s)",
-                                                      (raw_retention, hourly_retention)).fetchall():
-            outcome = {"drop_chunks": f"{removed} chunks dropped", "delete": f"{removed} rows deleted",
-                       "policy": "(TimescaleDB policy)"}[method]
-            lines.append(f"retention {relation}: {outcome}")
-        if tier == "full":
-            lines += _policy_lines(conn)
-        conn.commit()
+    tier = schema_tier(conn)
+    lines = [f"tier: {tier}"]
+    for relation, method, removed in conn.execute("SELECT * FROM sru_apply_retention(%s, %s)",
+                                                  (raw_retention, hourly_retention)).fetchall():
+        outcome = {"drop_chunks": f"{removed} chunks dropped", "delete": f"{removed} rows deleted",
+                   "policy": "(TimescaleDB policy)"}[method]
+        lines.append(f"retention {relation}: {outcome}")
+    if tier == "full":
+        lines += _policy_lines(conn)
+    conn.commit()
     if rollups:
-        result: RunResult = run_once(url)
+        result: RunResult = run_once(conn)
         lines.append(result.describe())
-    with connect(url, application_name="sru-maintain") as conn:
-        conn.execute("SELECT sru_analyze()")
-        conn.commit()
+    conn.execute("SELECT sru_analyze()")
+    conn.commit()
     lines.append("analyzed")
     return lines
 

@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from sru.errors import ConfigError, SruError
 
@@ -60,15 +60,11 @@ def parse_since(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def run_once(conn_or_url: "psycopg.Connection | str", *, full: bool = False, since: datetime | None = None,
+def run_once(conn: "psycopg.Connection", *, full: bool = False, since: datetime | None = None,
              late_window: timedelta = timedelta(days=2), window: timedelta = timedelta(days=30),
              now: datetime | None = None, progress: bool = False) -> RunResult:
-    from sru.db import connect
-
-    if isinstance(conn_or_url, str):
-        with connect(conn_or_url, application_name="sru-optimize") as conn:
-            return _run(conn, full, since, late_window, window, now, progress)
-    return _run(conn_or_url, full, since, late_window, window, now, progress)
+    """One pass on ``conn`` (the ``analyst`` role suffices); commits at the end."""
+    return _run(conn, full, since, late_window, window, now, progress)
 
 
 def _timed(result: RunResult, name: str, fn, *args) -> Any:
@@ -172,15 +168,17 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             result.reports_unchanged += 1
 
 
-def run_forever(url: str, every: timedelta, **kw: Any) -> int:
-    """`sru optimize --every`: a pass, then sleep; a failed pass (database down) is logged and
-    retried at the next tick instead of ending the loop."""
+def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, **kw: Any) -> int:
+    """`sru optimize --every`: a pass on a fresh connection from ``connect``, then sleep. A failed
+    pass (database down, or gone in the middle) is logged and retried at the next tick instead of
+    ending the loop; a new connection per pass is what lets it recover after an outage."""
     import psycopg
 
     while True:
         started = time.monotonic()
         try:
-            log.info("%s", run_once(url, **kw).describe())
+            with connect() as conn:
+                log.info("%s", run_once(conn, **kw).describe())
         except (psycopg.OperationalError, SruError) as exc:
             log.error("optimizer pass failed: %s", exc)
         time.sleep(max(1.0, every.total_seconds() - (time.monotonic() - started)))
