@@ -22,6 +22,7 @@ import numpy as np
 
 from optimizer import anomaly_core as core
 from optimizer import thresholds
+from sru.db import scalar
 
 if TYPE_CHECKING:
     import psycopg
@@ -161,7 +162,7 @@ def store(conn: "psycopg.Connection", episodes: list[FoundEpisode]) -> int:
     total = 0
     for i in range(0, len(episodes), BATCH):
         batch = [e.as_json() for e in episodes[i:i + BATCH]]
-        total += conn.execute("SELECT record_anomaly_episodes(%s)", (Jsonb(batch),)).fetchone()[0]
+        total += scalar(conn, "SELECT record_anomaly_episodes(%s)", (Jsonb(batch),))
     return total
 
 

@@ -62,7 +62,8 @@ class Params:
         if missing or unknown:
             raise ValueError(f"anomaly thresholds: missing {missing}, unknown {unknown} (sql/R__sru_thresholds.sql)")
         ints = {"min_baseline_hours", "min_seasonal_values"}
-        return cls(**{k: int(v) if k in ints else float(v) for k, v in values.items()}, limits=dict(limits))
+        kwargs: dict[str, Any] = {k: int(v) if k in ints else float(v) for k, v in values.items()}
+        return cls(**kwargs, limits=dict(limits))
 
 
 @dataclass

@@ -60,9 +60,12 @@ def _policy_lines(conn: "psycopg.Connection") -> list[str]:
         fails = f", {failures} failure(s) in all" if failures else ""
         lines.append(f"policy {relation}: {what}; {ran}{nxt}{fails}")
     for table in ("usage_metrics", "process_snapshots"):
-        total, compressed, before, after = conn.execute(
+        stats = conn.execute(
             "SELECT s.total_chunks, s.number_compressed_chunks, s.before_compression_total_bytes, "
             "s.after_compression_total_bytes FROM hypertable_compression_stats(%s) s", (table,)).fetchone()
+        if stats is None:  # one row for every hypertable, compressed or not
+            raise LookupError(f"hypertable_compression_stats({table}) returned no row")
+        total, compressed, before, after = stats
         if compressed:
             lines.append(f"compression {table}: {compressed} of {total} chunks compressed, "
                          f"{before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB "

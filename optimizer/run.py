@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+from sru.db import scalar
 from sru.errors import ConfigError, SruError
 
 if TYPE_CHECKING:
@@ -67,17 +69,13 @@ def run_once(conn: "psycopg.Connection", *, full: bool = False, since: datetime 
     return _run(conn, full, since, late_window, window, now, progress)
 
 
-def _timed(result: RunResult, name: str, fn, *args) -> Any:
+def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> Any:
     t0 = time.perf_counter()
     value = fn(*args)
     result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
     if isinstance(value, int):
         result.rows[name] = result.rows.get(name, 0) + value
     return value
-
-
-def _scalar(conn: "psycopg.Connection", sql: str, params: tuple = ()) -> Any:
-    return conn.execute(sql, params).fetchone()[0]
 
 
 def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_window: timedelta,
@@ -87,8 +85,9 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     from optimizer import anomalies, forecast
     from optimizer.hourly_stats import refresh_hourly_aggregate
 
-    lo, hi = conn.execute('SELECT min("timestamp"), max("timestamp") FROM usage_metrics').fetchone()
-    state = dict(conn.execute("SELECT key, value FROM sru_optimizer_state").fetchall())
+    lo: datetime | None = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
+    hi: datetime = scalar(conn, 'SELECT max("timestamp") FROM usage_metrics')
+    state: dict[str, datetime | None] = dict(conn.execute("SELECT key, value FROM sru_optimizer_state").fetchall())
     through, stale = state.get("summaries_through"), state.get("summaries_stale_from")
     mode = "full" if full or through is None else "incremental"
     result = RunResult(mode, None, None)
@@ -96,7 +95,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
         conn.commit()
         return result
     now = now or datetime.now(timezone.utc)
-    if mode == "full":
+    if full or through is None:
         start = lo
     else:
         start = min(t for t in (through - late_window, stale, since) if t is not None)
@@ -106,9 +105,10 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     _timed(result, "rollup", refresh_hourly_aggregate, conn, start, end)
     hourly_from = max(start, hi - timedelta(days=HOURLY_SUMMARY_DAYS))
 
-    steps = [("hourly", lambda: _scalar(conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
-             ("rollup", lambda: _scalar(conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
-    steps += [(p, lambda p=p: _scalar(conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
+    steps: list[tuple[str, Callable[[], int]]] = [
+        ("hourly", partial(scalar, conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
+        ("rollup", partial(scalar, conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
+    steps += [(p, partial(scalar, conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
               for p in PERIODS]
     with tqdm(total=len(steps) + 3, disable=not progress, desc="optimize", unit="step") as bar:
         for name, fn in steps:
@@ -157,9 +157,12 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             evidence["forecast"] = per_host[metric].as_dict()
         # Anomaly episodes of the host in the window: what an admin may have been alerted about.
         evidence["anomaly_episodes"] = episodes.get(sid, [])
-        _, created, status = conn.execute(
+        stored = conn.execute(
             "SELECT * FROM create_optimization_report(%s, %s, %s, %s, %s, %s)",
             (sid, rtype, severity, priority, title, Jsonb(evidence))).fetchone()
+        if stored is None:  # the function returns one row on every path
+            raise LookupError("create_optimization_report() returned no row")
+        _, created, status = stored
         if created:
             result.reports_created += 1
         elif status == "pending":
