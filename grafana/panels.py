@@ -96,9 +96,9 @@ def panel(kind: str, title: str, targets: list[dict], w: int, h: int, *, ds: dic
     defaults: dict[str, Any] = {}
     if unit:
         defaults["unit"] = unit
-    p = {"type": kind, "title": title, "description": description, "datasource": ds,
-         "targets": targets, "gridPos": {"w": w, "h": h},
-         "fieldConfig": {"defaults": defaults, "overrides": []}, "options": {}}
+    p: dict[str, Any] = {"type": kind, "title": title, "description": description, "datasource": ds,
+                         "targets": targets, "gridPos": {"w": w, "h": h},
+                         "fieldConfig": {"defaults": defaults, "overrides": []}, "options": {}}
     for key, value in extra.items():
         if key == "defaults":
             defaults.update(value)

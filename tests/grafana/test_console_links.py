@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.grafana.dashboards import ROOT, all_panels, load_dashboards
+from tests.support.proc import run
 
 DASHBOARDS = load_dashboards()
 VAR = "${console_url}"
@@ -113,12 +113,11 @@ def test_the_variable_returns_the_url_create_logins_set_for_the_site(tsdb_databa
     psql = cluster.bindir / "psql"
     if not psql.exists():
         psql = Path(shutil.which("psql") or "/usr/bin/psql")
-    r = subprocess.run(
+    r = run(
         [str(psql), "--no-psqlrc", f"--host={cluster.host}", f"--port={cluster.port}", "--username=postgres",
          f"--dbname={tsdb_database.name}", "--set=console_url=https://console.example.org/sru/",
          *(f"--set={k}_password=pw-{k}" for k in ("adapter", "receiver", "optimizer", "grafana", "web")),
-         f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"],
-        capture_output=True, text=True)
+         f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"], check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     (var,) = [v for v in DASHBOARDS["host-detail.json"]["templating"]["list"] if v["name"] == "console_url"]
     with psycopg.connect(cluster.url(tsdb_database.name, "sru_grafana")) as conn:
