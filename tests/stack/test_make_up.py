@@ -59,6 +59,14 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
         web = f"http://127.0.0.1:{ports['web']}"
         r = requests.get(web + "/api/v1/hosts", auth=("admin", password), timeout=10)
         assert r.status_code == 200 and os.uname().nodename in [h["hostname"] for h in r.json()["hosts"]]
+        # The dashboards' console links (grafana/README.md) lead to this console: the hidden variable's
+        # query as Grafana's login.
+        from tests.grafana.dashboards import load_dashboards
+
+        (query,) = {v["query"] for d in load_dashboards().values() for v in d["templating"]["list"]
+                    if v["name"] == "console_url"}
+        with psycopg.connect(url.replace("postgres@", "sru_grafana@"), connect_timeout=2) as conn:
+            assert conn.execute(query).fetchone() == (web,)
     finally:
         rc = _stop(proc)
     text = log.read_text(errors="replace")
