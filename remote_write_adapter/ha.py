@@ -23,11 +23,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, ContextManager
 
 from google.protobuf.message import DecodeError
 
 from remote_write_adapter.prompb import types_pb2
 from remote_write_adapter.wire import TIMESERIES, ProtocolError, skip, varint
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
 
 MAX_LABEL_BYTES = 256
 
@@ -101,7 +106,8 @@ class Elector:
         self._seen: dict[str, tuple[str, float]] = {}  # cluster -> (leader, local monotonic lease end)
         self._lock = threading.Lock()
 
-    def accept(self, connect, cluster: str, replica: str) -> bool:
+    def accept(self, connect: Callable[[], ContextManager[psycopg.Connection]], cluster: str,
+               replica: str) -> bool:
         """Whether ``replica``'s request for ``cluster`` is to be stored. ``connect()`` gives a
         context manager yielding a connection (the pool's); database errors propagate (a 503)."""
         now = time.monotonic()
@@ -125,6 +131,6 @@ class Elector:
         return leader == replica
 
 
-def connect_from(pool, timeout: float):
+def connect_from(pool: ConnectionPool, timeout: float) -> Callable[[], ContextManager[psycopg.Connection]]:
     """``connect`` for Elector.accept from a psycopg_pool ConnectionPool."""
     return lambda: pool.connection(timeout=timeout)

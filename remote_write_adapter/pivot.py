@@ -192,16 +192,16 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
     location = labels.get(m.location_label) if m.location_label else None
     if location and _bad_text(location):
         return _refuse("invalid_label", "location label too long or with NUL refused")
-    base = {"host": host, "location": location or None}
+    location = location or None
     if kind == "usage":
-        column, key_label = target
+        column, key_label = m.usage[name]
         lo, hi = COLUMN_RANGES[column]
         if key_label:
             key = labels.get(key_label)
             if key is None or _bad_text(key, MAX_KEY):
                 return _refuse("invalid_label", f"{column} series without a valid {key_label!r} label")
-            return Series(kind, column=column, key=key, lo=lo, hi=hi, **base)
-        return Series(kind, column=column, index=COL_INDEX[column], lo=lo, hi=hi, **base)
+            return Series(kind, column=column, key=key, lo=lo, hi=hi, host=host, location=location)
+        return Series(kind, column=column, index=COL_INDEX[column], lo=lo, hi=hi, host=host, location=location)
     if kind == "info":
         info = []
         for label, column in m.info_labels.items():
@@ -211,15 +211,15 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
             if _bad_text(value):
                 return _refuse("invalid_label", f"{label} label too long or with NUL refused")
             info.append((column, value or None))  # an empty gpu_model means "no GPU": NULL
-        return Series(kind, info=tuple(info), **base)
+        return Series(kind, info=tuple(info), host=host, location=location)
     if kind == "sysvalue":
-        return Series(kind, column=m.system_values[name], **base)
+        return Series(kind, column=m.system_values[name], host=host, location=location)
     if kind == "session":
         ul, tl, rl = m.session_labels
         user, terminal, remote = labels.get(ul, ""), labels.get(tl, ""), labels.get(rl, "")
         if not user or len(user) > MAX_USERNAME or _bad_text(user) or _bad_text(terminal) or _bad_text(remote):
             return _refuse("invalid_label", "session series with an empty, too long or NUL label refused")
-        return Series(kind, extra=(user, terminal, remote or None), **base)
+        return Series(kind, extra=(user, terminal, remote or None), host=host, location=location)
     pl, nl, ul = m.process_labels
     try:
         pid = int(labels.get(pl, ""))
@@ -230,7 +230,7 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
     pname, puser = labels.get(nl, ""), labels.get(ul) or None
     if not pname or _bad_text(pname) or (puser is not None and _bad_text(puser)):
         return _refuse("invalid_label", "process series with an empty, too long or NUL label refused")
-    return Series(kind, extra=(pid, pname, puser), **base)
+    return Series(kind, extra=(pid, pname, puser), host=host, location=location)
 
 
 class Pivoter:
@@ -408,30 +408,31 @@ class Pivoter:
         if stale:
             b.dropped["stale_marker"] += 1
             return
+        value: float | None = v
         if not _isfinite(v):
-            v = None
+            value = None
             b.nulls += 1
         elif (info.lo is not None and v < info.lo) or (info.hi is not None and v > info.hi):
-            v = _fit(info.column, v)
-            if v is None:
+            value = _fit(info.column, v)
+            if value is None:
                 b.nulls += 1
-        # Huge values are whole numbers on any grid already, and v * q could overflow to infinity.
-        if v is not None and -1e12 < v < 1e12:
+        # Huge values are whole numbers on any grid already, and value * q could overflow to infinity.
+        if value is not None and -1e12 < value < 1e12:
             q = _QUANTA[info.index]
-            r = round(v * q) / q
+            r = round(value * q) / q
             # A bound that is off the grid (absolute zero, -273.15) must not be crossed by rounding.
             if (info.lo is None or r >= info.lo) and (info.hi is None or r <= info.hi):
-                v = r
+                value = r
         row = b.usage.get((host, t))
         if row is None:
             row = b.usage[(host, t)] = [None] * _ROW_WIDTH
         if info.key is None:
-            row[info.index] = v
+            row[info.index] = value
         else:
             per_core = row[-1]
             if per_core is None:
                 per_core = row[-1] = {}
-            per_core[info.key] = v
+            per_core[info.key] = value
         if t > facts.max_ts:
             facts.max_ts = t
         b.accepted += 1
