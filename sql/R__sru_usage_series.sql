@@ -39,34 +39,43 @@ DECLARE
     'disk_write_mb_s', 'disk_io_wait_percent', 'net_sent_mb_s', 'net_recv_mb_s', 'load_1m'];
   v_ids uuid[] := ARRAY(SELECT s.id FROM public.systems s WHERE s.hostname = ANY (p_hosts));
   v_unknown text[] := ARRAY(SELECT c FROM unnest(p_columns) c WHERE c IS NULL OR NOT c = ANY (v_all));
-  v_source text;
+  v_source text;          -- 'raw', 'hourly' or 'daily'
+  v_from text;
   v_time text;
+  v_identity boolean;
   v_select text := '';
   v_col text;
-  v_measure text;
 BEGIN
   IF cardinality(v_unknown) > 0 THEN
     RAISE EXCEPTION 'sru_usage_series: unknown p_columns %; choose from %', v_unknown, v_all
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF p_bucket < INTERVAL '1 hour' THEN
-    v_source := 'public.usage_metrics x';
+    v_source := 'raw';
+    v_from := 'public.usage_metrics x';
     v_time := 'x."timestamp"';
   ELSIF p_bucket < INTERVAL '1 day' THEN
-    v_source := 'public.hourly_performance_stats x';
+    v_source := 'hourly';
+    v_from := 'public.hourly_performance_stats x';
     v_time := 'x.bucket';
   ELSE
-    v_source := 'public.performance_summaries x';
+    v_source := 'daily';
+    v_from := 'public.performance_summaries x';
     v_time := 'x.period_start';
   END IF;
+  -- A bucket as long as the source's period holds one source row per host (hours and days are
+  -- unique per host and exactly that far apart): its values pass through, no aggregation.
+  v_identity := (v_source = 'hourly' AND p_bucket = INTERVAL '1 hour')
+                OR (v_source = 'daily' AND p_bucket = INTERVAL '1 day');
   FOREACH v_col IN ARRAY v_all LOOP
-    v_measure := regexp_replace(v_col, '^max_', '');
     v_select := v_select || ', ' || CASE
       WHEN p_columns IS NOT NULL AND NOT v_col = ANY (p_columns) THEN 'NULL::double precision'
-      WHEN v_col LIKE 'max\_%' AND p_bucket < INTERVAL '1 hour' THEN format('max(x.%I)', v_measure)
+      WHEN v_source = 'raw' AND v_col LIKE 'max\_%' THEN format('max(x.%I)', substr(v_col, 5))
+      WHEN v_source = 'raw' THEN format('avg(x.%I)', v_col)
+      WHEN v_identity AND v_col LIKE 'max\_%' THEN format('x.%I', v_col)
+      WHEN v_identity THEN format('x.%I', 'avg_' || v_col)
       WHEN v_col LIKE 'max\_%' THEN format('max(x.%I)', v_col)
-      WHEN p_bucket < INTERVAL '1 hour' THEN format('avg(x.%I)', v_col)
-      WHEN p_bucket < INTERVAL '1 day' THEN format(
+      WHEN v_source = 'hourly' THEN format(
         'sum(x.%1$I * x.sample_count) / nullif(sum(x.sample_count) FILTER (WHERE x.%1$I IS NOT NULL), 0)',
         'avg_' || v_col)
       ELSE format('avg(x.%I)', 'avg_' || v_col)
@@ -77,10 +86,10 @@ BEGIN
     FROM %3$s
     JOIN public.systems s ON s.id = x.system_id
    WHERE x.system_id = ANY ($4)
-     AND %1$s >= $1 AND %1$s < $2%4$s
-   GROUP BY b, s.hostname
-   ORDER BY 1, 2$q$, v_time, v_select, v_source,
-    CASE WHEN v_source LIKE '%performance_summaries%' THEN ' AND x.period_type = ''daily''' ELSE '' END)
+     AND %1$s >= $1 AND %1$s < $2%4$s%5$s
+   ORDER BY 1, 2$q$, v_time, v_select, v_from,
+    CASE v_source WHEN 'daily' THEN $s$ AND x.period_type = 'daily'$s$ ELSE '' END,
+    CASE WHEN v_identity THEN '' ELSE E'\n   GROUP BY b, s.hostname' END)
     USING p_from, p_to, p_bucket, v_ids;
 END $f$;
 GRANT EXECUTE ON FUNCTION sru_usage_series(timestamptz, timestamptz, interval, text[], text[])
