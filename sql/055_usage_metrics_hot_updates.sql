@@ -3,8 +3,9 @@
 -- an evaluation: inserted with its first column, then updated once per further column and per-core
 -- value. An update that changes no indexed column and finds room on its page is HOT: no new index
 -- entry, and its WAL record holds only the changed bytes. Measured on 10,000 hosts at 10,000 samples
--- per request, apache tier: 8 % of updates HOT, 232 MiB of WAL and 5.7 PostgreSQL CPU-s per
--- evaluation before; fillfactor alone 39 %, 183 MiB, 4.7 s; with the GIN index gone too ~70 %, 120 MiB, 3.8 s.
+-- per request, apache tier (short runs, same afternoon): 8 % of updates HOT, 232 MiB of WAL and
+-- 5.7 PostgreSQL CPU-s per evaluation before; fillfactor alone 39 %, 183 MiB, 4.7 s; with the GIN
+-- index gone too 69 %, 121 MiB, 3.8 s. This whole file in the 10-minute soak: 67 %, 116 MiB, 3.6 s.
 --
 -- * fillfactor 60: inserts leave 40 % of each page for the row's later versions (HOT pruning frees
 --   the dead ones within the page). New chunks take the hypertable's setting; existing chunks keep
