@@ -399,7 +399,9 @@ class Writer:
                 for (host, ts), *values in zip(rows, *(columns[i] for i in present)):
                     write_row((ids[host], times[ts], *values))
             cur.execute(merge_sql)
-            return cur.rowcount
+        # Every row of the batch is now stored: inserted, updated, or already holding these values
+        # (the merge's rowcount leaves out the rows it did not need to rewrite).
+        return len(rows)
 
     def _processes(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
         cols: list[list] = [[], [], [], [], [], [], []]
