@@ -128,15 +128,20 @@ def history_chart(series: dict[str, Sequence[float | None]], colors: dict[str, s
     """Several percentage series, one value per ``step`` from ``since`` (slot i starts at since + i·step)."""
     slots = max((len(v) for v in series.values()), default=0)
     fr = Frame(width, height, since, since + step * max(slots, 1))
+    # Per-point arithmetic in locals, not Frame's properties: a 30-day chart is 2,880 points.
     span = step / (fr.t1 - fr.t0) * fr.plot_w  # pixels per slot
+    x0, y0, k = fr.left + span / 2, fr.top + fr.plot_h, fr.plot_h / 100.0
+
+    def x(i: int) -> float:
+        return x0 + i * span
 
     def y(v: float) -> float:
-        return fr.y(v)
+        return y0 - k * (0.0 if v < 0 else 100.0 if v > 100 else v)
 
     lines = "".join(f'<polyline points="{p}" fill="none" stroke="{colors.get(name, "#333")}" stroke-width="1.5" '
                     f'data-series="{escape(name)}"/>'
                     for name, values in series.items()
-                    for p in runs(values, lambda i: fr.left + (i + 0.5) * span, y, bridge(values)))
+                    for p in runs(values, x, y, bridge(values)))
     if not lines:
         lines = (f'<text class="empty" x="{fr.left + fr.plot_w / 2:.0f}" y="{fr.top + fr.plot_h / 2:.0f}">'
                  f'no data in this range</text>')
