@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import COLLECTORS, resolve
+from exporter.config import COLLECTORS, Settings, resolve
 from sru.cli import build_parser
 from sru.errors import ConfigError
 
 
-def settings(*argv: str):  # type: ignore[no-untyped-def]
+def settings(*argv: str) -> Settings:
     return resolve(build_parser().parse_args(["exporter", *argv]))
 
 
