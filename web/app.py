@@ -9,11 +9,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote
 
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import create_app, json_error
@@ -52,6 +53,14 @@ class WebSettings:
     session_hours: int = 12
     login_failures: int = 5
     login_window_s: float = 300.0
+
+
+def timestamp(t: datetime | None) -> Markup | str:
+    """A time as <time> (style.css keeps it on one line: a table cell would break it at the hyphens);
+    only the datetime's own digits go into the markup."""
+    if t is None:
+        return "—"
+    return Markup(f'<time datetime="{t.isoformat()}">{t:%Y-%m-%d %H:%M} UTC</time>')
 
 
 def duration(d: timedelta | None) -> str:
@@ -133,8 +142,7 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     accounts = settings.accounts
     app.jinja_env.globals.update(csrf_token=security.csrf_token, grafana_url=settings.grafana_url,
                                  quote=quote, COLORS=COLORS, SERIES_NAMES=SERIES_NAMES)
-    # No-break spaces: a time never wraps inside a table cell.
-    app.jinja_env.filters["ts"] = lambda t: t.strftime("%Y-%m-%d\u00a0%H:%M\u00a0UTC") if t else "—"
+    app.jinja_env.filters["ts"] = timestamp
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["full_in"] = full_in
     app.jinja_env.filters["num"] = lambda v, d=0: "—" if v is None else f"{v:.{d}f}"
