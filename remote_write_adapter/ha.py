@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from remote_write_adapter.prompb import types_pb2
-from remote_write_adapter.protocol import ProtocolError
+from remote_write_adapter.wire import TIMESERIES, ProtocolError, skip, varint
 
 MAX_LABEL_BYTES = 256
 
@@ -58,39 +58,16 @@ class HAConfig:
 
 
 def _first_series(raw: bytes) -> bytes | None:
-    """The encoded first TimeSeries (field 1) of a WriteRequest, skipping other fields."""
+    """The encoded first TimeSeries (field 1) of a WriteRequest, skipping other fields. Malformed
+    fields before it are refused here (400), as the pivot would refuse them."""
     pos, n = 0, len(raw)
     while pos < n:
-        tag, pos = _varint(raw, pos)
-        wire = tag & 7
-        if wire == 0:
-            _, pos = _varint(raw, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = _varint(raw, pos)
-            if pos + length > n:
-                break
-            if tag >> 3 == 1:
-                return raw[pos:pos + length]
-            pos += length
-        else:
-            break
+        tag, pos = varint(raw, pos)
+        if tag == TIMESERIES:
+            length, pos = varint(raw, pos)
+            return raw[pos:pos + length] if pos + length <= n else None
+        pos = skip(raw, pos, tag & 7, n)
     return None
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while pos < len(buf) and shift < 64:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    raise ProtocolError(400, "invalid WriteRequest protobuf: bad varint")
 
 
 def replica_of(raw: bytes, cfg: HAConfig) -> tuple[str, str] | None:
