@@ -234,14 +234,14 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
             return spark_cache["lines"], spark_cache["svg"]
 
     def fleet_rows() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        f = {"location": _text_arg(request.args.get("location"), "location"),
-             "status": _choice(request.args.get("status"), STATUSES, "status")}
+        f: dict[str, Any] = {"location": _text_arg(request.args.get("location"), "location"),
+                             "status": _choice(request.args.get("status"), STATUSES, "status")}
         sort = request.args.get("sort", "hostname")
         with db() as conn:
             rows = queries.fleet(conn, queries.utcnow(), **f)
             f["locations"] = queries.locations(conn)
             lines, svg = sparks(conn)
-        empty = {k: [] for k in ("cpu", "ram", "gpu")}
+        empty: dict[str, list[Any]] = {k: [] for k in ("cpu", "ram", "gpu")}
         blank = {k: sparkline([], color=COLORS[k], label=k.upper()) for k in ("cpu", "ram", "gpu")}
         for r in rows:
             r["spark"] = lines.get(r["id"], empty)
@@ -295,10 +295,11 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
         return _json({"status": "success", **host_data(hostname)})
 
     def alert_rows() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        f = {"state": _choice(request.args.get("state"), ("firing", "resolved", "all"), "state") or "firing",
-             "severity": _choice(request.args.get("severity"), SEVERITIES, "severity"),
-             "host": _text_arg(request.args.get("host"), "host"),
-             "rule": _text_arg(request.args.get("rule"), "rule")}
+        f: dict[str, Any] = {
+            "state": _choice(request.args.get("state"), ("firing", "resolved", "all"), "state") or "firing",
+            "severity": _choice(request.args.get("severity"), SEVERITIES, "severity"),
+            "host": _text_arg(request.args.get("host"), "host"),
+            "rule": _text_arg(request.args.get("rule"), "rule")}
         with db() as conn:
             return queries.alerts(conn, **f), f
 
@@ -395,8 +396,8 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     @app.post("/alerts/<int:alert_id>/ack")
     def ack(alert_id: int) -> Any:
         do_ack(alert_id, request.form.get("note"), request.form.get("silence"))
-        return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/alerts")
-                        else url_for("alerts"))
+        back = request.form.get("back") or ""
+        return redirect(back if back.startswith("/alerts") else url_for("alerts"))
 
     @app.post("/api/v1/alerts/<int:alert_id>/ack")
     def api_ack(alert_id: int) -> Response:

@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from tests.fixtures.certs import Pki
-from tests.web.conftest import PASSWORDS, SRU, TOKEN, Console, logged_in, run_web, web_login_url
+from tests.support import proc
+from tests.web.conftest import PASSWORDS, TOKEN, Console, logged_in, run_web, web_login_url
 
 
 def test_auth_reads_and_limits(console: Console) -> None:
@@ -186,8 +187,6 @@ def test_login_rate_limit(console_one_tier: Console) -> None:
 
 
 def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database, pki: Pki, tmp_path) -> None:
-    import subprocess
-
     import yaml
 
     web = tmp_path / "web.yml"
@@ -206,7 +205,5 @@ def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database,
         assert s.get(url + "/", timeout=10, verify=ca).status_code == 200
     bad = tmp_path / "accounts-bad.yml"
     bad.write_text("accounts:\n  alice: {password_hash: plain, role: operator}\n")
-    r = subprocess.run([SRU, "web", "--database-url",
-                        web_login_url(tsdb_database), "--web.accounts-file", str(bad)],
-                       capture_output=True, text=True, timeout=60)
+    r = proc.sru("web", "--database-url", web_login_url(tsdb_database), "--web.accounts-file", str(bad))
     assert r.returncode != 0 and "--web.accounts-file: accounts.alice.password_hash" in r.stderr
