@@ -25,6 +25,7 @@ up: deps venv
 
 test: deps venv
 	@$(VENV)/bin/ruff check --quiet .
+	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean-var:

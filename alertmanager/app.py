@@ -20,7 +20,8 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from flask import Response, g, request
 
@@ -32,6 +33,10 @@ from sru.http.errors import HTTPError
 from sru.http.flaskapp import body, create_app
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    import psycopg
+    from prometheus_client import CollectorRegistry
     from psycopg_pool import ConnectionPool
 
     from sru.webconfig import BasicAuth
@@ -42,9 +47,11 @@ RETRY_AFTER_SECONDS = 10
 MAX_NAME = 256
 _HANDLERS = {"webhook": "webhook", "list_": "list", "ack": "ack", "metrics": "metrics", "healthz": "healthz"}
 
+T = TypeVar("T")
+
 
 class Metrics:
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: "CollectorRegistry") -> None:
         from prometheus_client import Counter, Histogram
 
         self.requests = Counter("sru_alert_receiver_requests", "HTTP requests by handler and status code.",
@@ -75,7 +82,7 @@ class ReceiverApp:
 
     def __init__(self, pool: "ConnectionPool", *, max_request_bytes: int = 1 << 20,
                  basic_auth: "BasicAuth | None" = None, bearer_token: str | None = None,
-                 alertmanager_url: str | None = None, registry: Any = None) -> None:
+                 alertmanager_url: str | None = None, registry: "CollectorRegistry | None" = None) -> None:
         from prometheus_client import CollectorRegistry
 
         self.pool = pool
@@ -87,11 +94,11 @@ class ReceiverApp:
                                 retry_after=RETRY_AFTER_SECONDS, on_database_error=self._count_db_error)
         self._routes()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         return self.flask.wsgi_app(environ, start_response)
 
     def _count_db_error(self, err: HTTPError) -> None:
-        if getattr(err, "kind", "") == "unavailable":
+        if err.kind == "unavailable":
             self.metrics.db_errors.inc()
 
     def _routes(self) -> None:
@@ -133,30 +140,34 @@ class ReceiverApp:
         if not isinstance(by, str) or not by.strip() or len(by) > MAX_NAME or "\0" in by:
             raise HTTPError(400, f"'by' must name who acknowledges (1 to {MAX_NAME} characters)")
         by = by.strip()
-        silence = doc.get("silence")
-        duration = None
-        if silence is not None:
-            if not self.alertmanager_url:
-                raise HTTPError(400, "'silence' needs the receiver to run with --alertmanager.url")
-            try:
-                duration = parse_duration(silence) if isinstance(silence, str) else parse_duration("")
-            except ValueError as exc:
-                raise HTTPError(400, f"silence: {exc}") from None
+        silence = self._silence(doc.get("silence"))
         silence_id = None
         with self._transaction() as conn:
             try:
                 row, changed = acknowledge(conn, alert_id, by)
             except AlertNotFound:
                 raise HTTPError(404, f"no alert with id {alert_id}") from None
-            if duration is not None:
+            if silence is not None:
+                alertmanager_url, duration = silence
                 try:  # before commit: a failed silence leaves the alert unacknowledged, retry is safe
-                    silence_id = create_silence(self.alertmanager_url, row.labels, duration, created_by=by,
+                    silence_id = create_silence(alertmanager_url, row.labels, duration, created_by=by,
                                                 comment=f"sru alert {alert_id} acknowledged by {by}")
                 except SilenceError as exc:
                     raise HTTPError(502, str(exc)) from None
         if changed:
             self.metrics.acks.inc()
         return _json({"status": "success", "alert": row.as_json(), "changed": changed, "silence_id": silence_id})
+
+    def _silence(self, silence: object) -> tuple[str, timedelta] | None:
+        """Where and for how long an acknowledgement asks to silence its alert, or None."""
+        if silence is None:
+            return None
+        if not self.alertmanager_url:
+            raise HTTPError(400, "'silence' needs the receiver to run with --alertmanager.url")
+        try:
+            return self.alertmanager_url, parse_duration(silence if isinstance(silence, str) else "")
+        except ValueError as exc:
+            raise HTTPError(400, f"silence: {exc}") from None
 
     def list_(self) -> Response:
         args = request.args
@@ -175,7 +186,7 @@ class ReceiverApp:
     def metrics_page(self) -> Response:
         from prometheus_client.exposition import choose_encoder
 
-        encoder, ctype = choose_encoder(request.headers.get("Accept"))
+        encoder, ctype = choose_encoder(request.headers.get("Accept", ""))
         return Response(encoder(self.registry), 200, content_type=ctype)
 
     def healthz(self) -> Response:
@@ -192,7 +203,7 @@ class ReceiverApp:
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
-    def _parse(parser: Any) -> Any:
+    def _parse(parser: Callable[[bytes], T]) -> T:
         ctype = (request.mimetype or "").lower()
         if ctype and ctype != "application/json":
             raise HTTPError(415, f"Content-Type must be application/json, not {ctype}")
@@ -206,7 +217,7 @@ class ReceiverApp:
             raise HTTPError(400, f"body is not JSON: {exc}") from None
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self) -> Iterator["psycopg.Connection"]:
         """A pooled connection in a transaction committed on exit (a failed commit is raised, and
         sru.http maps it: unavailable → 503, refused data → 400)."""
         with self.pool.connection() as conn:

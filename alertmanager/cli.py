@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from sru.errors import ConfigError, SruError
 from sru.options import (add_database_url, add_format, add_listen_address, parse_listen_address, parse_size,
                          read_secret_file, require_database_url)
+
+if TYPE_CHECKING:
+    import psycopg
 
 DEFAULT_PORT = 9849
 ALERTMANAGER_URL_ENV = "SRU_ALERTMANAGER_URL"
@@ -93,7 +97,7 @@ def _run_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connect(args: argparse.Namespace, name: str):  # -> psycopg.Connection
+def _connect(args: argparse.Namespace, name: str) -> "psycopg.Connection":
     from sru.db import connect
 
     return connect(require_database_url(args), application_name=name)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alertmanager.app import ReceiverApp
+    from sru.webconfig import WebConfig
 
 log = logging.getLogger("sru.alert_receiver")
 
@@ -22,7 +26,7 @@ class ReceiverSettings:
     pool_timeout: float = 5.0
 
 
-def build_app(settings: ReceiverSettings, web_config: Any = None) -> Any:
+def build_app(settings: ReceiverSettings, web_config: "WebConfig | None" = None) -> "ReceiverApp":
     from psycopg_pool import ConnectionPool
 
     from alertmanager.app import ReceiverApp
@@ -41,7 +45,7 @@ def build_app(settings: ReceiverSettings, web_config: Any = None) -> Any:
                        bearer_token=settings.bearer_token, alertmanager_url=settings.alertmanager_url)
 
 
-def run(settings: ReceiverSettings, web_config: Any = None) -> None:
+def run(settings: ReceiverSettings, web_config: "WebConfig | None" = None) -> None:
     """Serve under gunicorn: one worker process (the receiver's metrics live in it) with threads."""
     from sru.http.serve import bind_address, serve
 

@@ -113,7 +113,8 @@ def acknowledge(conn: "psycopg.Connection", alert_id: int, by: str) -> tuple[Ale
 
 def list_alerts(conn: "psycopg.Connection", *, active: bool = False, host: str | None = None,
                 limit: int = 100) -> list[AlertRow]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | int] = []
     if active:
         where.append("is_active")
     if host:

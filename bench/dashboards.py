@@ -62,10 +62,12 @@ def bench_tier(tier: str, args: argparse.Namespace) -> dict[tuple[str, str], tup
         url = cluster.url("bench")
         now = datetime.now(timezone.utc)
         t = time.perf_counter()
-        demo = generate(url, hosts=args.hosts, days=args.days, interval=timedelta(minutes=5), end=now)
-        print(f"[{tier}] demo data: {demo.metric_rows:,} usage rows in {time.perf_counter() - t:.0f}s", flush=True)
-        t = time.perf_counter()
-        run_once(url, full=True)
+        with psycopg.connect(url) as conn:
+            demo = generate(conn, hosts=args.hosts, days=args.days, interval=timedelta(minutes=5), end=now)
+            print(f"[{tier}] demo data: {demo.metric_rows:,} usage rows in {time.perf_counter() - t:.0f}s",
+                  flush=True)
+            t = time.perf_counter()
+            run_once(conn, full=True)
         print(f"[{tier}] optimizer pass: {time.perf_counter() - t:.0f}s", flush=True)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")

@@ -4,9 +4,10 @@ Settings, on the real host's sources."""
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.collectors import Collector, ScrapeCollector
 from exporter.config import Settings
@@ -15,7 +16,7 @@ from exporter.registry import collectors
 
 
 class BuildInfoCollector:
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         from sru import __version__
 
         info = GaugeMetricFamily("sru_exporter_build_info", "sru exporter version; always 1.", labels=["version"])

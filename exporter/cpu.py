@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Literal, Mapping, Protocol, Sequence
+
 from exporter.registry import CollectorSpec, register
 
 if TYPE_CHECKING:
@@ -14,10 +15,38 @@ CPU_SENSOR_CHIPS = frozenset({"coretemp", "k10temp", "k8temp", "zenpower", "cpu_
                               "x86_pkg_temp", "soc_thermal", "cpu0_thermal", "via_cputemp"})
 
 
+class CpuTimes(Protocol):
+    def _asdict(self) -> Mapping[str, float]: ...   # mode → seconds, in psutil's field order
+
+
+class CpuFrequency(Protocol):
+    @property
+    def current(self) -> float: ...                # MHz
+
+
+class Temperature(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def current(self) -> float: ...                # °C
+
+
+class CpuSource(Protocol):
+    """What the collector reads from psutil (``sensors_temperatures`` too where the platform has
+    it: psutil offers it on Linux and FreeBSD only)."""
+
+    def cpu_times(self, percpu: Literal[True]) -> Sequence[CpuTimes]: ...
+
+    def cpu_freq(self, percpu: Literal[True]) -> Sequence[CpuFrequency] | None: ...
+
+    def getloadavg(self) -> tuple[float, float, float]: ...
+
+
 class CpuCollector:
     name = "cpu"
 
-    def __init__(self, source: Any, sensor_chips: frozenset[str] = CPU_SENSOR_CHIPS) -> None:
+    def __init__(self, source: CpuSource, sensor_chips: frozenset[str] = CPU_SENSOR_CHIPS) -> None:
         self._ps = source
         self._chips = sensor_chips
 
@@ -46,7 +75,8 @@ class CpuCollector:
 
         temp = GaugeMetricFamily("sru_cpu_temperature_celsius", "Temperature of CPU sensors.",
                                  labels=["chip", "sensor"])
-        sensors = getattr(self._ps, "sensors_temperatures", None)
+        sensors: Callable[[], Mapping[str, Sequence[Temperature]]] | None = getattr(
+            self._ps, "sensors_temperatures", None)
         seen: set[tuple[str, str]] = set()
         for chip, readings in (sensors() if sensors else {}).items():
             if chip not in self._chips:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+
 from exporter.registry import CollectorSpec, Option, regex, register
 
 if TYPE_CHECKING:
@@ -20,10 +21,37 @@ DEFAULT_FS_TYPES_EXCLUDE = (r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs
 DEFAULT_MOUNT_POINTS_EXCLUDE = r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
 
 
+class Partition(Protocol):
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def mountpoint(self) -> str: ...
+
+    @property
+    def fstype(self) -> str: ...
+
+
+class Usage(Protocol):
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def free(self) -> int: ...
+
+
+class FilesystemSource(Protocol):
+    """What the collector reads from psutil."""
+
+    def disk_partitions(self, all: bool) -> Sequence[Partition]: ...
+
+    def disk_usage(self, path: str) -> Usage: ...
+
+
 class FilesystemCollector:
     name = "filesystem"
 
-    def __init__(self, source: Any, fs_types_exclude: re.Pattern[str] | None = None,
+    def __init__(self, source: FilesystemSource, fs_types_exclude: re.Pattern[str] | None = None,
                  mount_points_exclude: re.Pattern[str] | None = None) -> None:
         self._ps = source
         self._fs_exclude = fs_types_exclude or re.compile(DEFAULT_FS_TYPES_EXCLUDE)

@@ -6,10 +6,9 @@ reading a GPU does not support is left out for that GPU only."""
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeVar
 
-
-from exporter.nvml import NVML_ERROR_GPU_IS_LOST, Nvml, _text
+from exporter.nvml import NVML_ERROR_GPU_IS_LOST, DeviceHandle, Nvml, NvmlModule, _text
 from exporter.procfs import UserNames, read_process
 from exporter.registry import CollectorSpec, Option, count, duration, register
 
@@ -22,6 +21,14 @@ NVML_DEVICE_MIG_ENABLE = 1
 
 GPU_LABELS = ["index", "uuid", "model"]
 MIG_LABELS = GPU_LABELS + ["mig_index", "mig_uuid", "mig_profile"]
+
+T = TypeVar("T")
+
+
+class _Read(Protocol):
+    """One NVML reading, or None where the GPU does not support it or we may not see it."""
+
+    def __call__(self, fn: Callable[[], T], /) -> T | None: ...
 
 
 class _Families:
@@ -81,12 +88,12 @@ class GpuCollector:
                 # A GPU fallen off the bus: skip it, report the others.
         yield from f.all()
 
-    def _device(self, nv: Any, f: _Families, index: int) -> None:
+    def _device(self, nv: NvmlModule, f: _Families, index: int) -> None:
         h = nv.nvmlDeviceGetHandleByIndex(index)
         uuid = _text(nv.nvmlDeviceGetUUID(h))
         lv = [str(index), uuid, _text(nv.nvmlDeviceGetName(h))]
 
-        def read(fn: Callable[[], Any]) -> Any:
+        def read(fn: Callable[[], T]) -> T | None:
             try:
                 return fn()
             except nv.NVMLError as exc:
@@ -117,7 +124,7 @@ class GpuCollector:
             self._mig(nv, f, h, lv, read)
         self._processes(nv, f, h, lv[:2], read)
 
-    def _mig(self, nv: Any, f: _Families, h: Any, lv: list[str], read: Callable[[Callable[[], Any]], Any]) -> None:
+    def _mig(self, nv: NvmlModule, f: _Families, h: DeviceHandle, lv: list[str], read: _Read) -> None:
         for i in range(nv.nvmlDeviceGetMaxMigDeviceCount(h)):
             try:
                 m = nv.nvmlDeviceGetMigDeviceHandleByIndex(h, i)
@@ -134,8 +141,7 @@ class GpuCollector:
                 f.mig_used.add_metric(mlv, mem.used)
                 f.mig_total.add_metric(mlv, mem.total)
 
-    def _processes(self, nv: Any, f: _Families, h: Any, lv: list[str],
-                   read: Callable[[Callable[[], Any]], Any]) -> None:
+    def _processes(self, nv: NvmlModule, f: _Families, h: DeviceHandle, lv: list[str], read: _Read) -> None:
         used: dict[int, int] = {}
         # A process may appear as compute and graphics (or once per MIG instance): sum per pid.
         for fn in (nv.nvmlDeviceGetComputeRunningProcesses, nv.nvmlDeviceGetGraphicsRunningProcesses):

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator, Protocol
+
 from exporter.registry import CollectorSpec, register
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 
+class VirtualMemory(Protocol):
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def available(self) -> int: ...
+
+    @property
+    def used(self) -> int: ...
+
+
+class Swap(Protocol):
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def used(self) -> int: ...
+
+    @property
+    def sin(self) -> int: ...
+
+    @property
+    def sout(self) -> int: ...
+
+
+class MemorySource(Protocol):
+    """What the collector reads from psutil."""
+
+    def virtual_memory(self) -> VirtualMemory: ...
+
+    def swap_memory(self) -> Swap: ...
+
 
 class MemoryCollector:
     name = "memory"
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: MemorySource) -> None:
         self._ps = source
 
     def collect(self) -> Iterator[Metric]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator, Literal, Mapping, Protocol
+
 from exporter.registry import CollectorSpec, Option, regex, register
 
 if TYPE_CHECKING:
@@ -26,10 +27,17 @@ _FIELDS = (
 )
 
 
+class NetworkSource(Protocol):
+    """What the collector reads from psutil: per interface, a record with the attributes that
+    _FIELDS names (psutil's ``snetio``)."""
+
+    def net_io_counters(self, pernic: Literal[True]) -> Mapping[str, object]: ...
+
+
 class NetworkCollector:
     name = "network"
 
-    def __init__(self, source: Any, device_exclude: re.Pattern[str] | None = None) -> None:
+    def __init__(self, source: NetworkSource, device_exclude: re.Pattern[str] | None = None) -> None:
         self._ps = source
         self._exclude = device_exclude if device_exclude is not None else re.compile(DEFAULT_DEVICE_EXCLUDE)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence, TypeAlias, TypeVar
 
 log = logging.getLogger("sru.exporter.nvml")
 
@@ -21,25 +21,105 @@ NVML_ERROR_LIBRARY_NOT_FOUND = 12
 NVML_ERROR_GPU_IS_LOST = 15
 FATAL_CODES = frozenset({NVML_ERROR_UNINITIALIZED, NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_LIBRARY_NOT_FOUND})
 
+T = TypeVar("T")
 
-def _import_pynvml() -> Any:
+
+# An nvmlDevice_t, of a GPU or of a MIG device: opaque, only handed back to NVML.
+DeviceHandle: TypeAlias = Any
+
+
+class Utilization(Protocol):
+    @property
+    def gpu(self) -> int: ...                        # percent of the last sample period
+
+
+class MemoryInfo(Protocol):
+    @property
+    def used(self) -> int: ...                       # bytes
+
+    @property
+    def total(self) -> int: ...
+
+
+class ProcessInfo(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def usedGpuMemory(self) -> int | None: ...      # None without permission to see the figure
+
+
+class NvmlModule(Protocol):
+    """The part of ``pynvml`` the exporter uses (nvidia-ml-py ships no types): what the loader
+    returns, and what a test's fake provides. Strings are bytes in old releases of pynvml."""
+
+    @property
+    def NVMLError(self) -> type[Exception]: ...     # its ``value`` is one of the NVML_ERROR_ codes
+
+    @property
+    def NVML_ERROR_NOT_SUPPORTED(self) -> int: ...
+
+    @property
+    def NVML_ERROR_NO_PERMISSION(self) -> int: ...
+
+    @property
+    def NVML_ERROR_NOT_FOUND(self) -> int: ...
+
+    def nvmlInit(self) -> None: ...
+
+    def nvmlShutdown(self) -> None: ...
+
+    def nvmlSystemGetDriverVersion(self) -> str | bytes: ...
+
+    def nvmlDeviceGetCount(self) -> int: ...
+
+    def nvmlDeviceGetHandleByIndex(self, index: int, /) -> DeviceHandle: ...
+
+    def nvmlDeviceGetName(self, handle: DeviceHandle, /) -> str | bytes: ...
+
+    def nvmlDeviceGetUUID(self, handle: DeviceHandle, /) -> str | bytes: ...
+
+    def nvmlDeviceGetUtilizationRates(self, handle: DeviceHandle, /) -> Utilization: ...
+
+    def nvmlDeviceGetMemoryInfo(self, handle: DeviceHandle, /) -> MemoryInfo: ...
+
+    def nvmlDeviceGetTemperature(self, handle: DeviceHandle, sensor: int, /) -> int: ...   # °C
+
+    def nvmlDeviceGetPowerUsage(self, handle: DeviceHandle, /) -> int: ...               # mW
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: DeviceHandle, /) -> int: ...       # mW
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: DeviceHandle, /) -> int: ...   # mJ
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: DeviceHandle, /) -> Sequence[ProcessInfo]: ...
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: DeviceHandle, /) -> Sequence[ProcessInfo]: ...
+
+    def nvmlDeviceGetMigMode(self, handle: DeviceHandle, /) -> Sequence[int]: ...        # (current, pending)
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: DeviceHandle, /) -> int: ...
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: DeviceHandle, index: int, /) -> DeviceHandle: ...
+
+
+def _import_pynvml() -> NvmlModule:
     import pynvml
 
-    return pynvml
+    return pynvml  # untyped: checked against NvmlModule only through the tests' fake
 
 
 class Nvml:
-    def __init__(self, loader: Callable[[], Any] = _import_pynvml, retry_interval: float = 60.0,
+    def __init__(self, loader: Callable[[], NvmlModule] = _import_pynvml, retry_interval: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._loader = loader
         self._retry = retry_interval
         self._clock = clock
-        self._nv: Any = None
+        self._nv: NvmlModule | None = None
         self._next_try = float("-inf")
         self._last_reason: str | None = None
         self._lock = threading.Lock()
 
-    def handle(self) -> Any | None:
+    def handle(self) -> NvmlModule | None:
         """The initialised pynvml module, or None while NVML is unavailable."""
         with self._lock:
             if self._nv is not None:
@@ -83,14 +163,14 @@ class Nvml:
             log.debug("no NVIDIA GPU metrics: %s", reason)
 
 
-def _safe(fn: Callable[[], Any]) -> Any:
+def _safe(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except Exception:
         return None
 
 
-def _text(value: Any) -> str:
+def _text(value: str | bytes | None) -> str:
     """pynvml returns str in current releases and bytes in old ones."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")

@@ -37,7 +37,7 @@ class ExporterServer(ThreadingHTTPServer):
         self._ssl = web.ssl_context()
         super().__init__(address, _Handler)
 
-    def get_request(self) -> tuple[Any, Any]:
+    def get_request(self) -> tuple[socket.socket, Any]:
         conn, addr = super().get_request()
         conn.settimeout(CONNECTION_TIMEOUT)
         if self._ssl is not None:
@@ -52,6 +52,8 @@ class ExporterServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        if not isinstance(host, str):  # server_bind() stores getsockname(): a str host for AF_INET(6)
+            raise TypeError(f"unexpected server address {self.server_address!r}")
         scheme = "https" if self._ssl else "http"
         host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{port}{self.telemetry_path}"
@@ -86,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = self.path.split("?", 1)[0]
         if path == self.server.telemetry_path:
-            encoder, content_type = choose_encoder(self.headers.get("Accept"))
+            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
             body = encoder(self.server.registry)
             extra = {}
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+
 from exporter.registry import CollectorSpec, register
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 
+class Session(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def terminal(self) -> str | None: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def started(self) -> float: ...              # unix seconds
+
+
+class SessionsSource(Protocol):
+    """What the collector reads from psutil."""
+
+    def users(self) -> Sequence[Session]: ...
+
 
 class SessionsCollector:
     name = "sessions"
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: SessionsSource) -> None:
         self._ps = source
 
     def collect(self) -> Iterator[Metric]:

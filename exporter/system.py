@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
-
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 from exporter.nvml import Nvml, _text
 from exporter.registry import CollectorSpec, register
@@ -15,13 +14,29 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 
+class SystemSource(Protocol):
+    """What the collector reads from psutil."""
+
+    def boot_time(self) -> float: ...
+
+    def cpu_count(self, logical: bool) -> int | None: ...   # None where psutil cannot tell
+
+
+class Uname(Protocol):
+    @property
+    def release(self) -> str: ...
+
+    @property
+    def machine(self) -> str: ...
+
+
 class SystemCollector:
     name = "system"
 
-    def __init__(self, source: Any, nvml: Nvml | None, proc: str = "/proc",
+    def __init__(self, source: SystemSource, nvml: Nvml | None, proc: str = "/proc",
                  os_release: Sequence[str] = ("/etc/os-release", "/usr/lib/os-release"),
                  hostname: Callable[[], str] = socket.gethostname,
-                 uname: Callable[[], Any] = platform.uname) -> None:
+                 uname: Callable[[], Uname] = platform.uname) -> None:
         self._ps = source
         self._hostname = hostname
         self._uname = uname
@@ -51,14 +66,15 @@ class SystemCollector:
         yield GaugeMetricFamily("sru_system_gpus", "Number of NVIDIA GPUs NVML reports.", value=len(models))
 
     def _gpu_models(self) -> list[str]:
-        nv = self._nvml.handle() if self._nvml else None
-        if nv is None:
+        nvml = self._nvml
+        nv = nvml.handle() if nvml else None
+        if nvml is None or nv is None:
             return []
         try:
             return [_text(nv.nvmlDeviceGetName(nv.nvmlDeviceGetHandleByIndex(i)))
                     for i in range(nv.nvmlDeviceGetCount())]
         except nv.NVMLError as exc:
-            if not self._nvml.lost(exc):
+            if not nvml.lost(exc):
                 raise
             return []
 

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer import anomaly_core as core
+from optimizer import thresholds
+from sru.db import scalar
 
 if TYPE_CHECKING:
     import psycopg
 
+# Judged metrics; each has its hard limit ``anomaly_limit_<metric>`` in sql/R__sru_thresholds.sql.
 METRICS = ("cpu_percent", "ram_percent", "gpu_utilization", "disk_io_wait_percent", "swap_percent")
-LIMITS = {"cpu_percent": 98.0, "ram_percent": 98.0, "gpu_utilization": 99.5, "disk_io_wait_percent": 40.0,
-          "swap_percent": 50.0}
 CAP = 100.0                   # every metric judged is a percentage
 # Hours before the first judged hour that a judgement reads: the 30-day window, plus the 4 weeks
 # (and 1 h) the same-hour-of-week medians of that window's hours reach back.
@@ -97,7 +98,9 @@ def _hourly_rows(conn: "psycopg.Connection", start: datetime, end: datetime
 
 
 def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -> list[FoundEpisode]:
-    """Episodes of every host that reach into hours [eval_from, eval_to)."""
+    """Episodes of every host that reach into hours [eval_from, eval_to), judged against the
+    thresholds the database holds."""
+    params = thresholds.anomaly_params(thresholds.load(conn))
     first = _hour(eval_from)
     last = math.ceil(eval_to.timestamp() / 3600)      # the hour holding eval_to counts
     oldest = first - int(MAX_REJUDGE.total_seconds()) // 3600
@@ -144,8 +147,8 @@ def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -
             for h0, h1 in spans.get((sid, metric), ()):
                 exclude[max(h0 - start_hour, 0):int(min(h1, last)) - start_hour] = True
             j0 = judge_from.get((sid, metric), default_from) - start_hour
-            for ep in core.find_episodes(mean, peak, judge_from=j0, exclude=exclude, limit=LIMITS[metric],
-                                         cap=CAP, phase=phase):
+            for ep in core.find_episodes(mean, peak, judge_from=j0, params=params, limit=params.limits[metric],
+                                         exclude=exclude, cap=CAP, phase=phase):
                 at = datetime.fromtimestamp((start_hour + ep.start) * 3600, timezone.utc)
                 end = None if ep.open else at + timedelta(hours=ep.end - ep.start + 1)
                 found.append(FoundEpisode(sid, metric, ep, at, end))
@@ -159,7 +162,7 @@ def store(conn: "psycopg.Connection", episodes: list[FoundEpisode]) -> int:
     total = 0
     for i in range(0, len(episodes), BATCH):
         batch = [e.as_json() for e in episodes[i:i + BATCH]]
-        total += conn.execute("SELECT record_anomaly_episodes(%s)", (Jsonb(batch),)).fetchone()[0]
+        total += scalar(conn, "SELECT record_anomaly_episodes(%s)", (Jsonb(batch),))
     return total
 
 

@@ -1,6 +1,6 @@
 """Anomaly episodes of one hourly series: a pure function of numpy arrays, no database.
 
-``find_episodes(mean, peak, judge_from=..., exclude=..., limit=...)`` judges the hours from
+``find_episodes(mean, peak, judge_from=..., params=..., limit=..., exclude=...)`` judges the hours from
 ``judge_from`` on and returns :class:`Episode` objects with start and end hour indexes. Every
 constant is documented in ``optimizer/README.md`` (section "Anomaly detection"); the SQL side
 (:mod:`optimizer.anomalies`) only loads arrays and stores episodes.
@@ -12,36 +12,58 @@ the episodes found on one day are left out of the next days' baselines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 KINDS = ("zscore", "level_shift", "threshold", "spike")
 
+# The windows the detector reads, fixed by its design (how far back a pass must load, where a later
+# pass resumes). The levels it judges against are Params, from sql/R__sru_thresholds.sql.
 BASELINE_HOURS = 30 * 24        # trailing window of every baseline
-MIN_BASELINE_HOURS = 14 * 24    # hours with data (outside episodes) a window needs to judge at all
 WEEK = 168
 SEASONAL_WEEKS = 4              # same hour of week in each of the previous 4 weeks ...
 SEASONAL_NEIGHBOURS = (-1, 0, 1)  # ... ±1 h: 12 values
-MIN_SEASONAL_VALUES = 6
-SEASONAL_STRENGTH_MIN = 0.5     # weekly pattern exists: use the same-hour-of-week baseline
 MAD_TO_SD = 1.4826              # MAD of a normal distribution × 1.4826 = its standard deviation
-SCALE_FLOOR = 1.0               # points: a flat series still has measurement noise
-Z_THRESHOLD = 4.0
-MIN_DEVIATION = 10.0            # points away from the baseline, on top of |z|
-CRITICAL_Z = 8.0
 LEVEL_WINDOW = 6                # hours whose median is compared with the baseline
 LEVEL_MIN_HOURS = 4             # hours with data the level window needs
-LEVEL_K = 3.0                   # robust scales between the window's median and the baseline
-LEVEL_MIN_SHIFT = 10.0          # points
-THRESHOLD_HEADROOM = 10.0       # no threshold anomaly when the 30-day p90 is within 10 points of the limit
-THRESHOLD_QUANTILE = 90.0
-SPIKE_QUANTILE = 99.5
-SPIKE_MARGIN = 10.0             # points above the 30-day p99.5 of hourly maxima (capped at the cap)
-SPIKE_JUMP = 30.0               # points above the usual maximum of this hour
-SPIKE_Z = 8.0
 OPEN_AFTER = {"zscore": 3, "level_shift": 1, "threshold": 2, "spike": 1}
 CLOSE_AFTER = 3                 # judged hours with data, not flagged, that close an episode
+
+
+@dataclass(frozen=True)
+class Params:
+    """The detector's thresholds (``anomaly_<field>`` in sql/R__sru_thresholds.sql, which says what
+    each means; optimizer/thresholds.py reads them). Passed in, so the core stays a pure function."""
+
+    min_baseline_hours: int       # hours with data (outside episodes) a window needs to judge at all
+    min_seasonal_values: int
+    seasonal_strength_min: float  # weekly pattern exists: use the same-hour-of-week baseline
+    scale_floor: float            # points: a flat series still has measurement noise
+    z: float
+    min_deviation: float          # points away from the baseline, on top of |z|
+    critical_z: float
+    level_k: float                # robust scales between the window's median and the baseline
+    level_min_shift: float        # points
+    threshold_headroom: float     # no threshold anomaly when the 30-day quantile is this close to the limit
+    threshold_quantile: float
+    spike_quantile: float
+    spike_margin: float           # points above the 30-day quantile of hourly maxima (capped at the cap)
+    spike_jump: float             # points above the usual maximum of this hour
+    spike_z: float
+    limits: dict[str, float] = field(default_factory=dict)  # metric → hard limit of ``threshold``
+
+    @classmethod
+    def from_values(cls, values: dict[str, float], limits: dict[str, float]) -> "Params":
+        """From thresholds by field name; a missing or unknown name is an error that names it."""
+        names = {f.name for f in fields(cls)} - {"limits"}
+        missing, unknown = sorted(names - set(values)), sorted(set(values) - names)
+        if missing or unknown:
+            raise ValueError(f"anomaly thresholds: missing {missing}, unknown {unknown} (sql/R__sru_thresholds.sql)")
+        ints = {"min_baseline_hours", "min_seasonal_values"}
+        kwargs: dict[str, Any] = {k: int(v) if k in ints else float(v) for k, v in values.items()}
+        return cls(**kwargs, limits=dict(limits))
 
 
 @dataclass
@@ -60,13 +82,14 @@ class Episode:
     baseline: float
     score: float
     hours: int = 0
-    evidence: dict = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str = "warning"     # set when the episode is returned: spikes info, strong z-scores critical
 
-    @property
-    def severity(self) -> str:
-        if self.kind == "spike":
-            return "info"
-        return "critical" if self.kind == "zscore" and abs(self.score) >= CRITICAL_Z else "warning"
+
+def _severity(ep: Episode, p: Params) -> str:
+    if ep.kind == "spike":
+        return "info"
+    return "critical" if ep.kind == "zscore" and abs(ep.score) >= p.critical_z else "warning"
 
 
 @dataclass
@@ -145,8 +168,8 @@ class _SeasonalCache:
         return tuple(a[idx - self.first] for a in which)
 
 
-def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_from: int,
-                  exclude: np.ndarray | None = None, limit: float = 98.0, cap: float = 100.0,
+def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_from: int, params: Params,
+                  limit: float, exclude: np.ndarray | None = None, cap: float = 100.0,
                   phase: int = 0) -> list[Episode]:
     """Anomaly episodes of one metric of one host.
 
@@ -156,7 +179,7 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
     episodes found earlier, left out of every baseline. ``limit``: the metric's hard limit for
     ``threshold``; ``cap``: the most the metric can reach (100 for percentages). ``phase``: hour of
     week of index 0 (Monday 00:00 UTC = 0): days and weeks are aligned to it, so that passes that
-    start at different hours judge every hour against the same baseline.
+    start at different hours judge every hour against the same baseline. ``params``: the thresholds.
     Returns episodes in order of start, each with inclusive start/end hour indexes.
     """
     mean = np.asarray(mean, dtype=float)
@@ -171,7 +194,7 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
         # Days are UTC days (phase aligns index 0), whatever hour a pass starts at: an hour's
         # baseline must not depend on where the pass began.
         stop = min(day + 24 - (day + phase) % 24, n)
-        flags = _judge_day(mean, peak, masked, day, stop, limit, cap, phase, cache)
+        flags = _judge_day(mean, peak, masked, day, stop, params, limit, cap, phase, cache)
         if flags is None:                       # not enough baseline: nothing judged, nothing closed
             day = stop
             continue
@@ -192,6 +215,8 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
         if st.episode is not None:
             st.episode.open = True
             done.append(st.episode)
+    for ep in done:
+        ep.severity = _severity(ep, params)
     return sorted(done, key=lambda e: (e.start, KINDS.index(e.kind)))
 
 
@@ -257,8 +282,8 @@ def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarra
         # An hour without data neither extends nor closes an episode, nor breaks a run.
 
 
-def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int, stop: int, limit: float,
-               cap: float, phase: int, cache: _SeasonalCache) -> dict | None:
+def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int, stop: int, p: Params,
+               limit: float, cap: float, phase: int, cache: _SeasonalCache) -> dict[str, tuple[Any, ...]] | None:
     """Flags, scores, values, baselines and evidence of every detector for hours day .. stop − 1
     (within one UTC day), from the BASELINE_HOURS before that day's midnight."""
     d0 = day - (day + phase) % 24          # midnight of this UTC day: the baseline ends there,
@@ -267,8 +292,8 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     has = ~np.isnan(window)
     base_mean = np.where(masked, np.nan, mean)
     new_normal = False
-    if int((has & ~masked[lo:d0]).sum()) < MIN_BASELINE_HOURS:
-        if int(has.sum()) < MIN_BASELINE_HOURS:
+    if int((has & ~masked[lo:d0]).sum()) < p.min_baseline_hours:
+        if int(has.sum()) < p.min_baseline_hours:
             return None
         # Episodes cover more than half the window: the level they are at is the new normal.
         base_mean, new_normal = mean.copy(), True
@@ -283,13 +308,13 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
 
     s0 = max(0, d0 - SEASONAL_WEEKS * WEEK)
     strength = seasonal_strength(base_mean[s0:d0], phase + s0)
-    all_med, p90 = (float(v) for v in np.percentile(win, [50.0, THRESHOLD_QUANTILE]))
+    all_med, p90 = (float(v) for v in np.percentile(win, [50.0, p.threshold_quantile]))
     if len(win_peak):
-        peak_med, spike_q = (float(v) for v in np.percentile(win_peak, [50.0, SPIKE_QUANTILE]))
+        peak_med, spike_q = (float(v) for v in np.percentile(win_peak, [50.0, p.spike_quantile]))
     else:
         peak_med, spike_q = all_med, cap
-    all_scale = max(MAD_TO_SD * float(np.median(np.abs(win - all_med))), SCALE_FLOOR)
-    seasonal = strength >= SEASONAL_STRENGTH_MIN
+    all_scale = max(MAD_TO_SD * float(np.median(np.abs(win - all_med))), p.scale_floor)
+    seasonal = strength >= p.seasonal_strength_min
     lead = np.arange(max(0, day - LEVEL_WINDOW + 1), stop)   # hours the level window reaches back to
     if seasonal:
         cache.load((int(masked.sum()), new_normal), base_mean, base_peak)
@@ -298,20 +323,20 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         past = np.arange(lo, d0)
         med_p, _, cnt_p = cache.at(cache.mean, past)
         resid_p = base_mean[past] - med_p
-        resid_p = resid_p[~np.isnan(resid_p) & (cnt_p >= MIN_SEASONAL_VALUES)]
-        if len(resid_p) < MIN_BASELINE_HOURS // 2:
+        resid_p = resid_p[~np.isnan(resid_p) & (cnt_p >= p.min_seasonal_values)]
+        if len(resid_p) < p.min_baseline_hours // 2:
             seasonal = False
     if seasonal:
         r_med = float(np.median(resid_p))
-        floor = max(MAD_TO_SD * float(np.median(np.abs(resid_p - r_med))), SCALE_FLOOR)
-        ok = cnt_h >= MIN_SEASONAL_VALUES
+        floor = max(MAD_TO_SD * float(np.median(np.abs(resid_p - r_med))), p.scale_floor)
+        ok = cnt_h >= p.min_seasonal_values
         med = np.where(ok, med_h, all_med)
         scale = np.where(ok, np.maximum(MAD_TO_SD * mad_h, floor), all_scale)
         med_l, _, cnt_l = cache.at(cache.mean, lead)
-        resid_lead = mean[lead] - np.where(cnt_l >= MIN_SEASONAL_VALUES, med_l, all_med)
+        resid_lead = mean[lead] - np.where(cnt_l >= p.min_seasonal_values, med_l, all_med)
         level_scale = floor
         pmed, _, pcnt = cache.at(cache.peak, hours)
-        peak_base = np.where(pcnt >= MIN_SEASONAL_VALUES, pmed, peak_med)
+        peak_base = np.where(pcnt >= p.min_seasonal_values, pmed, peak_med)
         method = "same hour of week ±1 h, previous 4 weeks"
     else:
         med = np.full(len(hours), all_med)
@@ -320,13 +345,13 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         level_scale = all_scale
         peak_base = np.full(len(hours), peak_med)
         method = "all hours, previous 30 days"
-    peak_scale = max(MAD_TO_SD * float(np.median(np.abs(win_peak - peak_med))), SCALE_FLOOR) if len(win_peak) \
-        else SCALE_FLOOR
+    peak_scale = max(MAD_TO_SD * float(np.median(np.abs(win_peak - peak_med))), p.scale_floor) if len(win_peak) \
+        else p.scale_floor
 
     dev = x - med
     z = dev / scale
     valid = ~np.isnan(x)
-    z_flag = valid & (np.abs(z) >= Z_THRESHOLD) & (np.abs(dev) >= MIN_DEVIATION)
+    z_flag = valid & (np.abs(z) >= p.z) & (np.abs(dev) >= p.min_deviation)
 
     # Level: the median deviation of the last LEVEL_WINDOW hours (with data) at each judged hour.
     pad = len(lead) - len(hours)
@@ -335,14 +360,14 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     level = nanmedian_rows(full_window)
     level_n = np.sum(~np.isnan(full_window), axis=1)
     level_score = level / level_scale
-    l_flag = (valid & (level_n >= LEVEL_MIN_HOURS) & (np.abs(level_score) >= LEVEL_K)
-              & (np.abs(level) >= LEVEL_MIN_SHIFT))
+    l_flag = (valid & (level_n >= LEVEL_MIN_HOURS) & (np.abs(level_score) >= p.level_k)
+              & (np.abs(level) >= p.level_min_shift))
 
-    t_flag = valid & (x >= limit) & (p90 < limit - THRESHOLD_HEADROOM)
+    t_flag = valid & (x >= limit) & (p90 < limit - p.threshold_headroom)
 
     # A capped metric cannot exceed its cap: the percentile bar stops at the cap, and the jump above
     # this hour's usual maximum is what makes touching the cap at 3 a.m. a spike and at noon not.
-    bar = np.maximum(min(spike_q + SPIKE_MARGIN, cap), peak_base + max(SPIKE_JUMP, SPIKE_Z * peak_scale))
+    bar = np.maximum(min(spike_q + p.spike_margin, cap), peak_base + max(p.spike_jump, p.spike_z * peak_scale))
     s_flag = ~np.isnan(pk) & (np.nan_to_num(pk, nan=-np.inf) >= bar)
     common = {"method": method, "seasonal_strength": round(strength, 3)}
     return {
@@ -350,7 +375,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         "level_shift": (l_flag, level_score, x, med, {**common, "shift": level, "scale": level_scale,
                                                           "window_hours": LEVEL_WINDOW}),
         "threshold": (t_flag, x - limit, x, np.full(len(hours), limit),
-                      {"limit": limit, "p90_30d": round(p90, 2), "headroom": THRESHOLD_HEADROOM}),
+                      {"limit": limit, "p90_30d": round(p90, 2), "headroom": p.threshold_headroom}),
         "spike": (s_flag, (pk - peak_base) / peak_scale, pk, bar,
                   {**common, "usual_max": peak_base, "p99_5_max_30d": round(spike_q, 2), "bar": bar}),
     }

@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
@@ -15,6 +16,9 @@ from sru.options import add_database_url, add_format, parse_duration, require_da
 
 # The renderers' own list: report.py imports only the standard library at import time.
 from optimizer.report import FORMATS as REPORT_FORMATS
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,6 +89,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     maint.set_defaults(func=_maintain)
 
 
+def _connect(args: argparse.Namespace, command: str) -> "psycopg.Connection":
+    """The connection a command works on: the URL stays here, at the edge. An unreachable server
+    raises DatabaseUnavailable, which `sru` prints as one line."""
+    from sru.db import connect
+
+    return connect(require_database_url(args), application_name=f"sru-{command}")
+
+
 def _login() -> str:
     try:
         return getpass.getuser()
@@ -103,8 +115,9 @@ def _demo_data(args: argparse.Namespace) -> int:
     if interval.total_seconds() < 1:
         raise ConfigError("--interval", "must be at least 1s")
     started = time.monotonic()
-    result = generate(require_database_url(args), args.hosts, args.days, interval, args.seed,
-                      progress=not args.no_progress and sys.stderr.isatty())
+    with _connect(args, "demo-data") as conn:
+        result = generate(conn, args.hosts, args.days, interval, args.seed,
+                          progress=not args.no_progress and sys.stderr.isatty())
     print(f"wrote {result.metric_rows} usage_metrics rows, {result.session_rows} sessions and "
           f"{result.process_rows} process snapshots for {len(result.hosts)} hosts "
           f"({result.start:%Y-%m-%d %H:%M} .. {result.end:%Y-%m-%d %H:%M} UTC) "
@@ -120,12 +133,13 @@ def _optimize(args: argparse.Namespace) -> int:
     late = parse_duration(args.late_window, "--late-window")
     window = parse_duration(args.window, "--window")
     since = parse_since(args.since) if args.since else None
-    url = require_database_url(args)
     progress = not args.no_progress and sys.stderr.isatty()
     if args.every:
         every = parse_duration(args.every, "--every")
-        return run_forever(url, every, late_window=late, window=window)
-    result = run_once(url, full=args.full, since=since, late_window=late, window=window, progress=progress)
+        require_database_url(args)   # a missing URL is a usage error, not an outage to wait out
+        return run_forever(lambda: _connect(args, "optimize"), every, late_window=late, window=window)
+    with _connect(args, "optimize") as conn:
+        result = run_once(conn, full=args.full, since=since, late_window=late, window=window, progress=progress)
     print(result.describe())
     return 0
 
@@ -134,7 +148,8 @@ def _report(args: argparse.Namespace) -> int:
     from optimizer.report import build_report, render
 
     window = parse_duration(args.window, "--window")
-    report = build_report(require_database_url(args), window=window, hosts=args.hosts)
+    with _connect(args, "report") as conn:
+        report = build_report(conn, window=window, hosts=args.hosts)
     text = render(report, args.format)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as fh:
@@ -149,16 +164,17 @@ def _maintain(args: argparse.Namespace) -> int:
 
     raw = parse_duration(args.retention, "--retention")
     hourly = parse_duration(args.hourly_retention, "--hourly-retention")
-    for line in maintain(require_database_url(args), raw_retention=raw, hourly_retention=hourly,
-                         rollups=not args.no_rollups):
-        print(line)
+    with _connect(args, "maintain") as conn:
+        lines = maintain(conn, raw_retention=raw, hourly_retention=hourly, rollups=not args.no_rollups)
+    print("\n".join(lines))
     return 0
 
 
 def _reports_list(args: argparse.Namespace) -> int:
     from optimizer.workflow import list_reports, render_list
 
-    rows = list_reports(require_database_url(args), None if args.status == "all" else args.status)
+    with _connect(args, "reports") as conn:
+        rows = list_reports(conn, None if args.status == "all" else args.status)
     sys.stdout.write(render_list(rows, args.format))
     return 0
 
@@ -166,7 +182,9 @@ def _reports_list(args: argparse.Namespace) -> int:
 def _reports_show(args: argparse.Namespace) -> int:
     from optimizer.workflow import render_one, show_report
 
-    sys.stdout.write(render_one(show_report(require_database_url(args), args.id)))
+    with _connect(args, "reports") as conn:
+        row = show_report(conn, args.id)
+    sys.stdout.write(render_one(row))
     return 0
 
 
@@ -175,7 +193,8 @@ def _reports_transition(args: argparse.Namespace) -> int:
 
     if not args.by:
         raise ConfigError("--by", "must name who decides")
-    row = transition(require_database_url(args), args.id, args.target, args.by, args.note)
+    with _connect(args, "reports") as conn:
+        row = transition(conn, args.id, args.target, args.by, args.note)
     print(f"report {row['id']} is now {row['status']} (by {row['status_changed_by']} at "
           f"{row['status_changed_at']:%Y-%m-%d %H:%M:%S %Z})")
     return 0

@@ -16,11 +16,12 @@ import struct
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from remote_write_adapter.mapping import COLUMN_QUANTA
+from sru.db import scalar, schema_tier
 
 if TYPE_CHECKING:
     import psycopg
@@ -184,15 +185,7 @@ def _copy_buffer(system_id: uuid.UUID, ts: np.ndarray, cols: dict[str, np.ndarra
     return rec.tobytes()
 
 
-def _as_connection(conn_or_url: "psycopg.Connection | str") -> tuple["psycopg.Connection", bool]:
-    if isinstance(conn_or_url, str):
-        from sru.db import connect
-
-        return connect(conn_or_url, application_name="sru-demo-data"), True
-    return conn_or_url, False
-
-
-def generate(conn_or_url: "psycopg.Connection | str", hosts: int = 50, days: float = 365,
+def generate(conn: "psycopg.Connection", hosts: int = 50, days: float = 365,
              interval: timedelta | float = timedelta(minutes=5), seed: int = 42, *,
              end: datetime | None = None, progress: bool = False) -> DemoResult:
     """Write ``hosts`` demo hosts with ``days`` of history at ``interval`` (timedelta or seconds),
@@ -207,16 +200,10 @@ def generate(conn_or_url: "psycopg.Connection | str", hosts: int = 50, days: flo
     if n < 2:
         raise ValueError("days must cover at least two intervals")
     ts = end_s - step * np.arange(n - 1, -1, -1, dtype=np.int64)
-    conn, own = _as_connection(conn_or_url)
-    try:
-        result = _generate(conn, hosts, days, step, seed, ts, progress)
-    finally:
-        if own:
-            conn.close()
-    return result
+    return _generate(conn, hosts, days, step, seed, ts, progress)
 
 
-def _progress(total: int, enabled: bool, desc: str):
+def _progress(total: int, enabled: bool, desc: str) -> Any:  # a tqdm bar (tqdm ships no types)
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, unit="rows", unit_scale=True)
@@ -224,8 +211,6 @@ def _progress(total: int, enabled: bool, desc: str):
 
 def _generate(conn: "psycopg.Connection", hosts: int, days: float, step: int, seed: int,
               ts: np.ndarray, progress: bool) -> DemoResult:
-    from sru.db import schema_tier
-
     tier = schema_tier(conn)
     start = datetime.fromtimestamp(int(ts[0]), timezone.utc)
     end = datetime.fromtimestamp(int(ts[-1]), timezone.utc)
@@ -239,12 +224,11 @@ def _generate(conn: "psycopg.Connection", hosts: int, days: float, step: int, se
             if arch == "idle" and (i // len(ARCHETYPES)) % 2:
                 gpu_model, gpu_count = None, 0  # half the idle boxes are plain workstations
             hostname = f"demo-{arch.replace('_', '-')}-{i // len(ARCHETYPES) + 1:02d}"
-            row = conn.execute(
-                "INSERT INTO systems (hostname, cpu_model, cpu_cores, ram_total_gb, gpu_model, gpu_count,"
+            system_id = scalar(
+                conn, "INSERT INTO systems (hostname, cpu_model, cpu_cores, ram_total_gb, gpu_model, gpu_count,"
                 " location, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'active') RETURNING id",
-                (hostname, cpu_model, cores, ram_gb, gpu_model, gpu_count, f"lab-{'ab'[i % 2]}"),
-            ).fetchone()
-            result.hosts.append(DemoHost(hostname, arch, row[0], gpu_count))
+                (hostname, cpu_model, cores, ram_gb, gpu_model, gpu_count, f"lab-{'ab'[i % 2]}"))
+            result.hosts.append(DemoHost(hostname, arch, system_id, gpu_count))
             result.by_archetype.setdefault(arch, []).append(hostname)
 
         columns = ", ".join(("system_id", '"timestamp"') + METRIC_COLUMNS)
@@ -274,12 +258,10 @@ def _generate(conn: "psycopg.Connection", hosts: int, days: float, step: int, se
 def _users(conn: "psycopg.Connection") -> list[int]:
     ids = []
     for k, name in enumerate(_USERS):
-        row = conn.execute(
-            "INSERT INTO users (username, full_name, email, department) VALUES (%s, %s, %s, %s) "
+        ids.append(scalar(
+            conn, "INSERT INTO users (username, full_name, email, department) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (username) DO UPDATE SET department = EXCLUDED.department RETURNING id",
-            (name, name.title(), f"{name}@lab.example", _DEPARTMENTS[k % len(_DEPARTMENTS)]),
-        ).fetchone()
-        ids.append(row[0])
+            (name, name.title(), f"{name}@lab.example", _DEPARTMENTS[k % len(_DEPARTMENTS)])))
     return ids
 
 
@@ -351,7 +333,7 @@ def _processes(conn: "psycopg.Connection", hosts: list[DemoHost], ts: np.ndarray
         for i, host in enumerate(hosts):
             cpu_model, cores, ram_gb, _, gpu_count = _HARDWARE[host.archetype]
             cols = signals[host.system_id]
-            procs = [("sshd", "sshd: /usr/sbin/sshd -D [listener]", None, 0.001, 8.0, 0.0)]
+            procs: list[tuple[str, str, int | None, float, float, float]] = [("sshd", "sshd: /usr/sbin/sshd -D [listener]", None, 0.001, 8.0, 0.0)]
             procs += _PROCESSES[host.archetype]
             for j in hourly:
                 when = datetime.fromtimestamp(int(ts[j]), timezone.utc)
@@ -387,5 +369,5 @@ def hosts_by_archetype(result: DemoResult) -> dict[str, list[DemoHost]]:
     return out
 
 
-__all__: Iterable[str] = ("ARCHETYPES", "DemoHost", "DemoResult", "generate", "archetype_for",
+__all__ = ("ARCHETYPES", "DemoHost", "DemoResult", "generate", "archetype_for",
                           "hosts_by_archetype")

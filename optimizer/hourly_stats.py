@@ -37,9 +37,9 @@ def refresh_hourly_aggregate(conn: "psycopg.Connection", start: datetime, end: d
 def roll_up(conn: "psycopg.Connection", start: datetime, end: datetime) -> int | None:
     """Hourly stats over [start, end) on any tier: the number of hours written or changed on plain
     and apache, None on full (TimescaleDB does not say what a refresh changed)."""
-    from sru.db import schema_tier
+    from sru.db import scalar, schema_tier
 
     if schema_tier(conn) == "full":
         refresh_hourly_aggregate(conn, start, end)
         return None
-    return conn.execute("SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)).fetchone()[0]
+    return scalar(conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end))

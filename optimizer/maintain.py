@@ -15,28 +15,26 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def maintain(url: str, *, raw_retention: timedelta = timedelta(days=365),
+def maintain(conn: "psycopg.Connection", *, raw_retention: timedelta = timedelta(days=365),
              hourly_retention: timedelta = timedelta(days=3 * 365), rollups: bool = True) -> list[str]:
-    from sru.db import connect, schema_tier
+    """Retention, then an incremental optimizer pass, then ANALYZE, each committed on ``conn``."""
+    from sru.db import schema_tier
 
-    lines = []
-    with connect(url, application_name="sru-maintain") as conn:
-        tier = schema_tier(conn)
-        lines.append(f"tier: {tier}")
-        for relation, method, removed in conn.execute("SELECT * FROM sru_apply_retention(%s, %s)",
-                                                      (raw_retention, hourly_retention)).fetchall():
-            outcome = {"drop_chunks": f"{removed} chunks dropped", "delete": f"{removed} rows deleted",
-                       "policy": "(TimescaleDB policy)"}[method]
-            lines.append(f"retention {relation}: {outcome}")
-        if tier == "full":
-            lines += _policy_lines(conn)
-        conn.commit()
+    tier = schema_tier(conn)
+    lines = [f"tier: {tier}"]
+    for relation, method, removed in conn.execute("SELECT * FROM sru_apply_retention(%s, %s)",
+                                                  (raw_retention, hourly_retention)).fetchall():
+        outcome = {"drop_chunks": f"{removed} chunks dropped", "delete": f"{removed} rows deleted",
+                   "policy": "(TimescaleDB policy)"}[method]
+        lines.append(f"retention {relation}: {outcome}")
+    if tier == "full":
+        lines += _policy_lines(conn)
+    conn.commit()
     if rollups:
-        result: RunResult = run_once(url)
+        result: RunResult = run_once(conn)
         lines.append(result.describe())
-    with connect(url, application_name="sru-maintain") as conn:
-        conn.execute("SELECT sru_analyze()")
-        conn.commit()
+    conn.execute("SELECT sru_analyze()")
+    conn.commit()
     lines.append("analyzed")
     return lines
 
@@ -62,9 +60,12 @@ def _policy_lines(conn: "psycopg.Connection") -> list[str]:
         fails = f", {failures} failure(s) in all" if failures else ""
         lines.append(f"policy {relation}: {what}; {ran}{nxt}{fails}")
     for table in ("usage_metrics", "process_snapshots"):
-        total, compressed, before, after = conn.execute(
+        stats = conn.execute(
             "SELECT s.total_chunks, s.number_compressed_chunks, s.before_compression_total_bytes, "
             "s.after_compression_total_bytes FROM hypertable_compression_stats(%s) s", (table,)).fetchone()
+        if stats is None:  # one row for every hypertable, compressed or not
+            raise LookupError(f"hypertable_compression_stats({table}) returned no row")
+        total, compressed, before, after = stats
         if compressed:
             lines.append(f"compression {table}: {compressed} of {total} chunks compressed, "
                          f"{before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB "

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from sru.db import scalar
 from sru.errors import ConfigError, SruError
 
 if TYPE_CHECKING:
@@ -60,28 +62,20 @@ def parse_since(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def run_once(conn_or_url: "psycopg.Connection | str", *, full: bool = False, since: datetime | None = None,
+def run_once(conn: "psycopg.Connection", *, full: bool = False, since: datetime | None = None,
              late_window: timedelta = timedelta(days=2), window: timedelta = timedelta(days=30),
              now: datetime | None = None, progress: bool = False) -> RunResult:
-    from sru.db import connect
-
-    if isinstance(conn_or_url, str):
-        with connect(conn_or_url, application_name="sru-optimize") as conn:
-            return _run(conn, full, since, late_window, window, now, progress)
-    return _run(conn_or_url, full, since, late_window, window, now, progress)
+    """One pass on ``conn`` (the ``analyst`` role suffices); commits at the end."""
+    return _run(conn, full, since, late_window, window, now, progress)
 
 
-def _timed(result: RunResult, name: str, fn, *args) -> Any:
+def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> Any:
     t0 = time.perf_counter()
     value = fn(*args)
     result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
     if isinstance(value, int):
         result.rows[name] = result.rows.get(name, 0) + value
     return value
-
-
-def _scalar(conn: "psycopg.Connection", sql: str, params: tuple = ()) -> Any:
-    return conn.execute(sql, params).fetchone()[0]
 
 
 def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_window: timedelta,
@@ -91,8 +85,9 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     from optimizer import anomalies, forecast
     from optimizer.hourly_stats import refresh_hourly_aggregate
 
-    lo, hi = conn.execute('SELECT min("timestamp"), max("timestamp") FROM usage_metrics').fetchone()
-    state = dict(conn.execute("SELECT key, value FROM sru_optimizer_state").fetchall())
+    lo: datetime | None = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
+    hi: datetime = scalar(conn, 'SELECT max("timestamp") FROM usage_metrics')
+    state: dict[str, datetime | None] = dict(conn.execute("SELECT key, value FROM sru_optimizer_state").fetchall())
     through, stale = state.get("summaries_through"), state.get("summaries_stale_from")
     mode = "full" if full or through is None else "incremental"
     result = RunResult(mode, None, None)
@@ -100,7 +95,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
         conn.commit()
         return result
     now = now or datetime.now(timezone.utc)
-    if mode == "full":
+    if full or through is None:
         start = lo
     else:
         start = min(t for t in (through - late_window, stale, since) if t is not None)
@@ -110,9 +105,10 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     _timed(result, "rollup", refresh_hourly_aggregate, conn, start, end)
     hourly_from = max(start, hi - timedelta(days=HOURLY_SUMMARY_DAYS))
 
-    steps = [("hourly", lambda: _scalar(conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
-             ("rollup", lambda: _scalar(conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
-    steps += [(p, lambda p=p: _scalar(conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
+    steps: list[tuple[str, Callable[[], int]]] = [
+        ("hourly", partial(scalar, conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
+        ("rollup", partial(scalar, conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
+    steps += [(p, partial(scalar, conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
               for p in PERIODS]
     with tqdm(total=len(steps) + 3, disable=not progress, desc="optimize", unit="step") as bar:
         for name, fn in steps:
@@ -161,9 +157,12 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             evidence["forecast"] = per_host[metric].as_dict()
         # Anomaly episodes of the host in the window: what an admin may have been alerted about.
         evidence["anomaly_episodes"] = episodes.get(sid, [])
-        _, created, status = conn.execute(
+        stored = conn.execute(
             "SELECT * FROM create_optimization_report(%s, %s, %s, %s, %s, %s)",
             (sid, rtype, severity, priority, title, Jsonb(evidence))).fetchone()
+        if stored is None:  # the function returns one row on every path
+            raise LookupError("create_optimization_report() returned no row")
+        _, created, status = stored
         if created:
             result.reports_created += 1
         elif status == "pending":
@@ -172,15 +171,17 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             result.reports_unchanged += 1
 
 
-def run_forever(url: str, every: timedelta, **kw: Any) -> int:
-    """`sru optimize --every`: a pass, then sleep; a failed pass (database down) is logged and
-    retried at the next tick instead of ending the loop."""
+def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, **kw: Any) -> int:
+    """`sru optimize --every`: a pass on a fresh connection from ``connect``, then sleep. A failed
+    pass (database down, or gone in the middle) is logged and retried at the next tick instead of
+    ending the loop; a new connection per pass is what lets it recover after an outage."""
     import psycopg
 
     while True:
         started = time.monotonic()
         try:
-            log.info("%s", run_once(url, **kw).describe())
+            with connect() as conn:
+                log.info("%s", run_once(conn, **kw).describe())
         except (psycopg.OperationalError, SruError) as exc:
             log.error("optimizer pass failed: %s", exc)
         time.sleep(max(1.0, every.total_seconds() - (time.monotonic() - started)))

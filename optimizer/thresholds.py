@@ -1,24 +1,52 @@
 """The optimizer's limits, read from the database: ``sru_thresholds()`` (sql/R__sru_thresholds.sql) is
-the one place that the SQL recommendations and Python's forecasts and report share."""
+the one place that the SQL (summaries' flags, bottlenecks, recommendations) and Python (forecasts,
+report, anomaly detector) share. Where there is no database (the pure anomaly core's tests,
+bench/anomalies) :func:`shipped` reads the same file's values."""
 
 from __future__ import annotations
 
+import re
+from importlib import resources
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import psycopg
 
+    from optimizer.anomaly_core import Params
+
 # Forecast metric → the threshold its trend runs to.
 FORECAST_LIMITS = {"ram_percent": "ram_percent", "gpu_memory_percent": "gpu_memory_percent",
                    "swap_percent": "swap_forecast_percent"}
+# Prefix of the anomaly detector's thresholds; ``anomaly_limit_<metric>`` is a metric's hard limit.
+ANOMALY = "anomaly_"
+ANOMALY_LIMIT = "anomaly_limit_"
+# A row of the VALUES list in R__sru_thresholds.sql: ('name', value, ...
+_ROW = re.compile(r"^\s*\('(?P<name>[a-z0-9_]+)',\s*(?P<value>-?[0-9]+(?:\.[0-9]+)?),", re.MULTILINE)
 
 
 def load(conn: "psycopg.Connection") -> dict[str, float]:
-    """Every threshold by name."""
+    """Every threshold by name, as the database holds them."""
     return {name: float(value) for name, value in conn.execute("SELECT name, value FROM sru_thresholds()")}
+
+
+def shipped() -> dict[str, float]:
+    """Every threshold by name, as sql/R__sru_thresholds.sql ships them (what a freshly migrated
+    database holds; tests/optimizer/test_thresholds.py proves the two agree)."""
+    sql = resources.files("sru.sql").joinpath("R__sru_thresholds.sql").read_text(encoding="utf-8")
+    return {m["name"]: float(m["value"]) for m in _ROW.finditer(sql)}
 
 
 def forecast_limits(conn: "psycopg.Connection") -> dict[str, float]:
     """Forecast metric → its limit."""
     values = load(conn)
     return {metric: values[name] for metric, name in FORECAST_LIMITS.items()}
+
+
+def anomaly_params(values: dict[str, float]) -> "Params":
+    """The anomaly detector's parameters from ``values`` (:func:`load` or :func:`shipped`)."""
+    from optimizer.anomaly_core import Params  # numpy: not at import time (the CLI imports this module)
+
+    limits = {name[len(ANOMALY_LIMIT):]: v for name, v in values.items() if name.startswith(ANOMALY_LIMIT)}
+    scalars = {name[len(ANOMALY):]: v for name, v in values.items()
+               if name.startswith(ANOMALY) and not name.startswith(ANOMALY_LIMIT)}
+    return Params.from_values(scalars, limits)

@@ -115,7 +115,8 @@ class AdapterApp:
 
     def write(self) -> Response:
         raw = decode_write(body(), self._headers(), self.s.limits)
-        if self._elector is not None and (pair := replica_of(raw, self.s.ha)) is not None:
+        if (self._elector is not None and self.s.ha is not None
+                and (pair := replica_of(raw, self.s.ha)) is not None):
             if not self._elector.accept(connect_from(self.pool, self.s.pool_timeout), *pair):
                 telemetry.HA_REQUESTS.labels("follower_dropped").inc()
                 return Response(f"not stored: replica {pair[1][:64]!r} is not the elected one of "

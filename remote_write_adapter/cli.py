@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from remote_write_adapter.app import AdapterApp
 
 DEFAULT_PORT = 9848
 THREADS = 4
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     # Metrics of all workers in one /metrics: must be set before prometheus_client metrics exist.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="sru-adapter-metrics-"))
 
-    def factory():
+    def factory() -> "AdapterApp":
         from remote_write_adapter.app import AdapterApp, Settings
         from remote_write_adapter.protocol import Limits
         from remote_write_adapter.writer import Writer

@@ -23,11 +23,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, ContextManager
 
 from google.protobuf.message import DecodeError
 
 from remote_write_adapter.prompb import types_pb2
-from remote_write_adapter.protocol import ProtocolError
+from remote_write_adapter.wire import TIMESERIES, ProtocolError, skip, varint
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
 
 MAX_LABEL_BYTES = 256
 
@@ -58,39 +63,16 @@ class HAConfig:
 
 
 def _first_series(raw: bytes) -> bytes | None:
-    """The encoded first TimeSeries (field 1) of a WriteRequest, skipping other fields."""
+    """The encoded first TimeSeries (field 1) of a WriteRequest, skipping other fields. Malformed
+    fields before it are refused here (400), as the pivot would refuse them."""
     pos, n = 0, len(raw)
     while pos < n:
-        tag, pos = _varint(raw, pos)
-        wire = tag & 7
-        if wire == 0:
-            _, pos = _varint(raw, pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = _varint(raw, pos)
-            if pos + length > n:
-                break
-            if tag >> 3 == 1:
-                return raw[pos:pos + length]
-            pos += length
-        else:
-            break
+        tag, pos = varint(raw, pos)
+        if tag == TIMESERIES:
+            length, pos = varint(raw, pos)
+            return raw[pos:pos + length] if pos + length <= n else None
+        pos = skip(raw, pos, tag & 7, n)
     return None
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while pos < len(buf) and shift < 64:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    raise ProtocolError(400, "invalid WriteRequest protobuf: bad varint")
 
 
 def replica_of(raw: bytes, cfg: HAConfig) -> tuple[str, str] | None:
@@ -124,7 +106,8 @@ class Elector:
         self._seen: dict[str, tuple[str, float]] = {}  # cluster -> (leader, local monotonic lease end)
         self._lock = threading.Lock()
 
-    def accept(self, connect, cluster: str, replica: str) -> bool:
+    def accept(self, connect: Callable[[], ContextManager[psycopg.Connection]], cluster: str,
+               replica: str) -> bool:
         """Whether ``replica``'s request for ``cluster`` is to be stored. ``connect()`` gives a
         context manager yielding a connection (the pool's); database errors propagate (a 503)."""
         now = time.monotonic()
@@ -148,6 +131,6 @@ class Elector:
         return leader == replica
 
 
-def connect_from(pool, timeout: float):
+def connect_from(pool: ConnectionPool, timeout: float) -> Callable[[], ContextManager[psycopg.Connection]]:
     """``connect`` for Elector.accept from a psycopg_pool ConnectionPool."""
     return lambda: pool.connection(timeout=timeout)

@@ -2,7 +2,7 @@
 snapshots, session events and systems facts.
 
 This is the hot loop of ingest. Building protobuf objects for every series costs more than all the
-rest together, so the WriteRequest is scanned at the wire level: each TimeSeries's encoded label
+rest together, so the WriteRequest is scanned at the wire level (wire.py): each TimeSeries's encoded label
 block is the key of a per-process cache of what that series means (Prometheus sends the same
 label sets every interval, so steady state is all hits); only a new label block is decoded with
 the generated protobuf class, which also validates it. Samples are read with struct.
@@ -11,13 +11,14 @@ Prometheus encodes each TimeSeries as its labels followed by its one sample (val
 timestamp), and every series of a host's evaluation carries the same timestamp bytes: ``pivot``
 recognises that layout with a few byte comparisons and takes the timestamp from a per-request
 cache; anything else (several samples, fields in another order, histograms, malformed data) goes
-through the general field walker, which gives the same result.
+through the general field walker (wire.timeseries_fields), which gives the same result. The
+TimeSeries framing and that layout check stay inlined in ``pivot``: a function call per series
+would cost more than the check.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 import threading
 import time
 from collections import Counter
@@ -29,7 +30,8 @@ from google.protobuf.message import DecodeError
 from remote_write_adapter.mapping import (COLUMN_QUANTA, COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, SYSTEM_VALUE_RANGES,
                                           USAGE_COLUMNS, Mapping)
 from remote_write_adapter.prompb import types_pb2
-from remote_write_adapter.protocol import ProtocolError
+from remote_write_adapter.wire import (STALE_BYTES, ProtocolError, prometheus_sample, sample, skip, timeseries_fields,
+                                       unpack_double, varint)
 
 COL_INDEX = {c: i for i, c in enumerate(USAGE_COLUMNS)}
 # Label values are limited in UTF-8 bytes, not characters: btree index entries (users.username,
@@ -63,8 +65,6 @@ _ENTRY_OVERHEAD = 512
 _ROW_WIDTH = len(USAGE_COLUMNS) + 1  # usage columns, then cpu_per_core
 # Storage grid per Series.index (mapping.COLUMN_QUANTA): the usage columns, then at -1 cpu_per_core.
 _QUANTA = [COLUMN_QUANTA[c] for c in USAGE_COLUMNS] + [COLUMN_QUANTA["cpu_per_core"]]
-_STALE_BYTES = struct.pack("<Q", 0x7FF0000000000002)  # Prometheus's staleness marker NaN
-_unpack_double = struct.Struct("<d").unpack_from
 _isfinite = math.isfinite
 
 
@@ -192,16 +192,16 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
     location = labels.get(m.location_label) if m.location_label else None
     if location and _bad_text(location):
         return _refuse("invalid_label", "location label too long or with NUL refused")
-    base = {"host": host, "location": location or None}
+    location = location or None
     if kind == "usage":
-        column, key_label = target
+        column, key_label = m.usage[name]
         lo, hi = COLUMN_RANGES[column]
         if key_label:
             key = labels.get(key_label)
             if key is None or _bad_text(key, MAX_KEY):
                 return _refuse("invalid_label", f"{column} series without a valid {key_label!r} label")
-            return Series(kind, column=column, key=key, lo=lo, hi=hi, **base)
-        return Series(kind, column=column, index=COL_INDEX[column], lo=lo, hi=hi, **base)
+            return Series(kind, column=column, key=key, lo=lo, hi=hi, host=host, location=location)
+        return Series(kind, column=column, index=COL_INDEX[column], lo=lo, hi=hi, host=host, location=location)
     if kind == "info":
         info = []
         for label, column in m.info_labels.items():
@@ -211,15 +211,15 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
             if _bad_text(value):
                 return _refuse("invalid_label", f"{label} label too long or with NUL refused")
             info.append((column, value or None))  # an empty gpu_model means "no GPU": NULL
-        return Series(kind, info=tuple(info), **base)
+        return Series(kind, info=tuple(info), host=host, location=location)
     if kind == "sysvalue":
-        return Series(kind, column=m.system_values[name], **base)
+        return Series(kind, column=m.system_values[name], host=host, location=location)
     if kind == "session":
         ul, tl, rl = m.session_labels
         user, terminal, remote = labels.get(ul, ""), labels.get(tl, ""), labels.get(rl, "")
         if not user or len(user) > MAX_USERNAME or _bad_text(user) or _bad_text(terminal) or _bad_text(remote):
             return _refuse("invalid_label", "session series with an empty, too long or NUL label refused")
-        return Series(kind, extra=(user, terminal, remote or None), **base)
+        return Series(kind, extra=(user, terminal, remote or None), host=host, location=location)
     pl, nl, ul = m.process_labels
     try:
         pid = int(labels.get(pl, ""))
@@ -230,67 +230,7 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
     pname, puser = labels.get(nl, ""), labels.get(ul) or None
     if not pname or _bad_text(pname) or (puser is not None and _bad_text(puser)):
         return _refuse("invalid_label", "process series with an empty, too long or NUL label refused")
-    return Series(kind, extra=(pid, pname, puser), **base)
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        try:
-            b = buf[pos]
-        except IndexError:
-            raise ProtocolError(400, "invalid WriteRequest protobuf: truncated varint") from None
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ProtocolError(400, "invalid WriteRequest protobuf: varint too long")
-
-
-def _skip(buf: bytes, pos: int, wire: int, end: int) -> int:
-    if wire == 0:
-        return _varint(buf, pos)[1]
-    if wire == 1:
-        pos += 8
-    elif wire == 5:
-        pos += 4
-    elif wire == 2:
-        n, pos = _varint(buf, pos)
-        pos += n
-    else:
-        raise ProtocolError(400, f"invalid WriteRequest protobuf: wire type {wire}")
-    if pos > end:
-        raise ProtocolError(400, "invalid WriteRequest protobuf: field overruns its message")
-    return pos
-
-
-def _sample(buf: bytes, s: int, e: int) -> tuple[int, float, bool]:
-    """(timestamp ms, value, is stale marker) of an encoded Sample; proto3 omits zero fields."""
-    if e - s >= 11 and buf[s] == 0x09 and buf[s + 9] == 0x10:  # the usual layout
-        raw = buf[s + 1:s + 9]
-        ts, pos = _varint(buf, s + 10)
-        if pos == e:
-            return _signed(ts), _unpack_double(raw)[0], raw == _STALE_BYTES
-    value, ts, stale, pos = 0.0, 0, False, s
-    while pos < e:
-        tag, pos = _varint(buf, pos)
-        if tag == 0x09:
-            if pos + 8 > e:
-                raise ProtocolError(400, "invalid WriteRequest protobuf: truncated sample")
-            raw = buf[pos:pos + 8]
-            value, stale = _unpack_double(raw)[0], raw == _STALE_BYTES
-            pos += 8
-        elif tag == 0x10:
-            ts, pos = _varint(buf, pos)
-        else:
-            pos = _skip(buf, pos, tag & 7, e)
-    return _signed(ts), value, stale
-
-
-def _signed(v: int) -> int:
-    return v - (1 << 64) if v >= 1 << 63 else v
+    return Series(kind, extra=(pid, pname, puser), host=host, location=location)
 
 
 class Pivoter:
@@ -346,15 +286,16 @@ class Pivoter:
         times: dict[bytes, int] = {}  # encoded timestamp -> ms: a request holds few distinct ones
         k = 6                         # length of the last timestamp varint (6 bytes for ms since 2004)
         while pos < n:
+            # Tags as literals (wire.TIMESERIES, SAMPLE, VALUE, TIMESTAMP): constants, not global lookups.
             if raw[pos] == 0x0A and pos + 2 < n and raw[pos + 1] & 0x80 and raw[pos + 2] < 0x80:
                 end = pos + 3 + ((raw[pos + 1] & 0x7F) | raw[pos + 2] << 7)  # TimeSeries of 128 B-16 KiB
                 pos += 3
             else:
-                tag, pos = _varint(raw, pos)
+                tag, pos = varint(raw, pos)
                 if tag != 0x0A:  # metadata (3) and anything newer: not stored
-                    pos = _skip(raw, pos, tag & 7, n)
+                    pos = skip(raw, pos, tag & 7, n)
                     continue
-                length, pos = _varint(raw, pos)
+                length, pos = varint(raw, pos)
                 end = pos + length
             if end > n:
                 raise ProtocolError(400, "invalid WriteRequest protobuf: truncated TimeSeries")
@@ -377,8 +318,8 @@ class Pivoter:
                     self._apply(b, info, [(t, 0.0, False)])
                     pos = end
                     continue
-            v = _unpack_double(raw, s + 3)[0]
-            stale = v != v and raw[s + 3:s + 11] == _STALE_BYTES
+            v = unpack_double(raw, s + 3)[0]
+            stale = v != v and raw[s + 3:s + 11] == STALE_BYTES
             b.samples += 1
             if info.kind == "usage":
                 self._usage_sample(b, info, t, v, stale)
@@ -389,60 +330,27 @@ class Pivoter:
 
     def _one_sample(self, raw: bytes, pos: int, end: int, times: dict[bytes, int],
                     max_ts: int) -> tuple[int, int, Series] | None:
-        """(sample field start, timestamp, series) of a TimeSeries laid out as Prometheus writes it:
-        labels with one-byte lengths, then one Sample {1: double, 2: varint}; None otherwise."""
-        p = pos
-        while p + 1 < end and raw[p] == 0x0A and raw[p + 1] < 0x80:
-            p += 2 + raw[p + 1]
-        if not (p + 12 < end and raw[p] == 0x12 and raw[p + 2] == 0x09 and raw[p + 11] == 0x10
-                and p + 2 + raw[p + 1] == end):
+        """(sample field start, timestamp, series) of a TimeSeries laid out as Prometheus writes it
+        (wire.prometheus_sample), remembering a valid timestamp's bytes; None otherwise."""
+        found = prometheus_sample(raw, pos, end)
+        if found is None:
             return None
-        t, q = _varint(raw, p + 12)
-        if q != end:
-            return None
-        t = _signed(t)
+        p, t = found
         if MIN_TS_MS <= t <= max_ts:
             times[raw[p + 12:end]] = t
         return p, t, self._series(raw[pos:p])
 
     def _timeseries(self, b: Batch, raw: bytes, start: int, end: int) -> None:
         """The general walker: any field order, any number of samples, histograms."""
-        label_parts: list[bytes] = []
-        samples: list[tuple[int, int]] = []
-        histograms = 0
-        pos = start
-        while pos < end:
-            field_start = pos
-            tag = raw[pos]
-            if tag < 0x80:  # one-byte varints inlined: nearly every tag and length
-                pos += 1
-            else:
-                tag, pos = _varint(raw, pos)
-            if tag & 7 != 2:
-                pos = _skip(raw, pos, tag & 7, end)
-                continue
-            length = raw[pos] if pos < end else 0x80
-            if length < 0x80:
-                pos += 1
-            else:
-                length, pos = _varint(raw, pos)
-            if pos + length > end:
-                raise ProtocolError(400, "invalid WriteRequest protobuf: field overruns its TimeSeries")
-            if tag == 0x0A:
-                label_parts.append(raw[field_start:pos + length])
-            elif tag == 0x12:
-                samples.append((pos, pos + length))
-            elif tag == 0x22:
-                histograms += 1
-            pos += length
+        block, samples, histograms = timeseries_fields(raw, start, end)
         if histograms:
             b.samples += histograms
             b.dropped["histogram"] += histograms
         if not samples:
             return
         b.samples += len(samples)
-        info = self._series(b"".join(label_parts))
-        parsed = [_sample(raw, s, e) for s, e in samples] if info.kind not in ("drop", "refuse") else samples
+        info = self._series(block)
+        parsed = [sample(raw, s, e) for s, e in samples] if info.kind not in ("drop", "refuse") else samples
         self._apply(b, info, parsed)
 
     def _apply(self, b: Batch, info: Series, parsed: list) -> None:
@@ -500,30 +408,31 @@ class Pivoter:
         if stale:
             b.dropped["stale_marker"] += 1
             return
+        value: float | None = v
         if not _isfinite(v):
-            v = None
+            value = None
             b.nulls += 1
         elif (info.lo is not None and v < info.lo) or (info.hi is not None and v > info.hi):
-            v = _fit(info.column, v)
-            if v is None:
+            value = _fit(info.column, v)
+            if value is None:
                 b.nulls += 1
-        # Huge values are whole numbers on any grid already, and v * q could overflow to infinity.
-        if v is not None and -1e12 < v < 1e12:
+        # Huge values are whole numbers on any grid already, and value * q could overflow to infinity.
+        if value is not None and -1e12 < value < 1e12:
             q = _QUANTA[info.index]
-            r = round(v * q) / q
+            r = round(value * q) / q
             # A bound that is off the grid (absolute zero, -273.15) must not be crossed by rounding.
             if (info.lo is None or r >= info.lo) and (info.hi is None or r <= info.hi):
-                v = r
+                value = r
         row = b.usage.get((host, t))
         if row is None:
             row = b.usage[(host, t)] = [None] * _ROW_WIDTH
         if info.key is None:
-            row[info.index] = v
+            row[info.index] = value
         else:
             per_core = row[-1]
             if per_core is None:
                 per_core = row[-1] = {}
-            per_core[info.key] = v
+            per_core[info.key] = value
         if t > facts.max_ts:
             facts.max_ts = t
         b.accepted += 1

@@ -6,8 +6,6 @@ Every refusal is a :class:`ProtocolError` carrying the HTTP status and a short r
 
 from __future__ import annotations
 
-import math
-import struct
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -15,21 +13,9 @@ import cramjam
 from google.protobuf.message import DecodeError
 
 from remote_write_adapter.prompb import remote_pb2
+from remote_write_adapter.wire import ProtocolError, varint
 
-# Prometheus's staleness marker: a NaN with this exact bit pattern (value.StaleNaN).
-STALE_NAN_BITS = 0x7FF0000000000002
 _FRAMED_MAGIC = b"\xff\x06\x00\x00sNaPpY"
-
-
-def is_stale_marker(value: float) -> bool:
-    return math.isnan(value) and struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS
-
-
-class ProtocolError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -38,18 +24,12 @@ class Limits:
     max_decoded_bytes: int = 64 << 20   # after decompression
 
 
-def _uvarint(data: bytes, pos: int = 0) -> tuple[int, int]:
-    """Decode a protobuf/snappy unsigned varint; return (value, next position)."""
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ProtocolError(400, "truncated or oversized varint in snappy header")
-        b = data[pos]
-        result |= (b & 0x7F) << shift
-        pos += 1
-        if not b & 0x80:
-            return result, pos
-        shift += 7
+def _declared_length(data: bytes, pos: int = 0) -> int:
+    """The decoded length a snappy block declares in its varint header."""
+    try:
+        return varint(data, pos)[0]
+    except ProtocolError as exc:
+        raise ProtocolError(400, f"invalid snappy header: {exc.reason}") from None
 
 
 def _framed_decoded_length(body: bytes) -> int:
@@ -64,7 +44,7 @@ def _framed_decoded_length(body: bytes) -> int:
         if len(chunk) != length:
             raise ProtocolError(400, "truncated snappy frame")
         if kind == 0x00:  # compressed: 4-byte CRC, then a snappy block with its varint length
-            total += _uvarint(chunk, 4)[0]
+            total += _declared_length(chunk, 4)
         elif kind == 0x01:  # uncompressed: 4-byte CRC, then the data
             total += max(length - 4, 0)
         pos += 4 + length
@@ -81,7 +61,7 @@ def decompress(body: bytes, limits: Limits) -> bytes:
             return bytes(cramjam.snappy.decompress(body))
         except Exception as exc:  # cramjam raises its own DecompressionError
             raise ProtocolError(400, f"invalid framed snappy data: {exc}") from None
-    declared, _ = _uvarint(body)
+    declared = _declared_length(body)
     if declared > limits.max_decoded_bytes:
         raise ProtocolError(413, f"decoded body of {declared} bytes exceeds limit {limits.max_decoded_bytes}")
     try:

@@ -17,10 +17,11 @@ _Matcher = Callable[[str], bool]
 
 
 def _compile(m: types_pb2.LabelMatcher) -> _Matcher:
+    want: str = m.value
     if m.type == types_pb2.LabelMatcher.EQ:
-        return lambda v, x=m.value: v == x
+        return lambda v: v == want
     if m.type == types_pb2.LabelMatcher.NEQ:
-        return lambda v, x=m.value: v != x
+        return lambda v: v != want
     try:
         rx = re.compile(m.value)
     except re.error as exc:
@@ -63,8 +64,7 @@ def _query_column(conn: psycopg.Connection, result: remote_pb2.QueryResult, colu
                f' AND m.{column} IS NOT NULL ORDER BY 1, 4')
     count = 0
     current_key = None
-    ts_msg = None
-    keep = False
+    ts_msg: types_pb2.TimeSeries | None = None  # None while the current series is filtered out
     for hostname, location, key, t_ms, value in conn.execute(sql, (q.start_timestamp_ms, q.end_timestamp_ms)):
         if (hostname, key) != current_key:
             current_key = (hostname, key)
@@ -73,12 +73,12 @@ def _query_column(conn: psycopg.Connection, result: remote_pb2.QueryResult, colu
                 labels["location"] = location
             if key_label:
                 labels[key_label] = key
-            keep = all(match(labels.get(name, "")) for name, match in matchers)
-            if keep:
+            ts_msg = None
+            if all(match(labels.get(name, "")) for name, match in matchers):
                 ts_msg = result.timeseries.add()
                 for name in sorted(labels):
                     ts_msg.labels.add(name=name, value=labels[name])
-        if keep:
+        if ts_msg is not None:
             ts_msg.samples.add(value=value, timestamp=t_ms)
             count += 1
     return count

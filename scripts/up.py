@@ -117,8 +117,14 @@ def db_url(user: str = "postgres") -> str:
     return f"postgresql://{user}@127.0.0.1:{port('postgres')}/sru"
 
 
+def console_url() -> str:
+    """The web console as this stack serves it (for the links of notifications and dashboards)."""
+    return f"http://127.0.0.1:{port('web')}"
+
+
 def prepare_database() -> None:
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port('postgres')}/postgres",
                          autocommit=True) as conn:
@@ -129,6 +135,10 @@ def prepare_database() -> None:
         for user, group in LOGINS.items():
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone():
                 conn.execute(f'CREATE ROLE "{user}" LOGIN IN ROLE "{group}"')
+        # The Grafana dashboards read the console's base URL from this setting of their login (their
+        # hidden console_url variable; grafana/README.md), as compose's create-logins.sql sets it.
+        conn.execute(sql.SQL("ALTER ROLE sru_grafana IN DATABASE sru SET sru.console_url = {}")
+                     .format(sql.Literal(console_url())))
 
 
 def prometheus_config(var: Path) -> Path:
@@ -184,7 +194,7 @@ def prepare_alerting(var: Path) -> Path:
     site = var / "alertmanager" / "site"
     site.mkdir(parents=True, exist_ok=True)
     (site / "urls.tmpl").write_text(
-        f'{{{{ define "sru.console.url" }}}}http://127.0.0.1:{port("web")}{{{{ end }}}}\n')
+        f'{{{{ define "sru.console.url" }}}}{console_url()}{{{{ end }}}}\n')
     cfg["templates"] = [t for t in cfg["templates"] if not t.endswith("site/*.tmpl")] + [str(site / "*.tmpl")]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, LiteralString
 
 from sru.errors import ConfigError, SruError
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.abc import Params
 
 # libpq waits forever for a host that drops packets; a command should give up and say so.
 CONNECT_TIMEOUT_S = 10
@@ -62,4 +63,12 @@ def schema_tier(conn: "psycopg.Connection") -> str:
     row = conn.execute("SELECT value FROM sru_meta WHERE key = 'timescaledb_tier'").fetchone()
     if row is None:
         raise LookupError("database is not migrated: run `sru db migrate`")
+    return row[0]
+
+
+def scalar(conn: "psycopg.Connection", query: LiteralString, params: "Params | None" = None) -> Any:
+    """The first column of the row a query always returns (an aggregate, ``current_setting()``)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:  # a programming error: the query was meant to return exactly one row
+        raise LookupError(f"query returned no row: {query!r}")
     return row[0]

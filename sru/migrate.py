@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Iterable
 
+from sru.db import scalar
 from sru.errors import MigrationError
 
 if TYPE_CHECKING:
@@ -81,13 +82,13 @@ def detect_tier(conn: "psycopg.Connection", timescaledb: str) -> str:
     available = conn.execute(
         "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).fetchone()
-    preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+    preload = scalar(conn, "SELECT current_setting('shared_preload_libraries')")
     if not available or "timescaledb" not in preload:
         if timescaledb in ("require", "full"):
             why = "not installed" if not available else "not in shared_preload_libraries"
             raise MigrationError(f"--timescaledb={timescaledb}: the TimescaleDB extension is {why}")
         return "plain"
-    license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
+    license_ = scalar(conn, "SELECT current_setting('timescaledb.license', true)")
     if license_ is None:
         license_ = _probe_license(conn)
     return "full" if license_ == "timescale" else "apache"
@@ -102,17 +103,18 @@ def _probe_license(conn: "psycopg.Connection") -> str | None:
     back: the database is left as it was, and this session stays free to create the extension (one
     backend cannot create it again after a rolled-back creation)."""
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     params = conn.info.get_parameters()
     password = conn.pgconn.password
     if password:
         params["password"] = password.decode()
     params["application_name"] = "sru-migrate-probe"
-    with psycopg.connect(**params, autocommit=True) as probe:
+    with psycopg.connect(make_conninfo(**params), autocommit=True) as probe:
         value: str | None = None
         with probe.transaction():
             probe.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            value = probe.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0]
+            value = scalar(probe, "SELECT current_setting('timescaledb.license', true)")
             raise psycopg.Rollback()
         return value
 
@@ -169,7 +171,7 @@ def migrate(conn: "psycopg.Connection", *, timescaledb: str = "auto",
                        else f"this database was migrated on tier '{tier}' before")
                 raise MigrationError(f"--timescaledb=full: {why}; compression, continuous aggregates "
                                      "and retention policies need the community edition")
-            done = dict(conn.execute("SELECT filename, checksum FROM sru_schema_migrations").fetchall())
+            done: dict[str, str] = dict(conn.execute("SELECT filename, checksum FROM sru_schema_migrations").fetchall())
         applied = []
         for mig in migrations:
             if mig.filename in done and mig.repeatable and done[mig.filename] == mig.checksum:

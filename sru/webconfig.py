@@ -94,8 +94,12 @@ class BasicAuth:
     def __init__(self, users: Mapping[str, str]) -> None:
         self._users = {name: hashed.encode("ascii") for name, hashed in users.items()}
         # The dummy hash must cost what a real one costs, or timing would tell unknown users apart.
-        cost = max(int(_BCRYPT_RE.match(h).group(1)) for h in users.values())  # type: ignore[union-attr]
-        self._bcrypt = _import_bcrypt()
+        cost = max(bcrypt_cost(h) for h in users.values())
+        try:
+            import bcrypt
+        except ImportError:
+            raise ConfigError(OPTION, "basic_auth_users needs the bcrypt package (pip install bcrypt)") from None
+        self._bcrypt = bcrypt
         self._dummy = self._bcrypt.hashpw(os.urandom(16).hex().encode(), self._bcrypt.gensalt(cost))
         self._ok_cache: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -252,10 +256,10 @@ def _parse_basic(header: str | None) -> tuple[str, bytes] | None:
         return None
 
 
-def _import_bcrypt() -> Any:
-    try:
-        import bcrypt
-    except ImportError:
-        raise ConfigError(OPTION, "basic_auth_users needs the bcrypt package (pip install bcrypt)") from None
-    return bcrypt
+def bcrypt_cost(hashed: str) -> int:
+    """The cost of a hash that parse_web_config has already checked against _BCRYPT_RE."""
+    match = _BCRYPT_RE.match(hashed)
+    if match is None:
+        raise ValueError("not a bcrypt hash ($2a$/$2b$/$2y$)")
+    return int(match.group(1))
 

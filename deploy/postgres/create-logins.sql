@@ -3,8 +3,12 @@
 -- with psql after every migration; idempotent: it creates what is missing and (re)sets passwords, so
 -- changing a password in .env and running `docker compose up` again applies it.
 -- psql variables (-v): adapter_password, receiver_password, optimizer_password, grafana_password,
--- web_password.
+-- web_password, and console_url (the web console as people reach it, SRU_WEB_URL; default below).
 \set ON_ERROR_STOP on
+\if :{?console_url}
+\else
+  \set console_url 'http://localhost:9850'
+\endif
 
 SELECT format('CREATE ROLE %I LOGIN', u)
   FROM unnest(ARRAY['sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana', 'sru_web']) AS u
@@ -25,3 +29,6 @@ ALTER ROLE sru_web SET statement_timeout = '30s';
 -- Grafana runs whatever SQL a dashboard editor types: keep its queries short and read-only.
 ALTER ROLE sru_grafana SET statement_timeout = '30s';
 ALTER ROLE sru_grafana SET default_transaction_read_only = on;
+-- The dashboards link to the web console: they read its base URL from this setting of Grafana's login
+-- (their hidden console_url variable, see grafana/README.md), for this database only.
+ALTER ROLE sru_grafana IN DATABASE :"DBNAME" SET sru.console_url = :'console_url';

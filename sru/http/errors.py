@@ -17,11 +17,13 @@ DEFAULT_RETRY_AFTER = 5  # seconds
 class HTTPError(Exception):
     """An answer other than success: status, a message for the client, extra headers."""
 
-    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None,
+                 kind: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = list(headers or [])
+        self.kind = kind  # what database_error() made of a database exception, for error counters
 
 
 def database_error(exc: BaseException, retry_after: int = DEFAULT_RETRY_AFTER) -> HTTPError | None:
@@ -35,9 +37,7 @@ def database_error(exc: BaseException, retry_after: int = DEFAULT_RETRY_AFTER) -
     retry = [("Retry-After", str(retry_after))]
     if isinstance(exc, (PoolTimeout, psycopg.OperationalError)):
         log.warning("database unavailable: %s", _first_line(exc))
-        err = HTTPError(503, "database unavailable, retry later", retry)
-        err.kind = "unavailable"  # type: ignore[attr-defined]
-        return err
+        return HTTPError(503, "database unavailable, retry later", retry, kind="unavailable")
     if not isinstance(exc, psycopg.Error):
         return None
     primary = getattr(getattr(exc, "diag", None), "message_primary", None) or _first_line(exc)
@@ -45,20 +45,14 @@ def database_error(exc: BaseException, retry_after: int = DEFAULT_RETRY_AFTER) -
         # A referenced row (a systems row) deleted while the request ran: the data is fine and the
         # next try recreates the row, so the sender must keep it and retry.
         log.error("database error: %s", primary)
-        err = HTTPError(503, f"database error: {primary}", retry)
-        err.kind = "error"  # type: ignore[attr-defined]
-        return err
+        return HTTPError(503, f"database error: {primary}", retry, kind="error")
     if isinstance(exc, (psycopg.DataError, psycopg.IntegrityError)):
         log.warning("refused by the database: %s", primary)
-        err = HTTPError(400, f"refused by the database: {primary}")
-        err.kind = "refused"  # type: ignore[attr-defined]
-        return err
+        return HTTPError(400, f"refused by the database: {primary}", kind="refused")
     # Privileges, a missing migration, a raised exception in a SQL function we did not map: not the
     # data's fault, so retrying after an operator fixes it succeeds.
     log.error("database error: %s", primary)
-    err = HTTPError(503, f"database error: {primary}", retry)
-    err.kind = "error"  # type: ignore[attr-defined]
-    return err
+    return HTTPError(503, f"database error: {primary}", retry, kind="error")
 
 
 def _first_line(exc: BaseException) -> str:

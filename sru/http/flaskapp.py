@@ -62,13 +62,14 @@ def create_app(name: str, *, max_body_bytes: int, authenticator: Authenticator |
     @app.errorhandler(HTTPException)
     def _werkzeug_error(exc: HTTPException) -> Response:
         headers: list[tuple[str, str]] = []
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            headers.append(("Allow", ", ".join(exc.valid_methods)))
+        allowed = (exc.valid_methods if isinstance(exc, MethodNotAllowed) else None) or []
+        if allowed:
+            headers.append(("Allow", ", ".join(allowed)))
         message = exc.description or reason(exc.code or 500)
         if exc.code == 404:
             message = f"no such endpoint {request.path}"
         elif exc.code == 405:
-            message = f"method {request.method} not allowed; use {', '.join(exc.valid_methods or [])}"
+            message = f"method {request.method} not allowed; use {', '.join(allowed)}"
         elif exc.code == 413:
             message = f"body is over the limit of {app.config['MAX_BODY_BYTES']} bytes"
         return _http_error(HTTPError(exc.code or 500, message, headers))

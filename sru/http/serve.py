@@ -12,28 +12,34 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
+from sru.webconfig import WebConfig, server_ssl_context
+
 if TYPE_CHECKING:
-    from sru.webconfig import WebConfig
+    import ssl
+
+    from _typeshed.wsgi import WSGIApplication
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.config import Config
+    from gunicorn.workers.base import Worker
 
 
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def tls_options(web_config: "WebConfig | None") -> dict[str, Any]:
+def tls_options(web_config: WebConfig | None) -> dict[str, Any]:
     tls = web_config.tls if web_config is not None else None
     if tls is None:
         return {}
-    assert web_config is not None
 
-    def ssl_context(config: Any, default_factory: Any) -> Any:
-        return web_config.ssl_context()
+    def ssl_context(config: "Config", default_factory: Callable[[], "ssl.SSLContext"]) -> "ssl.SSLContext":
+        return server_ssl_context(tls)
 
     return {"certfile": tls.cert_file, "keyfile": tls.key_file, "do_handshake_on_connect": True,
             "ssl_context": ssl_context}
 
 
-def _child_exit(server: Any, worker: Any) -> None:
+def _child_exit(server: "Arbiter", worker: "Worker") -> None:
     # Drop a dead worker's live gauges from multiprocess metrics (the adapter runs several workers).
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -42,7 +48,7 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 
 class _Server(BaseApplication):
-    def __init__(self, app_factory: Callable[[], Any], options: dict[str, Any]) -> None:
+    def __init__(self, app_factory: Callable[[], "WSGIApplication"], options: dict[str, Any]) -> None:
         self._factory = app_factory
         self._options = options
         super().__init__()
@@ -51,12 +57,14 @@ class _Server(BaseApplication):
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Any:
+    # types-gunicorn wants an application taking any MutableMapping as environ; typeshed's (and
+    # Flask's) WSGI applications take the dict that every WSGI server, gunicorn included, passes.
+    def load(self) -> "WSGIApplication":  # type: ignore[override]
         return self._factory()
 
 
-def serve(app_factory: Callable[[], Any], *, bind: str, name: str, workers: int = 1, threads: int = 4,
-          timeout: int = 30, web_config: "WebConfig | None" = None, loglevel: str = "warning",
+def serve(app_factory: Callable[[], "WSGIApplication"], *, bind: str, name: str, workers: int = 1, threads: int = 4,
+          timeout: int = 30, web_config: WebConfig | None = None, loglevel: str = "warning",
           **extra: Any) -> None:
     """Run ``app_factory()`` (called in each worker, after the fork: no pool crosses a fork)."""
     options: dict[str, Any] = {

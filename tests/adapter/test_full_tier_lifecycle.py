@@ -23,8 +23,8 @@ def _jobs(conn: psycopg.Connection, proc: str) -> dict[str, int]:
         "ON ca.materialization_hypertable_name = j.hypertable_name WHERE j.proc_name = %s", (proc,)).fetchall())
 
 
-def _chunks(conn: psycopg.Connection, table: str) -> list[tuple[datetime, bool]]:
-    return conn.execute("SELECT range_start, is_compressed FROM timescaledb_information.chunks "
+def _chunks(conn: psycopg.Connection, table: str) -> list[tuple[datetime, datetime, bool]]:
+    return conn.execute("SELECT range_start, range_end, is_compressed FROM timescaledb_information.chunks "
                         "WHERE hypertable_name = %s ORDER BY range_start", (table,)).fetchall()
 
 
@@ -40,7 +40,8 @@ def test_compressed_history_stays_readable_and_writable(full_database, adapter_f
     db = full_database
     adapter = adapter_factory(db.role_url("data_collector"))
     end = int(time.time()) // 3600 * 3600 * 1000 - HOUR_MS
-    start = end - 10 * 24 * HOUR_MS
+    # 20 days: usage_metrics has 7-day chunks (052), so at least one lies wholly before the 7-day mark.
+    start = end - 20 * 24 * HOUR_MS
     stamps = range(start, end + 1, HOUR_MS)
     for t in stamps:
         assert adapter.write(_usage("lab1", t, cpu=float((t // HOUR_MS) % 24))).status_code == 204
@@ -51,9 +52,11 @@ def test_compressed_history_stays_readable_and_writable(full_database, adapter_f
         cutoff = datetime.now(timezone.utc) - timedelta(days=7)
         for table in ("usage_metrics", "process_snapshots"):
             chunks = _chunks(conn, table)
-            assert [c for c in chunks if c[1]], f"{table}: nothing compressed"
+            assert [c for c in chunks if c[2]], f"{table}: nothing compressed"
             # A chunk is compressed once it lies wholly before the 7-day mark, and only then.
-            assert all(compressed == (begin + timedelta(days=1) <= cutoff) for begin, compressed in chunks), chunks
+            assert all(compressed == (chunk_end <= cutoff) for _, chunk_end, compressed in chunks), chunks
+        assert {c[1] - c[0] for c in _chunks(conn, "usage_metrics")} == {timedelta(days=7)}
+        assert {c[1] - c[0] for c in _chunks(conn, "process_snapshots")} == {timedelta(days=1)}
         old = datetime.fromtimestamp((start + 24 * HOUR_MS) / 1000, timezone.utc)
         assert conn.execute('SELECT cpu_percent FROM usage_metrics WHERE "timestamp" = %s', (old,)).fetchone() \
             == (float((start // HOUR_MS + 24) % 24),)
@@ -66,7 +69,7 @@ def test_compressed_history_stays_readable_and_writable(full_database, adapter_f
     with db.connect() as conn:
         days = conn.execute("SELECT count(*) FROM performance_summaries WHERE period_type = 'daily'").fetchone()[0]
         hours = conn.execute("SELECT count(*) FROM hourly_performance_stats").fetchone()[0]
-    assert days >= 10 and hours == len(stamps)
+    assert days >= 20 and hours == len(stamps)
 
     # Remote read, through a real Prometheus, of a sample inside a compressed chunk.
     reader = prometheus_factory({"global": {"scrape_interval": "1m"},

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from psycopg import errors
@@ -72,14 +71,11 @@ def test_data_collector_cannot_delete_or_truncate_leases(database):
 
 
 def test_ha_options_are_checked(tmp_path):
-    import subprocess
-    import sys
+    from tests.support.proc import sru
 
-    sru = str(Path(sys.executable).parent / "sru")
     for arg, option in (("--ha.lease-timeout=0", "--ha.lease-timeout"), ("--ha.replica-label=a-b", "--ha.replica-label"),
                         ("--ha.cluster-label=1x", "--ha.cluster-label")):
-        p = subprocess.run([sru, "adapter", "--database-url=postgresql://x@127.0.0.1:1/x", arg],
-                           capture_output=True, text=True, timeout=60)
+        p = sru("adapter", "--database-url=postgresql://x@127.0.0.1:1/x", arg)
         assert p.returncode != 0 and option in p.stderr, p.stderr
 
 

@@ -3,8 +3,6 @@ list`, `sru rules sync` as admin (and refused to data_collector), and the MTTR f
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,10 +11,7 @@ import pytest
 
 from alertmanager.config import load_shipped, localize
 from tests.alerting.conftest import T0, Receiver, make_alert, notification
-
-
-def sru(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sru.cli", *args], capture_output=True, text=True, timeout=60)
+from tests.support.proc import sru
 
 
 def _alert_id(receiver: Receiver, **kw) -> int:

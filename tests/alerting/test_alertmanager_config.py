@@ -15,12 +15,13 @@ import yaml
 from alertmanager.config import load_shipped, localize, shipped_dir
 from tests.fixtures.alertmanager import AMTOOL_BIN
 from tests.fixtures.net import wait_for
+from tests.support.proc import run
 
 CONFIG = shipped_dir() / "alertmanager.yml"
 
 
-def amtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([AMTOOL_BIN, *args], capture_output=True, text=True, timeout=30)
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return run([AMTOOL_BIN, *args], timeout=30, check=False)
 
 
 def test_check_config() -> None:
@@ -214,9 +215,9 @@ def test_grafana_and_console_urls_are_site_settings(tmp_path: Path) -> None:
     # before it would exec Alertmanager.
     script = (entrypoint[2].replace("$$", "$").replace("/etc/alertmanager/site", str(site))
               .replace('exec /bin/alertmanager "$@"', "exit 0"))
-    r = subprocess.run([entrypoint[0], entrypoint[1], script, "alertmanager"], capture_output=True, text=True,
-                       env={**os.environ, "SRU_GRAFANA_URL": "https://grafana.lab.example.org/sub",
-                            "SRU_WEB_URL": "https://sru.lab.example.org"}, timeout=10)
+    r = run([entrypoint[0], entrypoint[1], script, "alertmanager"], check=False,
+            env={**os.environ, "SRU_GRAFANA_URL": "https://grafana.lab.example.org/sub",
+                 "SRU_WEB_URL": "https://sru.lab.example.org"}, timeout=10)
     assert r.returncode == 0, r.stderr
     data_file = tmp_path / "data.json"
     data_file.write_text(json.dumps({**GROUP, "alerts": [HOST_ALERT]}))

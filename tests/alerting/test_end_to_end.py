@@ -24,7 +24,7 @@ import yaml
 from alertmanager.config import load_shipped, localize
 from tests.alerting.conftest import make_alert, notification
 from tests.fixtures.net import free_port, wait_for
-from tests.support.proc import start_logged, stop_process
+from tests.support.proc import run, sru, start_logged, stop_process
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "alerts.yml"
 
@@ -111,8 +111,7 @@ def test_alert_reaches_alert_logs_and_resolves(tsdb_database, prometheus_factory
     address = f"e2e-{hostname}.example.org"
     with db.connect() as conn:
         system_id = conn.execute("INSERT INTO systems (hostname) VALUES (%s) RETURNING id", (hostname,)).fetchone()[0]
-    sync = subprocess.run([sys.executable, "-m", "sru.cli", "rules", "sync", "--database-url", db.role_url("admin")],
-                          capture_output=True, text=True, timeout=60)
+    sync = sru("rules", "sync", "--database-url", db.role_url("admin"))
     assert sync.returncode == 0, sync.stderr
 
     token = tmp_path / "receiver_token"
@@ -201,26 +200,24 @@ def test_served_receiver_auth(plain_database, processes: list[Process], tmp_path
 
 
 def test_receiver_flags_are_validated(tmp_path: Path) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "sru.cli", "alert-receiver", *args], capture_output=True,
-                              text=True, timeout=30, env={**os.environ, "SRU_DATABASE_URL": ""})
-    r = run()
+    def receiver(*args: str) -> subprocess.CompletedProcess[str]:
+        return sru("alert-receiver", *args, timeout=30, env={**os.environ, "SRU_DATABASE_URL": ""})
+    r = receiver()
     assert r.returncode == 1 and "--database-url" in r.stderr
-    r = run("--database-url", "postgresql://x/y", "--web.listen-address", "nope")
+    r = receiver("--database-url", "postgresql://x/y", "--web.listen-address", "nope")
     assert r.returncode == 1 and "--web.listen-address" in r.stderr
-    r = run("--database-url", "postgresql://x/y", "--web.bearer-token-file", str(tmp_path / "missing"))
+    r = receiver("--database-url", "postgresql://x/y", "--web.bearer-token-file", str(tmp_path / "missing"))
     assert r.returncode == 1 and "--web.bearer-token-file" in r.stderr
     bad = tmp_path / "web.yml"
     bad.write_text("basic_auth_users: {a: plain}\n")
-    r = run("--database-url", "postgresql://x/y", "--web.config.file", str(bad))
+    r = receiver("--database-url", "postgresql://x/y", "--web.config.file", str(bad))
     assert r.returncode == 1 and "--web.config.file" in r.stderr
 
 
 def test_served_receiver_tls(plain_database, processes: list[Process], tmp_path: Path) -> None:
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)], timeout=60)
     web_config = tmp_path / "web.yml"
     web_config.write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(cert), "key_file": str(key)}}))
     port = free_port()

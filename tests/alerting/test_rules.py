@@ -5,13 +5,13 @@ faithfully in its annotation."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.fixtures.prometheus import PROMTOOL_BIN
+from tests.support.proc import run
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 ALERT_FILES = sorted(RULES_DIR.glob("alerts*.yml"))
@@ -32,16 +32,14 @@ def test_rule_files_exist() -> None:
 
 
 def test_promtool_check_rules() -> None:
-    r = subprocess.run([PROMTOOL_BIN, "check", "rules", *map(str, ALERT_FILES)], capture_output=True,
-                       text=True, timeout=60)
+    r = run([PROMTOOL_BIN, "check", "rules", *map(str, ALERT_FILES)], timeout=60, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_promtool_unit_tests() -> None:
     tests = sorted((RULES_DIR / "tests").glob("alerts*_test.yml"))
     assert tests
-    r = subprocess.run([PROMTOOL_BIN, "test", "rules", *map(str, tests)], capture_output=True, text=True,
-                       timeout=120)
+    r = run([PROMTOOL_BIN, "test", "rules", *map(str, tests)], timeout=120, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

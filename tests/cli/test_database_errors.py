@@ -4,11 +4,11 @@ port, never the password — and exits non-zero, instead of printing a traceback
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from tests.fixtures.net import free_port
+from tests.support.proc import sru
 
 PASSWORD = "pw-Never-Printed-7f3a"
 
@@ -28,11 +28,7 @@ COMMANDS = [
 ]
 
 
-def sru(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sru.cli", *args], capture_output=True, text=True, timeout=60)
-
-
-def _one_line_error(r: subprocess.CompletedProcess) -> str:
+def _one_line_error(r: subprocess.CompletedProcess[str]) -> str:
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.strip().splitlines()

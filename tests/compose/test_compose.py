@@ -16,6 +16,8 @@ import psycopg
 import pytest
 import yaml
 
+from tests.support.proc import run
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -36,11 +38,10 @@ def mounts(svc: dict) -> dict[str, tuple[str, bool]]:
     return out
 
 
-def compose_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess:
+def compose_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SRU_", "POSTGRES_", "GRAFANA_"))}
-    return subprocess.run([COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
-                           "--env-file", str(env_file), "config", *extra],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    return run([COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
+                "--env-file", str(env_file), "config", *extra], env=env, cwd=ROOT, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +119,9 @@ def test_secrets_only_from_env_file(tmp_path):
     # No password is written into the repository's files.
     compose_text = (ROOT / "docker-compose.yml").read_text()
     assert "change-me" not in compose_text
-    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    ignored = run(["git", "check-ignore", "-q", ".env"], cwd=ROOT, check=False)
     assert ignored.returncode == 0, ".env must be git-ignored"
-    ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/secrets/receiver_token"], cwd=ROOT)
+    ignored = run(["git", "check-ignore", "-q", "deploy/secrets/receiver_token"], cwd=ROOT, check=False)
     assert ignored.returncode == 0, "deploy/secrets/* must be git-ignored"
 
 
@@ -163,7 +164,7 @@ def test_prometheus_config_passes_promtool_with_the_rules(tmp_path):
             sd["files"] = [str(ROOT / "deploy/prometheus/targets" / Path(f).name) for f in sd["files"]]
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(cfg))
-    r = subprocess.run([PROMTOOL, "check", "config", str(path)], capture_output=True, text=True)
+    r = run([PROMTOOL, "check", "config", str(path)], check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout + r.stderr
     # Alert rules treat job names starting with "sru" as hosts; only exporter jobs may use them.
@@ -191,12 +192,11 @@ def test_login_script_creates_least_privilege_users(tsdb_database):
     if not psql.exists():
         psql = Path(shutil.which("psql") or "/usr/bin/psql")
     for password in ("first", "second"):
-        r = subprocess.run(
+        r = run(
             [str(psql), "--no-psqlrc", f"--host={cluster.host}", f"--port={cluster.port}", "--username=postgres",
              f"--dbname={tsdb_database.name}", *(f"--set={k}_password={password}-{k}" for k in
                                                 ("adapter", "receiver", "optimizer", "grafana", "web")),
-             f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"],
-            capture_output=True, text=True)
+             f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"], check=False)
         assert r.returncode == 0, r.stdout + r.stderr
     with psycopg.connect(tsdb_database.url) as conn:
         members = dict(conn.execute("""

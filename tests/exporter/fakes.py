@@ -35,6 +35,7 @@ class FakePsutil:
                            suser("bob", "tty1", "", 1_700_000_100.0, 101),
                            suser("alice", "pts/0", "10.0.0.5", 1_699_999_000.0, 99),
                            suser("carol", None, None, 1_700_000_200.0, 102)]
+        self.freqs: list[scpufreq] | None = [scpufreq(2400.0, 800.0, 3600.0), scpufreq(3100.5, 800.0, 3600.0)]
         self.fail_on: set[str] = set()
 
     def _maybe_fail(self, what: str) -> None:
@@ -45,8 +46,8 @@ class FakePsutil:
         self._maybe_fail("cpu_times")
         return self.cpus
 
-    def cpu_freq(self, percpu: bool = False) -> list[scpufreq]:
-        return [scpufreq(2400.0, 800.0, 3600.0), scpufreq(3100.5, 800.0, 3600.0)]
+    def cpu_freq(self, percpu: bool = False) -> list[scpufreq] | None:
+        return self.freqs
 
     def getloadavg(self) -> tuple[float, float, float]:
         return (0.5, 0.25, 0.125)

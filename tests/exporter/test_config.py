@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from exporter.config import COLLECTORS, resolve
+from exporter.config import COLLECTORS, Settings, resolve
 from sru.cli import build_parser
 from sru.errors import ConfigError
+from tests.support import proc
 
 
-def settings(*argv: str):  # type: ignore[no-untyped-def]
+def settings(*argv: str) -> Settings:
     return resolve(build_parser().parse_args(["exporter", *argv]))
 
 
@@ -74,15 +73,13 @@ def test_cli_exits_1_with_the_option_named(tmp_path: Path) -> None:
     bad_web.write_text("basic_auth_users:\n  prom: plaintext\n")
     for argv, message in ((["--collector.processes.top", "-1"], "--collector.processes.top"),
                           (["--web.config.file", str(bad_web)], "--web.config.file: basic_auth_users.prom")):
-        r = subprocess.run([sys.executable, "-m", "sru.cli", "exporter", *argv], capture_output=True, text=True,
-                           timeout=60)
+        r = proc.sru("exporter", *argv)
         assert r.returncode == 1, r.stderr
         assert message in r.stderr and "Traceback" not in r.stderr
 
 
 def test_help_lists_node_exporter_style_flags() -> None:
-    r = subprocess.run([sys.executable, "-m", "sru.cli", "exporter", "--help"], capture_output=True, text=True,
-                       timeout=60)
+    r = proc.sru("exporter", "--help")
     for flag in ("--web.listen-address", "--web.telemetry-path", "--web.config.file", "--config.file",
                  "--collector.processes.top", "--no-collector.gpu", "--collector.filesystem.fs-types-exclude"):
         assert flag in r.stdout

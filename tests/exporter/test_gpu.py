@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable, NoReturn
 
 import pytest
 
 from exporter.gpu import GpuCollector
-from exporter.nvml import Nvml
+from exporter.nvml import Nvml, NvmlModule
 from tests.exporter.fakes import FakeGpu, FakeNvml, write_proc
 from tests.exporter.golden import assert_golden, render
 
@@ -22,7 +23,7 @@ class Clock:
         return self.now
 
 
-def no_library() -> None:
+def no_library() -> NoReturn:
     raise ImportError("No module named 'pynvml'")
 
 
@@ -35,7 +36,7 @@ def proc(tmp_path: Path) -> str:
 @pytest.mark.parametrize("loader", [no_library, lambda: FakeNvml(init_error=12), lambda: FakeNvml(init_error=9),
                                     lambda: FakeNvml([])],
                          ids=["no-package", "no-library", "no-driver", "zero-gpus"])
-def test_no_gpu_means_no_series_and_one_log_line(loader, proc: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_gpu_means_no_series_and_one_log_line(loader: Callable[[], NvmlModule], proc: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="sru.exporter.nvml")
     clock = Clock()
     collector = GpuCollector(Nvml(loader=loader, retry_interval=60, clock=clock), proc=proc)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from exporter.config import COLLECTORS, OPTIONS
 from exporter.registry import collectors
+from tests.support import proc
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    return proc.run([sys.executable, "-c", textwrap.dedent(code)], timeout=60, check=False)
 
 
 def test_every_shipped_collector_declares_itself() -> None:

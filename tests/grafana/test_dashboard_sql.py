@@ -77,9 +77,10 @@ def demo_db(request) -> Iterator[Database]:
         cluster, templates = request.getfixturevalue("pg_cluster"), request.getfixturevalue("pg_templates")
     db = create_database(cluster, templates, request.param)
     now = datetime.now(timezone.utc)
-    generate(db.url, hosts=DEMO_HOSTS, days=DEMO_DAYS, interval=timedelta(minutes=5), seed=7, end=now)
-    # The optimizer's pass fills hourly_performance_stats (rollup), performance_summaries and reports.
-    run_once(db.url, full=True)
+    with db.connect() as conn:
+        generate(conn, hosts=DEMO_HOSTS, days=DEMO_DAYS, interval=timedelta(minutes=5), seed=7, end=now)
+        # The optimizer's pass fills hourly_performance_stats (rollup), performance_summaries and reports.
+        run_once(conn, full=True)
     with psycopg.connect(db.url, autocommit=True) as conn:
         _alert_rows(conn, now)
         conn.execute("ANALYZE")

@@ -4,7 +4,6 @@ when it loads them."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 
 import pytest
@@ -21,6 +20,7 @@ from tests.grafana.dashboards import (
     provisioned_datasources,
     queries,
 )
+from tests.support.proc import run
 
 DASHBOARDS = load_dashboards()
 EXPECTED = {"fleet-overview.json", "host-detail.json", "alerts.json", "recommendations.json", "users.json"}
@@ -28,7 +28,7 @@ EXPECTED = {"fleet-overview.json", "host-detail.json", "alerts.json", "recommend
 
 def test_all_dashboards_present_and_generated_file_up_to_date():
     assert set(DASHBOARDS) == EXPECTED
-    r = subprocess.run([sys.executable, str(GRAFANA / "generate.py"), "--check"], capture_output=True, text=True)
+    r = run([sys.executable, str(GRAFANA / "generate.py"), "--check"], check=False)
     assert r.returncode == 0, r.stderr
 
 

@@ -95,6 +95,17 @@ def test_usage_series_picks_source_by_bucket(database):
         assert daily == [(T0, "a", 40.0, 95.0, None)]
         assert conn.execute(q, (T0, T0 + timedelta(days=7), timedelta(days=1), ["nobody"])).fetchall() == []
 
+        # Only the columns asked for are computed, the same as with all of them; the others are NULL.
+        narrow = ("SELECT \"time\", hostname, cpu_percent, max_cpu_percent, ram_percent "
+                  "FROM sru_usage_series(%s, %s, %s, %s, %s)")
+        for span, bucket, whole in ((timedelta(hours=1), timedelta(minutes=30), raw),
+                                    (timedelta(days=1), timedelta(hours=2), hourly),
+                                    (timedelta(days=7), timedelta(days=7), daily)):
+            got = conn.execute(narrow, (T0, T0 + span, bucket, ["a"], ["cpu_percent"])).fetchall()
+            assert got == [(t, h, cpu, None, None) for t, h, cpu, _, _ in whole], bucket
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown p_columns {cpu,NULL}"):
+            conn.execute(narrow, (T0, T0 + timedelta(days=1), timedelta(hours=1), ["a"], ["cpu", None]))
+
 
 def test_readonly_role_cannot_write(database):
     with database.connect("dashboard_readonly") as conn:

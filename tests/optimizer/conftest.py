@@ -9,6 +9,14 @@ END = datetime(2025, 3, 30, 23, 0, tzinfo=timezone.utc)   # a Sunday night
 NOW = END + timedelta(hours=1)
 
 
+def optimize(db, role: str | None = None, **kw):
+    """One optimizer pass on a connection of ``role`` (default: the schema owner)."""
+    from optimizer.run import run_once
+
+    with db.connect(role) as conn:
+        return run_once(conn, **kw)
+
+
 def load_demo(db, hosts: int = 7, days: int = 42, interval: timedelta = timedelta(hours=1), end=END):
     from optimizer.demo import generate
 

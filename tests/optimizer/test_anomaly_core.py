@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.anomaly_core import (CLOSE_AFTER, KINDS, find_episodes, nanmedian_rows, resume_from,
-                                    seasonal_strength)
-from tests.optimizer.synthetic import HOURS, JUDGE_FROM, _work, score, synthetic_set
+from optimizer import anomaly_core, thresholds
+from optimizer.anomaly_core import CLOSE_AFTER, KINDS, nanmedian_rows, resume_from, seasonal_strength
+from tests.optimizer.synthetic import HOURS, JUDGE_FROM, Series, _work, score, synthetic_set
+
+# The thresholds a freshly migrated database holds (test_thresholds.py proves they are the same).
+PARAMS = thresholds.anomaly_params(thresholds.shipped())
+
+
+def find_episodes(mean, peak=None, *, limit: float = Series.limit, **kw) -> list[anomaly_core.Episode]:
+    """The core with the shipped thresholds and the synthetic set's limit, unless a test says otherwise."""
+    return anomaly_core.find_episodes(mean, peak, params=PARAMS, limit=limit, **kw)
 
 QUIET = ("at_limit", "at_limit_after_incidents", "gaps", "noise_only")
 
@@ -167,7 +175,7 @@ def test_gaps_neither_extend_nor_close():
 
 
 def test_not_enough_history_judges_nothing():
-    """Fewer than 14 days of history before a day: that day is not judged (MIN_BASELINE_HOURS)."""
+    """Fewer than 14 days of history before a day: that day is not judged (anomaly_min_baseline_hours)."""
     mean = 50 + np.random.default_rng(1).normal(0, 5, 14 * 24)
     mean[-8:] = 99
     assert find_episodes(mean, judge_from=5 * 24) == []

@@ -10,9 +10,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from optimizer.run import run_once
 from sru.migrate import load_migrations, migrate
-from tests.optimizer.conftest import END, NOW, load_demo
+from tests.optimizer.conftest import END, NOW, load_demo, optimize
 
 INCIDENT = (END - timedelta(hours=40), END - timedelta(hours=20))   # Saturday 07:00 .. Sunday 03:00
 
@@ -33,7 +32,6 @@ def test_incremental_passes_extend_then_close_one_episode(database):
         conn.execute("CREATE TABLE held AS SELECT * FROM usage_metrics WHERE \"timestamp\" > %s", (cuts[0],))
         conn.execute("DELETE FROM usage_metrics WHERE \"timestamp\" > %s", (cuts[0],))
         conn.commit()
-    analyst = database.role_url("analyst")
     seen = []
     for i, cut in enumerate(cuts):
         if i:
@@ -41,7 +39,7 @@ def test_incremental_passes_extend_then_close_one_episode(database):
                 conn.execute("INSERT INTO usage_metrics SELECT * FROM held WHERE \"timestamp\" > %s "
                              "AND \"timestamp\" <= %s", (cuts[i - 1], cut))
                 conn.commit()
-        run_once(analyst, now=cut + timedelta(hours=1))
+        optimize(database, "analyst", now=cut + timedelta(hours=1))
         with database.connect() as conn:
             seen.append([r for r in _episodes(conn, host) if r[2] == "cpu_percent"])
     first, middle, last = ({r[1]: r for r in s} for s in seen)
@@ -59,8 +57,8 @@ def test_incremental_passes_extend_then_close_one_episode(database):
     assert len(seen[2]) == len({r[1] for r in seen[2]})
 
     # Passes with nothing new, and a full pass re-judging the week, change nothing.
-    assert run_once(analyst, now=NOW).anomalies == 0
-    assert run_once(analyst, now=NOW, full=True).anomalies == 0
+    assert optimize(database, "analyst", now=NOW).anomalies == 0
+    assert optimize(database, "analyst", now=NOW, full=True).anomalies == 0
     with database.connect() as conn:
         assert [r for r in _episodes(conn, host) if r[2] == "cpu_percent"] == seen[2]
         alerts = conn.execute("SELECT alert_name, triggered_at, resolved_at FROM alert_logs "
@@ -75,7 +73,7 @@ def test_recommendation_evidence_names_episodes(tsdb_database):
         conn.execute("UPDATE usage_metrics SET disk_io_wait_percent = 95 WHERE system_id = %s "
                      "AND \"timestamp\" >= %s AND \"timestamp\" < %s", (disk.system_id, *INCIDENT))
         conn.commit()
-    run_once(tsdb_database.role_url("analyst"), now=NOW)
+    optimize(tsdb_database, "analyst", now=NOW)
     with tsdb_database.connect() as conn:
         ev = conn.execute("SELECT recommendations FROM optimization_reports WHERE system_id = %s "
                           "AND recommendations ->> 'kind' = 'disk'", (disk.system_id,)).fetchone()[0]
@@ -85,7 +83,8 @@ def test_recommendation_evidence_names_episodes(tsdb_database):
     # The report counts and lists the same episodes.
     from optimizer.report import build_report, render
 
-    report = build_report(tsdb_database.role_url("analyst"), now=NOW)
+    with tsdb_database.connect("analyst") as conn:
+        report = build_report(conn, now=NOW)
     host = next(h for h in report["hosts"] if h["hostname"] == disk.hostname)
     assert host["anomaly_episodes"] == eps and host["anomalies"] >= len(eps)
     assert report["fleet"]["anomalies"] == sum(h["anomalies"] for h in report["hosts"])

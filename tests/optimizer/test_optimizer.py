@@ -8,8 +8,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from optimizer.run import run_once
-from tests.optimizer.conftest import END, NOW, load_demo
+from tests.optimizer.conftest import END, NOW, load_demo, optimize
 
 EXPECTED = {
     "healthy": set(),
@@ -24,7 +23,7 @@ EXPECTED = {
 
 def test_archetypes_get_their_recommendations(database):
     demo = load_demo(database)
-    result = run_once(database.role_url("analyst"), now=NOW)
+    result = optimize(database, "analyst", now=NOW)
     assert result.mode == "full" and result.reports_created > 0 and not result.not_enough_data
     with database.connect() as conn:
         rows = conn.execute(
@@ -54,7 +53,7 @@ def test_archetypes_get_their_recommendations(database):
                               "round(avg_cpu_percent::numeric, 6), round(p95_ram_percent::numeric, 6), "
                               "utilization_score, sample_count)::text, ',' ORDER BY system_id, period_type, "
                               "period_start)) FROM performance_summaries").fetchone()[0]
-    again = run_once(database.role_url("analyst"), now=NOW)
+    again = optimize(database, "analyst", now=NOW)
     assert again.mode == "incremental" and again.reports_created == 0 and again.reports_refreshed == len(rows)
     assert again.data_from >= END - timedelta(days=2, hours=1)
     with database.connect() as conn:
@@ -68,13 +67,13 @@ def test_archetypes_get_their_recommendations(database):
 
 def test_late_data_is_summarised(tsdb_database):
     load_demo(tsdb_database, hosts=2, days=10)
-    run_once(tsdb_database.url, now=NOW)
+    optimize(tsdb_database, now=NOW)
     with tsdb_database.connect() as conn:
         # A late sample one day back, within the late window, raises that day's max.
         conn.execute("UPDATE usage_metrics SET cpu_percent = 99.5 WHERE \"timestamp\" = %s",
                      (END - timedelta(days=1),))
         conn.commit()
-    run_once(tsdb_database.url, now=NOW)
+    optimize(tsdb_database, now=NOW)
     with tsdb_database.connect() as conn:
         assert conn.execute("SELECT count(*) FROM performance_summaries WHERE period_type = 'daily' "
                             "AND max_cpu_percent = 99.5").fetchone()[0] == 2
@@ -82,7 +81,7 @@ def test_late_data_is_summarised(tsdb_database):
 
 def test_short_history_says_not_enough_data(tsdb_database):
     load_demo(tsdb_database, hosts=7, days=4)
-    result = run_once(tsdb_database.url, now=NOW)
+    result = optimize(tsdb_database, now=NOW)
     assert len(result.not_enough_data) == 7 and result.reports_created == 0
     with tsdb_database.connect() as conn:
         assert conn.execute("SELECT count(*) FROM optimization_reports").fetchone()[0] == 0
@@ -96,8 +95,8 @@ def test_anomalies_caught_with_few_false_positives(tsdb_database):
         conn.execute("UPDATE usage_metrics SET cpu_percent = 97 WHERE system_id = %s AND \"timestamp\" = %s",
                      (healthy.system_id, night))
         conn.commit()
-    run_once(tsdb_database.role_url("analyst"), now=NOW)
-    run_once(tsdb_database.role_url("analyst"), now=NOW)   # idempotent: no second copy
+    optimize(tsdb_database, "analyst", now=NOW)
+    optimize(tsdb_database, "analyst", now=NOW)   # idempotent: no second copy
     with tsdb_database.connect() as conn:
         rows = conn.execute("SELECT system_id, kind, metric, started_at, ended_at, score, evidence "
                             "FROM anomaly_episodes").fetchall()
@@ -118,27 +117,27 @@ def test_workflow_transitions_and_roles(database):
     from optimizer.workflow import WorkflowError, show_report, transition
 
     load_demo(database)
-    run_once(database.role_url("analyst"), now=NOW)
-    url = database.role_url("analyst")
+    optimize(database, "analyst", now=NOW)
     with database.connect() as conn:
         ids = [str(r[0]) for r in conn.execute("SELECT id FROM optimization_reports ORDER BY priority_score DESC")]
     a, b = ids[0], ids[1]
-    row = transition(url, a[:8], "approved", "carol", "budget ok")
-    assert row["status"] == "approved" and row["status_changed_by"] == "carol" and row["status_changed_at"]
-    with pytest.raises(WorkflowError, match="invalid transition"):
-        transition(url, a, "rejected", "dave")
-    assert transition(url, a, "implemented", "dave")["status"] == "implemented"
-    with pytest.raises(WorkflowError, match="invalid transition"):
-        transition(url, a, "approved", "dave")
-    assert transition(url, b, "rejected", "erin")["status"] == "rejected"
-    with pytest.raises(WorkflowError, match="invalid transition"):
-        transition(url, b, "implemented", "erin")
-    shown = show_report(url, a)
+    with database.connect("analyst") as conn:
+        row = transition(conn, a[:8], "approved", "carol", "budget ok")
+        assert row["status"] == "approved" and row["status_changed_by"] == "carol" and row["status_changed_at"]
+        with pytest.raises(WorkflowError, match="invalid transition"):
+            transition(conn, a, "rejected", "dave")
+        assert transition(conn, a, "implemented", "dave")["status"] == "implemented"
+        with pytest.raises(WorkflowError, match="invalid transition"):
+            transition(conn, a, "approved", "dave")
+        assert transition(conn, b, "rejected", "erin")["status"] == "rejected"
+        with pytest.raises(WorkflowError, match="invalid transition"):
+            transition(conn, b, "implemented", "erin")
+        shown = show_report(conn, a)
     assert [(h["from_status"], h["to_status"], h["actor"]) for h in shown["history"]] == [
         ("pending", "approved", "carol"), ("approved", "implemented", "dave")]
     assert shown["history"][0]["note"] == "budget ok"
     # Neither an approved, implemented nor a recently rejected recommendation comes back as pending.
-    again = run_once(url, now=NOW)
+    again = optimize(database, "analyst", now=NOW)
     assert again.reports_created == 1     # the implemented one is still a problem: raised again
     # The analyst role writes only through the functions.
     with database.connect(role="analyst") as conn:

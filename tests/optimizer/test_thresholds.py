@@ -6,8 +6,8 @@ from __future__ import annotations
 from importlib import resources
 
 from optimizer import thresholds
-from optimizer.run import run_once
-from tests.optimizer.conftest import NOW, load_demo
+from optimizer.anomalies import METRICS
+from tests.optimizer.conftest import NOW, load_demo, optimize
 
 _RECS = ("SELECT hostname, kind, title, evidence FROM generate_hardware_recommendations(INTERVAL '30 days', %s)")
 
@@ -19,7 +19,7 @@ def _recommendations(db) -> dict[tuple[str, str], tuple[str, dict]]:
 
 def test_editing_the_thresholds_file_moves_sql_and_python(database) -> None:
     load_demo(database, hosts=7, days=10)
-    run_once(database.role_url("analyst"), now=NOW)
+    optimize(database, "analyst", now=NOW)
     with database.connect("analyst") as conn:
         assert thresholds.forecast_limits(conn) == {"ram_percent": 90.0, "gpu_memory_percent": 95.0,
                                                     "swap_percent": 50.0}
@@ -44,3 +44,49 @@ def test_editing_the_thresholds_file_moves_sql_and_python(database) -> None:
     # Ten days of data are now too few: every host says so, with the new figure.
     assert {kind for _, kind in after} == {"not_enough_data"}
     assert all(ev["needed_days"] == 11 and "of 11 days needed" in t for t, ev in after.values())
+
+
+
+def _apply_edited(db, changes: dict[str, str]) -> None:
+    """R__sru_thresholds.sql as an operator would edit it (old text → new), applied the way migrate
+    re-applies it."""
+    sql = resources.files("sru.sql").joinpath("R__sru_thresholds.sql").read_text()
+    for old, new in changes.items():
+        assert old in sql, old
+        sql = sql.replace(old, new)
+    with db.connect() as conn:
+        conn.execute(sql)
+
+def test_the_file_python_reads_offline_is_what_the_database_holds(database) -> None:
+    """thresholds.shipped() (the pure anomaly core's tests, bench/anomalies) and thresholds.load()
+    (every pass) read the same values, and every parameter of the detector is among them."""
+    shipped = thresholds.shipped()
+    with database.connect("analyst") as conn:
+        assert thresholds.load(conn) == shipped
+    params = thresholds.anomaly_params(shipped)
+    assert set(params.limits) == set(METRICS) and params.limits["cpu_percent"] == 98.0
+    assert params.z == 4.0 and params.min_baseline_hours == 14 * 24
+
+
+def test_flags_bottlenecks_and_anomaly_limits_follow_the_file(database) -> None:
+    """The summaries' flags and detect_bottleneck (SQL) and the anomaly detector's limits (Python)
+    move together when the one file changes."""
+    load_demo(database, hosts=7, days=10)
+    optimize(database, "analyst", now=NOW)
+    bottleneck = "SELECT detect_bottleneck(50, 88), detect_bottleneck(50, 50, p_cpu_temp => 88)"
+    idle = ("SELECT count(*) FILTER (WHERE is_underutilized) FROM performance_summaries p JOIN systems s "
+            "ON s.id = p.system_id WHERE s.hostname = 'demo-idle-01' AND period_type = 'daily'")
+    with database.connect("analyst") as conn:
+        assert conn.execute(bottleneck).fetchone() == (None, None)
+        assert conn.execute(idle).fetchone()[0] > 0
+        assert thresholds.anomaly_params(thresholds.load(conn)).limits["cpu_percent"] == 98.0
+
+    _apply_edited(database, {"('ram_percent', 90,": "('ram_percent', 85,",
+                             "('cpu_temp_celsius', 90,": "('cpu_temp_celsius', 85,",
+                             "('idle_cpu_percent', 20,": "('idle_cpu_percent', 0,",
+                             "('anomaly_limit_cpu_percent', 98,": "('anomaly_limit_cpu_percent', 95,"})
+    optimize(database, "analyst", now=NOW, full=True)
+    with database.connect("analyst") as conn:
+        assert conn.execute(bottleneck).fetchone() == ("ram", "thermal")
+        assert conn.execute(idle).fetchone()[0] == 0        # nothing is below 0 % CPU
+        assert thresholds.anomaly_params(thresholds.load(conn)).limits["cpu_percent"] == 95.0

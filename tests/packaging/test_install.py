@@ -13,6 +13,7 @@ import requests
 
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.process import stop_process
+from tests.support.proc import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_ONLY = {"psycopg", "psycopg-binary", "psycopg-pool", "gunicorn", "numpy", "statsmodels", "flask",
@@ -22,8 +23,7 @@ SERVER_ONLY = {"psycopg", "psycopg-binary", "psycopg-pool", "gunicorn", "numpy",
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-                   check=True, capture_output=True)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)])
     (path,) = out.glob("sru-*.whl")
     return path
 
@@ -41,22 +41,19 @@ def test_wheel_holds_every_data_file(wheel: Path) -> None:
 
 def test_exporter_extra_is_light_and_works(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[exporter]"],
-                         capture_output=True, text=True)
+    run([sys.executable, "-m", "venv", str(venv)])
+    pip = run([str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[exporter]"], check=False)
     assert pip.returncode == 0, pip.stderr[-2000:]
-    listed = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=freeze"], capture_output=True,
-                            text=True, check=True).stdout
+    listed = run([str(venv / "bin" / "pip"), "list", "--format=freeze"]).stdout
     installed = {line.split("==")[0].lower().replace("_", "-") for line in listed.splitlines()}
     assert not installed & SERVER_ONLY, installed & SERVER_ONLY
     assert {"prometheus-client", "psutil", "sru"} <= installed
 
     sru = str(venv / "bin" / "sru")
-    helptext = subprocess.run([sru, "--help"], capture_output=True, text=True, check=True).stdout
+    helptext = run([sru, "--help"]).stdout
     assert "exporter" in helptext
     # A server command says what is missing instead of failing with a traceback.
-    r = subprocess.run([sru, "db", "migrate", "--database-url", "postgresql://127.0.0.1:1/x"],
-                       capture_output=True, text=True)
+    r = run([sru, "db", "migrate", "--database-url", "postgresql://127.0.0.1:1/x"], check=False)
     assert r.returncode == 1 and "sru[server]" in r.stderr and "Traceback" not in r.stderr
 
     port = free_port()

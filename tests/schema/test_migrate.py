@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,8 +11,8 @@ import pytest
 from sru.errors import MigrationError
 from sru.migrate import Migration, load_migrations, migrate
 from tests.fixtures.postgres import empty_database
+from tests.support.proc import sru
 
-SRU = str(Path(sys.executable).parent / "sru")
 
 
 @pytest.fixture
@@ -33,14 +31,12 @@ def _dump_schema(url: str) -> list[tuple]:
 
 @pytest.mark.parametrize("flag, tier", [("off", "plain"), ("auto", "apache")])
 def test_cli_migrates_twice_and_reports_the_tier(empty_db, flag, tier) -> None:
-    first = subprocess.run([SRU, "db", "migrate", "--timescaledb", flag], capture_output=True, text=True,
-                           env={**os.environ, "SRU_DATABASE_URL": empty_db})
+    first = sru("db", "migrate", "--timescaledb", flag, env={**os.environ, "SRU_DATABASE_URL": empty_db})
     assert first.returncode == 0, first.stderr
     assert f"TimescaleDB tier: {tier}" in first.stdout
     assert "002_core_tables.sql" in first.stdout
     before = _dump_schema(empty_db)
-    second = subprocess.run([SRU, "db", "migrate", "--database-url", empty_db, "--timescaledb", flag],
-                            capture_output=True, text=True)
+    second = sru("db", "migrate", "--database-url", empty_db, "--timescaledb", flag)
     assert second.returncode == 0, second.stderr
     assert f"TimescaleDB tier: {tier}" in second.stdout
     assert "nothing applied" in second.stdout
@@ -49,7 +45,7 @@ def test_cli_migrates_twice_and_reports_the_tier(empty_db, flag, tier) -> None:
 
 def test_cli_names_a_missing_database_url() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SRU_DATABASE_URL"}
-    r = subprocess.run([SRU, "db", "migrate"], capture_output=True, text=True, env=env)
+    r = sru("db", "migrate", env=env)
     assert r.returncode == 1
     assert "--database-url" in r.stderr and "Traceback" not in r.stderr
 
@@ -88,9 +84,8 @@ def empty_db_full(pg_cluster_full):
     yield from empty_database(pg_cluster_full)
 
 
-def _migrate_cli(url: str, flag: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SRU, "db", "migrate", "--database-url", url, "--timescaledb", flag],
-                          capture_output=True, text=True)
+def _migrate_cli(url: str, flag: str) -> subprocess.CompletedProcess[str]:
+    return sru("db", "migrate", "--database-url", url, "--timescaledb", flag)
 
 
 def test_community_server_fresh_database_is_full(empty_db_full) -> None:

@@ -36,6 +36,8 @@ SUPERSEDED = {
     "sru_usage_series": {"040_grafana_dashboard_views.sql"},
     "sru_optimization_report_workflow": {"030_optimizer_schema.sql", "051_workflow_same_actor.sql"},
     "transition_optimization_report": {"032_optimizer_functions.sql", "051_workflow_same_actor.sql"},
+    "detect_bottleneck": {"032_optimizer_functions.sql"},
+    "sru_refresh_summaries": {"032_optimizer_functions.sql"},
 }
 
 _CREATE = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE|VIEW)\s+([a-z_][a-z0-9_]*)",

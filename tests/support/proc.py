@@ -1,11 +1,12 @@
 """Processes for the tests, bench/ and `make up` (standard library only, so scripts/up.py can import
 it from the repository): run a command to completion with its output in the error, run one as the
-``postgres`` user, start a server with its output in a log file, stop it."""
+``postgres`` user, run the `sru` command, start a server with its output in a log file, stop it."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -33,6 +34,14 @@ def run(cmd: Sequence[str], *, as_postgres: bool = False, input: str | None = No
     if check and done.returncode != 0:
         raise CommandFailed(done.returncode, argv, done.stdout, done.stderr)
     return done
+
+
+def sru(*args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 60,
+        check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`sru ARGS…` of this checkout (``python -m sru.cli``: the interpreter running the tests, with
+    or without an installed entry point), output captured. ``check`` is off: most callers assert the
+    exit status and the one-line error themselves."""
+    return run([sys.executable, "-m", "sru.cli", *args], env=env, input=input, timeout=timeout, check=check)
 
 
 def start_logged(cmd: Sequence[str], log_path: Path,

@@ -1,0 +1,1 @@
+"""The Grafana dashboards as code (generate.py) and their provisioning."""
