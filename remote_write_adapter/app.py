@@ -123,6 +123,7 @@ class AdapterApp:
                                 f"cluster {pair[0][:64]!r}\n", 202, mimetype="text/plain")
             telemetry.HA_REQUESTS.labels("leader_stored").inc()
         batch = self._pivoter.pivot(raw)
+        telemetry.LABEL_CACHE.set(self._pivoter.cache_bytes)
         telemetry.SAMPLES_RECEIVED.inc(batch.samples)
         for reason, n in batch.dropped.items():
             telemetry.SAMPLES_DROPPED.labels(reason).inc(n)

@@ -22,8 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Receives Prometheus remote write 1.0 and serves remote read.")
     add_listen_address(p, f":{DEFAULT_PORT}")
     add_database_url(p)
-    p.add_argument("--web.workers", dest="workers", type=int, default=2,
-                   help="gunicorn worker processes (default: 2)")
+    # One worker: each worker keeps its own label cache and learns the fleet from the requests that
+    # happen to land on it, so with two the memory doubled and took ~5 evaluations instead of one
+    # to level off (bench/soak); one worker's GIL carries ~1 core of adapter work, ~90,000 hosts at 60 s.
+    p.add_argument("--web.workers", dest="workers", type=int, default=1,
+                   help="gunicorn worker processes; each holds its own label cache (default: 1)")
     p.add_argument("--web.threads", dest="threads", type=int, default=THREADS,
                    help=f"request threads per worker; more than one overlaps decoding with database "
                         f"work (default: {THREADS})")

@@ -24,6 +24,9 @@ DB_ERRORS = Counter("sru_adapter_database_errors", "Batches refused with 503 bec
                     ["kind"])
 HA_REQUESTS = Counter("sru_adapter_ha_requests",
                       "Write requests of Prometheus HA pairs: stored (elected replica) or dropped.", ["result"])
+LABEL_CACHE = Gauge("sru_adapter_label_cache_bytes",
+                    "Estimated bytes of the label-block caches (--write.label-cache-size), all workers.",
+                    multiprocess_mode="livesum")
 POOL = Gauge("sru_adapter_pool_connections", "Database connections of the pools, by state.", ["state"],
              multiprocess_mode="livesum")
 

@@ -9,11 +9,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import quote
 
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
 
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import create_app, json_error
@@ -21,7 +22,8 @@ from sru.http.status import reason
 from web import actions, queries, security
 from web.accounts import Accounts
 from web.ratelimit import LoginLimiter
-from web.sparkline import chart, sparkline
+from web.charts import forecast_chart, full_in, history_chart, summary
+from web.sparkline import sparkline
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -32,6 +34,10 @@ STATUSES = ("active", "maintenance", "retired", "offline")
 REC_STATUSES = ("pending", "approved", "implemented", "rejected", "all")
 REPORT_FORMATS = {"html": "text/html", "csv": "text/csv", "json": "application/json", "md": "text/markdown"}
 COLORS = {"cpu": "#1f77b4", "ram": "#d62728", "gpu": "#2ca02c", "io_wait": "#9467bd"}
+FORECAST_COLORS = {"ram_percent": COLORS["ram"], "gpu_memory_percent": COLORS["gpu"], "swap_percent": "#8c564b"}
+SERIES_NAMES = {"cpu": "CPU", "ram": "RAM", "gpu": "GPU", "io_wait": "I/O wait"}
+RANGE_WORDS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "1y": "year"}
+SOURCE_WORDS = {"raw": "raw samples, 5-minute means", "hourly": "hourly stats", "daily": "daily summaries"}
 MAX_BODY = 64 << 10  # forms and API bodies are a note and a few fields
 REPORT_TTL_S = 300
 SPARK_TTL_S = 60
@@ -47,6 +53,28 @@ class WebSettings:
     session_hours: int = 12
     login_failures: int = 5
     login_window_s: float = 300.0
+
+
+def timestamp(t: datetime | None) -> Markup | str:
+    """A time as <time> (style.css keeps it on one line: a table cell would break it at the hyphens);
+    only the datetime's own digits go into the markup."""
+    if t is None:
+        return "—"
+    return Markup(f'<time datetime="{t.isoformat()}">{t:%Y-%m-%d %H:%M} UTC</time>')
+
+
+def duration(d: timedelta | None) -> str:
+    """A time to resolve as a person says it: '45 min', '3 h 20 min', '2 d 4 h'."""
+    if d is None:
+        return "—"
+    minutes = round(d.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}\u00a0d\u00a0{hours}\u00a0h" if hours else f"{days}\u00a0d"
+    if hours:
+        return f"{hours}\u00a0h\u00a0{mins}\u00a0min" if mins else f"{hours}\u00a0h"
+    return f"{mins}\u00a0min"
 
 
 def _json(doc: Any, status: int = 200) -> Response:
@@ -113,8 +141,10 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     limiter = LoginLimiter(settings.login_failures, settings.login_window_s)
     accounts = settings.accounts
     app.jinja_env.globals.update(csrf_token=security.csrf_token, grafana_url=settings.grafana_url,
-                                 quote=quote, COLORS=COLORS)
-    app.jinja_env.filters["ts"] = lambda t: t.strftime("%Y-%m-%d %H:%M UTC") if t else "—"
+                                 quote=quote, COLORS=COLORS, SERIES_NAMES=SERIES_NAMES)
+    app.jinja_env.filters["ts"] = timestamp
+    app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["full_in"] = full_in
     app.jinja_env.filters["num"] = lambda v, d=0: "—" if v is None else f"{v:.{d}f}"
 
     from contextlib import contextmanager
@@ -204,14 +234,14 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
             return spark_cache["lines"], spark_cache["svg"]
 
     def fleet_rows() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        f = {"location": _text_arg(request.args.get("location"), "location"),
-             "status": _choice(request.args.get("status"), STATUSES, "status")}
+        f: dict[str, Any] = {"location": _text_arg(request.args.get("location"), "location"),
+                             "status": _choice(request.args.get("status"), STATUSES, "status")}
         sort = request.args.get("sort", "hostname")
         with db() as conn:
             rows = queries.fleet(conn, queries.utcnow(), **f)
             f["locations"] = queries.locations(conn)
             lines, svg = sparks(conn)
-        empty = {k: [] for k in ("cpu", "ram", "gpu")}
+        empty: dict[str, list[Any]] = {k: [] for k in ("cpu", "ram", "gpu")}
         blank = {k: sparkline([], color=COLORS[k], label=k.upper()) for k in ("cpu", "ram", "gpu")}
         for r in rows:
             r["spark"] = lines.get(r["id"], empty)
@@ -250,18 +280,26 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     @app.get("/hosts/<hostname>")
     def host(hostname: str) -> str:
         d = host_data(hostname)
-        return page("host.html", d=d, ranges=list(queries.RANGES),
-                    chart_svg=chart(d["chart"], COLORS))
+        source, span, step = queries.RANGES[d["range"]]
+        title = (f"{d['host']['hostname']}: CPU, RAM, GPU and I/O wait in % over the last {RANGE_WORDS[d['range']]} "
+                 f"({SOURCE_WORDS[source]}), {d['since']:%Y-%m-%d %H:%M} to {d['now']:%Y-%m-%d %H:%M} UTC")
+        forecast_svg = {f["metric"]: forecast_chart(f, d["forecast_history"][f["metric"]],
+                                                    FORECAST_COLORS.get(f["metric"], "#333"), now=d["now"])
+                        for f in d["forecasts"] if any(v is not None for _, v in d["forecast_history"][f["metric"]])}
+        return page("host.html", d=d, ranges=list(queries.RANGES), source_words=SOURCE_WORDS,
+                    stats={k: summary(v) for k, v in d["chart"].items()}, forecast_svg=forecast_svg,
+                    chart_svg=history_chart(d["chart"], COLORS, since=d["since"], step=step, title=title))
 
     @app.get("/api/v1/hosts/<hostname>")
     def api_host(hostname: str) -> Response:
         return _json({"status": "success", **host_data(hostname)})
 
     def alert_rows() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        f = {"state": _choice(request.args.get("state"), ("firing", "resolved", "all"), "state") or "firing",
-             "severity": _choice(request.args.get("severity"), SEVERITIES, "severity"),
-             "host": _text_arg(request.args.get("host"), "host"),
-             "rule": _text_arg(request.args.get("rule"), "rule")}
+        f: dict[str, Any] = {
+            "state": _choice(request.args.get("state"), ("firing", "resolved", "all"), "state") or "firing",
+            "severity": _choice(request.args.get("severity"), SEVERITIES, "severity"),
+            "host": _text_arg(request.args.get("host"), "host"),
+            "rule": _text_arg(request.args.get("rule"), "rule")}
         with db() as conn:
             return queries.alerts(conn, **f), f
 
@@ -358,8 +396,8 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     @app.post("/alerts/<int:alert_id>/ack")
     def ack(alert_id: int) -> Any:
         do_ack(alert_id, request.form.get("note"), request.form.get("silence"))
-        return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/alerts")
-                        else url_for("alerts"))
+        back = request.form.get("back") or ""
+        return redirect(back if back.startswith("/alerts") else url_for("alerts"))
 
     @app.post("/api/v1/alerts/<int:alert_id>/ack")
     def api_ack(alert_id: int) -> Response:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 DEFAULT_PORT = 9850
 
@@ -107,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         grafana_url=args.grafana_url.rstrip("/") if args.grafana_url else None,
         secure_cookies=bool(web_config and web_config.tls))
 
-    def factory():
+    def factory() -> "Flask":
         from psycopg_pool import ConnectionPool
 
         from web.app import create_web_app

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 ANOMALY = "labels ->> 'source' = 'sru-optimizer'"
 STALE_AFTER = timedelta(minutes=15)
-# range → (source table, time column, step for the chart's x axis, span)
+# range → (source, span, step of the chart's x axis: one slot per step)
 RANGES: dict[str, tuple[str, timedelta, timedelta]] = {
     "24h": ("raw", timedelta(hours=24), timedelta(minutes=5)),
     "7d": ("hourly", timedelta(days=7), timedelta(hours=1)),
@@ -110,10 +110,12 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
     source, span, step = RANGES[range_]
     since = now - span
     if source == "raw":
-        series = _rows(conn, """SELECT "timestamp" AS t, cpu_percent AS cpu, ram_percent AS ram,
-                                       gpu_utilization AS gpu, disk_io_wait_percent AS io_wait
+        # Means per chart slot: a 15-second scrape is 5,760 rows a day, the chart has 288 slots.
+        series = _rows(conn, """SELECT date_bin(%s, "timestamp", %s) AS t, avg(cpu_percent) AS cpu,
+                                       avg(ram_percent) AS ram, avg(gpu_utilization) AS gpu,
+                                       avg(disk_io_wait_percent) AS io_wait
                                   FROM usage_metrics WHERE system_id = %s AND "timestamp" >= %s AND "timestamp" < %s
-                                 ORDER BY 1""", (sid, since, now))
+                                 GROUP BY 1 ORDER BY 1""", (step, since, sid, since, now))
     elif source == "hourly":
         series = _rows(conn, """SELECT bucket AS t, avg_cpu_percent AS cpu, avg_ram_percent AS ram,
                                        avg_gpu_utilization AS gpu, avg_disk_io_wait_percent AS io_wait
@@ -154,6 +156,12 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
                             (sid,))
     from optimizer import forecast
 
+    cols = ", ".join(f"avg_{m} AS {m}" for m in forecast.METRICS)
+    daily = _rows(conn, f"""SELECT period_start, {cols} FROM performance_summaries
+                             WHERE system_id = %s AND period_type = 'daily' AND period_start >= %s AND period_end <= %s
+                             ORDER BY period_start""", (sid, now - timedelta(days=forecast.HISTORY_DAYS), now))
+    forecast_history = {m: [(r["period_start"].astimezone(timezone.utc).date(), r[m]) for r in daily]
+                        for m in forecast.METRICS}
     forecasts = []
     for f in forecast.host_forecasts(conn, now, system_ids=[sid]).get(sid, {}).values():
         d = f.as_dict() | {"line": f.line}
@@ -162,7 +170,7 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
         forecasts.append(d)
     return {"host": h, "range": range_, "source": source, "since": since, "chart": chart, "sessions": sessions,
             "processes": processes, "anomalies": anomalies, "recommendations": recommendations,
-            "forecasts": forecasts, "now": now}
+            "forecasts": forecasts, "forecast_history": forecast_history, "now": now}
 
 
 def alerts(conn: psycopg.Connection, *, state: str = "firing", severity: str | None = None, host: str | None = None,

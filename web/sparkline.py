@@ -3,31 +3,37 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from markupsafe import Markup
 
 
-def points(values: Sequence[float | None], width: float, height: float, top: float = 100.0) -> list[str]:
-    """Polyline segments ("x,y x,y …"), one per run of known values; a gap breaks the line."""
-    n = len(values)
-    if n == 0:
-        return []
-    step = width / max(n - 1, 1)
-    scale = height / top
-    runs: list[str] = []
+def runs(values: Sequence[float | None], x: Callable[[int], float], y: Callable[[float], float],
+         bridge: int = 1) -> list[str]:
+    """Polyline segments ("x,y x,y …") of the known values at x(i), y(v); two known values more than
+    ``bridge`` slots apart start a new segment (a gap in the data shows as a gap in the line)."""
+    out: list[str] = []
     cur: list[str] = []
+    last = 0
     for i, v in enumerate(values):
         if v is None:
-            if cur:
-                runs.append(" ".join(cur))
-                cur = []
             continue
-        v = 0.0 if v < 0 else (top if v > top else v)
-        cur.append("%.1f,%.1f" % (i * step, height - v * scale))
+        if cur and i - last > bridge:
+            out.append(" ".join(cur))
+            cur = []
+        cur.append("%.1f,%.1f" % (x(i), y(v)))
+        last = i
     if cur:
-        runs.append(" ".join(cur))
-    return runs
+        out.append(" ".join(cur))
+    return out
+
+
+def points(values: Sequence[float | None], width: float, height: float, top: float = 100.0) -> list[str]:
+    """Polyline segments over the whole width, one per run of known values; a gap breaks the line;
+    values are clamped to 0…top."""
+    step = width / max(len(values) - 1, 1)
+    scale = height / top
+    return runs(values, lambda i: i * step, lambda v: height - min(max(v, 0.0), top) * scale)
 
 
 def sparkline(values: Sequence[float | None], *, width: int = 120, height: int = 24, color: str = "#1f77b4",
@@ -39,16 +45,3 @@ def sparkline(values: Sequence[float | None], *, width: int = 120, height: int =
     return Markup(f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
                   f'role="img" aria-label="{Markup.escape(title)}"><title>{Markup.escape(title)}</title>'
                   f'<rect width="{width}" height="{height}" fill="#f6f8fa"/>{lines}</svg>')
-
-
-def chart(series: dict[str, Sequence[float | None]], colors: dict[str, str], *, width: int = 760,
-          height: int = 180, top: float = 100.0) -> Markup:
-    """A larger chart of several percentage series on one time axis, with 0/50/100 gridlines."""
-    grid = "".join(f'<line x1="0" x2="{width}" y1="{height - g / top * height:.1f}" y2="{height - g / top * height:.1f}" '
-                   f'stroke="#ddd"/><text x="2" y="{max(10, height - g / top * height - 2):.1f}" '
-                   f'font-size="10" fill="#666">{g:.0f}</text>' for g in (0, 50, 100))
-    lines = "".join(f'<polyline points="{p}" fill="none" stroke="{colors.get(name, "#333")}" stroke-width="1.4" '
-                    f'data-series="{Markup.escape(name)}"/>'
-                    for name, values in series.items() for p in points(values, width, height, top))
-    return Markup(f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-                  f'role="img">{grid}{lines}</svg>')

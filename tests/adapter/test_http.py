@@ -75,6 +75,8 @@ def test_methods_paths_health_metrics(small):
                  "sru_adapter_batch_duration_seconds_bucket", "sru_adapter_pool_connections"):
         assert name in text
     assert small.metric("sru_adapter_requests_total", handler="/api/v1/write", code="204") == 1
+    # GOOD's label sets are cached: the estimated bytes are the key plus 512 per entry.
+    assert small.metric("sru_adapter_label_cache_bytes") > 512
 
 
 def test_database_down_is_503_with_retry_after(adapter_factory):

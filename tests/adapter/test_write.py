@@ -152,3 +152,23 @@ def test_vanished_session_closed(database, adapter):
     assert adapter.write(usage("lab1", T0 + 1_200_000, cpu_percent=10.0)).status_code == 204
     (active, logout), = rows(database, "SELECT is_active, logout_time FROM user_sessions")
     assert not active and logout.timestamp() * 1000 == T0
+
+
+def test_retried_request_writes_no_new_row_version(database, adapter):
+    """The merge copies only the columns a request brings and leaves a row it would not change alone:
+    Prometheus retries whole requests, and each needless update is a new tuple version with its index
+    entries and WAL (bench/README.md, "Soak"). A changed value still wins."""
+    first = usage("lab1", T0, cpu_percent=50.0) + [
+        ({"__name__": "sru:cpu_per_core", "hostname": "lab1", "cpu": "0"}, [(T0, 40.0)])]
+    second = usage("lab1", T0, ram_percent=60.0)
+    for part in (first, second):
+        assert adapter.write(part).status_code == 204
+    version = "SELECT xmin::text, ctid::text FROM usage_metrics"
+    before = rows(database, version)
+    for part in (first, second, first):
+        assert adapter.write(part).status_code == 204
+    assert rows(database, version) == before
+    assert adapter.write(usage("lab1", T0, ram_percent=61.0)).status_code == 204
+    assert rows(database, version) != before
+    assert rows(database, "SELECT cpu_percent, ram_percent, cpu_per_core FROM usage_metrics") == [
+        (50.0, 61.0, {"0": 40.0})]

@@ -3,12 +3,16 @@ real Alertmanager."""
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
+
 import psycopg
 import pytest
 import requests
 
 from tests.fixtures.certs import Pki
-from tests.web.conftest import PASSWORDS, SRU, TOKEN, Console, run_web, web_login_url
+from tests.support import proc
+from tests.web.conftest import PASSWORDS, TOKEN, Console, logged_in, run_web, web_login_url
 
 
 def test_auth_reads_and_limits(console: Console) -> None:
@@ -42,6 +46,70 @@ def test_auth_reads_and_limits(console: Console) -> None:
                        ("md", "text/markdown")):
         r = console.api("GET", f"/api/v1/reports/fleet.{fmt}")
         assert r.status_code == 200 and r.headers["Content-Type"].startswith(ctype) and len(r.content) > 200
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+# What the time axis of each range is labelled with: hours, weekday and day, month and day, months.
+AXIS_LABELS = {"24h": (r"\d\d:00|[A-Z][a-z]{2} \d{1,2}", 6), "7d": (r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2}", 6),
+               "30d": (r"[A-Z][a-z]{2} \d{1,2}", 4), "1y": (r"[A-Z][a-z]{2}( \d{4})?", 11)}
+
+
+def _svg(html: str, ident: str) -> ET.Element:
+    """The inline SVG with this id, parsed as XML (so it is well-formed, too)."""
+    m = re.search(rf'<svg class="chart" id="{ident}".*?</svg>', html, re.S)
+    assert m, f"no chart {ident}"
+    return ET.fromstring(m.group(0).replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1))
+
+
+def test_pages_read_every_source(console: Console) -> None:
+    """Every page a person opens, on this tier: the host page's chart per range from its own source
+    (raw samples, hourly stats, daily summaries), with labelled axes, and the forecasts."""
+    web = logged_in(console.url)
+    fleet = web.get(console.url + "/", timeout=30)
+    assert fleet.status_code == 200 and fleet.text.count('<tr class="" data-host=') + \
+        fleet.text.count('<tr class="stale" data-host=') == 6
+    assert fleet.text.count("<polyline") >= 12  # CPU and RAM sparklines of every host
+    name = console.api("GET", "/api/v1/hosts").json()["hosts"][0]["hostname"]
+    for range_, (label_re, min_labels) in AXIS_LABELS.items():
+        r = web.get(f"{console.url}/hosts/{name}?range={range_}", timeout=30)
+        assert r.status_code == 200, r.text
+        svg = _svg(r.text, "history")
+        title = svg.find(f"{SVG}title").text
+        assert name in title and "UTC" in title and "%" in title, title
+        assert svg.get("aria-labelledby") == "history-title"
+        labels = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "xlab"]
+        assert len(labels) >= min_labels and all(re.fullmatch(label_re, t) for t in labels), (range_, labels)
+        assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "ylab"] == \
+            ["0 %", "25 %", "50 %", "75 %", "100 %"]
+        cpu = [p.get("points").split() for p in svg.iter(f"{SVG}polyline") if p.get("data-series") == "cpu"]
+        # Demo data is hourly: 24 points in a day (one line across the 5-minute slots), 7×24, 16 days.
+        assert max(map(len, cpu)) >= {"24h": 20, "7d": 160, "30d": 300, "1y": 14}[range_], (range_, len(cpu))
+        assert re.search(r'<span class="key cpu">CPU</span>\s*<span class="muted">min \d+ · avg \d+ · max \d+ %', r.text)
+    trends = []
+    for h in console.api("GET", "/api/v1/hosts").json()["hosts"]:
+        doc = console.api("GET", f"/api/v1/hosts/{h['hostname']}").json()
+        html = web.get(f"{console.url}/hosts/{h['hostname']}", timeout=30).text
+        drawn = [f for f in doc["forecasts"] if any(v is not None for _, v in doc["forecast_history"][f["metric"]])]
+        assert drawn, doc["forecasts"]  # 16 days of summaries: enough to fit
+        for f in drawn:
+            svg = _svg(html, f"forecast-{f['metric']}")
+            history = [p for p in svg.iter(f"{SVG}polyline") if p.get("class") != "forecast"]
+            assert history and any(t.text.startswith("limit ") for t in svg.iter(f"{SVG}text"))
+            if f.get("line"):  # a trend: the forecast beyond today inside its band
+                trends.append(f)
+                assert svg.find(f"{SVG}polygon[@class='band']") is not None
+                # From the last day of history to the forecast's first day at 100 % (or its end).
+                drawn_days = next((i + 1 for i, p in enumerate(f["line"]) if p[1] >= 100), len(f["line"]))
+                assert len(svg.find(f"{SVG}polyline[@class='forecast']").get("points").split()) == drawn_days + 1
+            if f.get("crossing_date"):
+                full = f"full in {f['full_in_days']} day" if f["full_in_days"] else "full today"
+                assert full in "".join(t.text for t in svg.iter(f"{SVG}text"))
+                assert full in svg.find(f"{SVG}title").text
+    assert any(f.get("crossing_date") for f in trends), trends  # the demo's memory leak fills its RAM
+    for path, marker in (("/alerts", "data-alert="), ("/alerts?state=all", "data-alert="),
+                         ("/recommendations", "data-report="), ("/recommendations?status=all", "data-report=")):
+        r = web.get(console.url + path, timeout=30)
+        assert r.status_code == 200 and r.text.count(marker) >= 3, path
 
 
 def test_ack_creates_row_note_and_silence(console: Console) -> None:
@@ -99,7 +167,8 @@ def test_web_console_role_cannot_write_tables(console: Console) -> None:
             conn.rollback()
 
 
-def test_login_rate_limit(console: Console) -> None:
+def test_login_rate_limit(console_one_tier: Console) -> None:
+    console = console_one_tier
     for _ in range(5):
         assert requests.get(console.url + "/api/v1/hosts", auth=("mallory", "guess"), timeout=10).status_code == 401
     r = requests.get(console.url + "/api/v1/hosts", auth=("mallory", "guess"), timeout=10)
@@ -118,8 +187,6 @@ def test_login_rate_limit(console: Console) -> None:
 
 
 def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database, pki: Pki, tmp_path) -> None:
-    import subprocess
-
     import yaml
 
     web = tmp_path / "web.yml"
@@ -138,7 +205,5 @@ def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database,
         assert s.get(url + "/", timeout=10, verify=ca).status_code == 200
     bad = tmp_path / "accounts-bad.yml"
     bad.write_text("accounts:\n  alice: {password_hash: plain, role: operator}\n")
-    r = subprocess.run([SRU, "web", "--database-url",
-                        web_login_url(tsdb_database), "--web.accounts-file", str(bad)],
-                       capture_output=True, text=True, timeout=60)
+    r = proc.sru("web", "--database-url", web_login_url(tsdb_database), "--web.accounts-file", str(bad))
     assert r.returncode != 0 and "--web.accounts-file: accounts.alice.password_hash" in r.stderr

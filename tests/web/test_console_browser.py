@@ -28,6 +28,10 @@ def browser():
             b.close()
 
 
+def page_host(console: Console, part: str) -> str:
+    return next(h["hostname"] for h in console.api("GET", "/api/v1/hosts").json()["hosts"] if part in h["hostname"])
+
+
 def _login(page, console: Console, user: str) -> None:
     page.goto(console.url + "/")
     assert "/login" in page.url  # no page without logging in
@@ -37,7 +41,8 @@ def _login(page, console: Console, user: str) -> None:
     page.wait_for_selector("#who")
 
 
-def test_operator_journey(console: Console, browser, tmp_path: Path) -> None:
+def test_operator_journey(console_one_tier: Console, browser, tmp_path: Path) -> None:
+    console = console_one_tier
     shots = tmp_path / "screenshots"
     shots.mkdir()
     print(f"screenshots: {shots}")
@@ -72,7 +77,17 @@ def test_operator_journey(console: Console, browser, tmp_path: Path) -> None:
     assert page.get_attribute("#grafana-link", "href") == f"http://grafana.example:3000/d/sru-host/sru-host?var-host={host}"
     page.screenshot(path=str(shots / "host-7d.png"), full_page=True)
     page.click(".ranges >> text=24h")
+    page.wait_for_load_state()  # the click returns once the new page commits, not when it is parsed
     assert page.locator("#chart svg polyline").count() >= 2 and "raw samples" in page.inner_text(".ranges")
+    for range_ in ("24h", "30d", "1y"):  # what a person sees of each range (7d above)
+        page.goto(f"{console.url}/hosts/{host}?range={range_}")
+        assert page.locator("#chart svg text.xlab").count() >= 4
+        page.screenshot(path=str(shots / f"host-{range_}.png"), full_page=True)
+    # The memory leak's forecast: its line and band beyond today, and when the RAM is full.
+    page.goto(f"{console.url}/hosts/{page_host(console, 'memory-leak')}?range=30d")
+    assert "full in" in page.text_content("#forecast-ram_percent")
+    page.locator(".forecasts").screenshot(path=str(shots / "host-forecasts.png"))
+    page.locator("#chart").screenshot(path=str(shots / "host-chart-30d.png"))
 
     # Alerts: acknowledge with a note and a 2 h silence → the row, the note, the silence.
     page.goto(console.url + "/alerts")
@@ -95,6 +110,7 @@ def test_operator_journey(console: Console, browser, tmp_path: Path) -> None:
 
     # Recommendations: reject without a reason is refused; approve, implement, reject with a reason.
     page.goto(console.url + "/recommendations")
+    page.screenshot(path=str(shots / "recommendations.png"), full_page=True)
     ids = page.locator("#recommendations tbody tr").evaluate_all("rows => rows.map(r => r.dataset.report)")
     assert len(ids) >= 3
     first, second = ids[0], ids[1]
@@ -142,7 +158,8 @@ def test_operator_journey(console: Console, browser, tmp_path: Path) -> None:
     ctx.close()
 
 
-def test_viewer_reads_but_cannot_act(console: Console, browser, tmp_path: Path) -> None:
+def test_viewer_reads_but_cannot_act(console_one_tier: Console, browser, tmp_path: Path) -> None:
+    console = console_one_tier
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     _login(page, console, "victor")
