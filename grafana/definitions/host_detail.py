@@ -26,6 +26,11 @@ from grafana.panels import (
 
 
 HOST_SERIES = SERIES.format(hosts="'$host'")
+# History panels ask for at most 300 points (~3 px each on a half-width panel): a year then comes in
+# 1-day buckets of the daily summaries (365 rows) rather than 6-hour buckets of a year of hourly
+# stats (8,760 rows, each on its own page when the cache is cold: a first query of ~70 ms against a
+# median of ~25; bench/README.md, Dashboards); 30 days in 2-hour buckets, a week in 30 minutes.
+HISTORY_POINTS = 300
 
 
 def host_detail() -> dict[str, Any]:
@@ -78,25 +83,25 @@ def host_detail() -> dict[str, Any]:
         timeseries("CPU", [sql(f"""
             SELECT "time", cpu_percent AS "CPU avg", max_cpu_percent AS "CPU max",
                    disk_io_wait_percent AS "I/O wait", load_1m AS "load 1m"
-              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], w=12,
+              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], maxDataPoints=HISTORY_POINTS, w=12,
                    overrides=[{"matcher": {"id": "byName", "options": "load 1m"}, "properties": [
                        {"id": "unit", "value": "short"}, {"id": "custom.axisPlacement", "value": "right"},
                        {"id": "max"}, {"id": "min", "value": 0}]}]),
         timeseries("Memory", [sql(f"""
             SELECT "time", ram_percent AS "RAM avg", max_ram_percent AS "RAM max", swap_percent AS "swap"
-              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], w=12),
+              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], maxDataPoints=HISTORY_POINTS, w=12),
         timeseries("GPU", [sql(f"""
             SELECT "time", gpu_utilization AS "GPU busy", gpu_memory_percent AS "GPU memory"
-              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], w=8),
+              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], maxDataPoints=HISTORY_POINTS, w=8),
         timeseries("Disk", [sql(f"""
             SELECT "time", disk_read_mb_s AS "read", disk_write_mb_s AS "write"
-              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], unit="MBs", w=8),
+              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], maxDataPoints=HISTORY_POINTS, unit="MBs", w=8),
         timeseries("Network", [sql(f"""
             SELECT "time", net_recv_mb_s AS "received", net_sent_mb_s AS "sent"
-              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], unit="MBs", w=8),
+              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], maxDataPoints=HISTORY_POINTS, unit="MBs", w=8),
         timeseries("Temperatures", [sql(f"""
             SELECT "time", cpu_temp AS "CPU", gpu_temp AS "GPU"
-              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], unit="celsius", w=12),
+              FROM {HOST_SERIES} ORDER BY 1""", fmt="time_series")], maxDataPoints=HISTORY_POINTS, unit="celsius", w=12),
         timeseries("Logged-in sessions", [sql("""
             SELECT $__timeGroupAlias(g.t, $__interval), count(DISTINCT us.id) AS "sessions"
               FROM generate_series(date_bin($__interval_ms * interval '1 ms', $__timeFrom()::timestamptz,

@@ -134,7 +134,8 @@ def _executed_plans(db: Database, sql: str) -> str:
 
 
 def test_long_ranges_read_summaries_not_raw_samples(readonly, demo_db):
-    """The heat maps over 30 days use 6 h buckets (hourly stats); over a year, daily summaries."""
+    """The heat maps over 30 days use 12 h buckets (hourly stats); over a year, weekly buckets of the
+    daily summaries."""
     readonly_tier = demo_db.tier
     hosts = [r[0] for r in readonly.execute("SELECT id FROM systems")]
     # Chunks by the relation they store (on full, the aggregate's materialization hypertable too).
