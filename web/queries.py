@@ -5,6 +5,7 @@ for a year."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -164,7 +165,9 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
                         for m in forecast.METRICS}
     forecasts = []
     for f in forecast.host_forecasts(conn, now, system_ids=[sid]).get(sid, {}).values():
-        d = f.as_dict() | {"line": f.line}
+        # Every field, None included: a forecast without enough data has no slope, and the template
+        # must see None (shown as a dash), not a missing key.
+        d = dataclasses.asdict(f)
         if f.crossing_date:
             d["full_in_days"] = max(0, (datetime.fromisoformat(f.crossing_date[:10]).date() - now.date()).days)
         forecasts.append(d)

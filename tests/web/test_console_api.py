@@ -112,6 +112,27 @@ def test_pages_read_every_source(console: Console) -> None:
         assert r.status_code == 200 and r.text.count(marker) >= 3, path
 
 
+def test_host_with_too_little_history_for_a_forecast(console: Console) -> None:
+    """A host with a few days of summaries gets forecasts without a trend (no slope, no dates):
+    its page shows them as dashes instead of failing."""
+    with psycopg.connect(console.db.url) as conn:
+        sid = conn.execute("INSERT INTO systems (hostname, cpu_cores, ram_total_gb) "
+                           "VALUES ('new-host-01', 4, 8) RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO performance_summaries (system_id, period_type, period_start, period_end, "
+                     "avg_ram_percent) SELECT %s, 'daily', d, d + interval '1 day', 40 FROM generate_series("
+                     "date_trunc('day', now()) - interval '3 days', date_trunc('day', now()) - interval '1 day', "
+                     "interval '1 day') d", (sid,))
+    try:
+        forecasts = console.api("GET", "/api/v1/hosts/new-host-01").json()["forecasts"]
+        assert [(f["metric"], f["status"], f["slope_per_day"]) for f in forecasts] == [
+            ("ram_percent", "not_enough_data", None)]
+        page = logged_in(console.url).get(console.url + "/hosts/new-host-01", timeout=30)
+        assert page.status_code == 200 and "not_enough_data" in page.text
+    finally:
+        with psycopg.connect(console.db.url) as conn:
+            conn.execute("DELETE FROM systems WHERE id = %s", (sid,))
+
+
 def test_ack_creates_row_note_and_silence(console: Console) -> None:
     alert_id = console.alert_ids[0]
     r = console.api("POST", f"/api/v1/alerts/{alert_id}/ack", user="victor", json={"note": "mine"})
