@@ -1,0 +1,92 @@
+"""The consolidation planner's input, read from the database: each host's hardware (``systems``) and
+its time-aligned hourly demand over the training window (``hourly_performance_stats``), as the
+:class:`optimizer.consolidate.Fleet` the pure planner takes. Reads only.
+
+Per host and hour: CPU cores in use = hourly mean CPU % × cores, RAM GB = hourly mean RAM % × RAM,
+GPUs busy = whole GPUs from the hour's peak GPU use or memory (``consolidate.gpus_busy``). Hosts that
+cannot be planned are listed in ``Fleet.left_out`` with the reason: in maintenance, retired or
+offline; hardware unknown; fewer than half of the window's hours with data (hours in which no host
+reported leave the window; a host's own gaps take its p95); in an approved
+consolidation report that is not implemented yet (its move is under way).
+
+Per-user moves: the seam is ``Unit.user``. When per-user hourly accounting exists (issue 19's
+``user_usage``), :func:`load_fleet` can add one unit per user and host whose arrays are that user's
+share; the planner and the stored plan already carry ``user`` on every move.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from optimizer.consolidate import UNAVAILABLE, Fleet, Host, Unit, gpus_busy
+
+if TYPE_CHECKING:
+    import psycopg
+
+MIN_COVERAGE = 0.5
+
+
+def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]:
+    """[from, to) of whole UTC hours ending at the hour that contains ``now`` (excluded: not complete)."""
+    to = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return to - timedelta(hours=int(window.total_seconds() // 3600)), to
+
+
+def load_fleet(conn: "psycopg.Connection", now: datetime, window: timedelta = timedelta(days=28), *,
+               location: str | None = None) -> tuple[Fleet, dict[str, object]]:
+    """(fleet, {hostname: system id}) of the hosts (of ``location``, if given) over ``window``
+    before ``now``. Reads in the caller's transaction and leaves it open."""
+    start, end = window_bounds(now, window)
+    hours = int((end - start).total_seconds() // 3600)
+    if hours < 24:
+        raise ValueError("the window must cover at least 24 hours")
+    systems = conn.execute(
+        "SELECT id, hostname, cpu_cores, ram_total_gb, gpu_count, gpu_model, location, status FROM systems "
+        "WHERE (%(loc)s::text IS NULL OR location = %(loc)s) ORDER BY hostname", {"loc": location}).fetchall()
+    busy = {sid for (sid,) in conn.execute(
+        "SELECT system_id FROM optimization_reports WHERE report_type = 'reallocation' "
+        "AND recommendations ->> 'kind' = 'consolidation' AND status = 'approved' AND system_id IS NOT NULL "
+        "UNION SELECT s.id FROM optimization_reports r CROSS JOIN LATERAL "
+        "jsonb_array_elements_text(coalesce(r.recommendations -> 'targets', '[]')) t(host) "
+        "JOIN systems s ON s.hostname = t.host WHERE r.report_type = 'reallocation' "
+        "AND r.recommendations ->> 'kind' = 'consolidation' AND r.status = 'approved'").fetchall()}
+    ids = [s[0] for s in systems]
+    rows = conn.execute(
+        "SELECT system_id, bucket, avg_cpu_percent, avg_ram_percent, "
+        "greatest(max_gpu_utilization, max_gpu_memory_percent) FROM hourly_performance_stats "
+        "WHERE bucket >= %s AND bucket < %s AND system_id = ANY(%s)", (start, end, ids)).fetchall()
+    index = {sid: i for i, sid in enumerate(ids)}
+    cpu = np.full((len(ids), hours), np.nan)
+    ram = np.full((len(ids), hours), np.nan)
+    gpu = np.full((len(ids), hours), np.nan)
+    for sid, bucket, c, r, g in rows:
+        i, t = index[sid], int((bucket - start).total_seconds() // 3600)
+        cpu[i, t] = np.nan if c is None else c
+        ram[i, t] = np.nan if r is None else r
+        gpu[i, t] = 0.0 if g is None else g
+    # Hours in which no host reported (before the fleet's history starts, an outage of the whole
+    # pipeline) say nothing about anyone's load: they leave the window instead of being filled.
+    seen = ~np.isnan(cpu).all(axis=0) if len(ids) else np.zeros(hours, dtype=bool)
+    cpu, ram, gpu = cpu[:, seen], ram[:, seen], gpu[:, seen]
+    hours = int(seen.sum())
+    hosts: list[Host] = []
+    units: list[Unit] = []
+    left_out: dict[str, str] = {}
+    for i, (sid, name, cores, ram_gb, gpus, model, loc, status) in enumerate(systems):
+        have = int((~np.isnan(cpu[i]) & ~np.isnan(ram[i])).sum())
+        if status in UNAVAILABLE:
+            left_out[name] = UNAVAILABLE[status]
+        elif not cores or not ram_gb:
+            left_out[name] = "hardware unknown (cpu_cores or ram_total_gb missing)"
+        elif sid in busy:
+            left_out[name] = "in an approved consolidation move not implemented yet"
+        elif hours < 24 or have < MIN_COVERAGE * hours:
+            left_out[name] = f"not enough data ({have} of {hours} hours)"
+        else:
+            hosts.append(Host(name, float(cores), float(ram_gb), int(gpus or 0), model, loc, status))
+            units.append(Unit(name, cpu[i] / 100.0 * cores, ram[i] / 100.0 * ram_gb,
+                              gpus_busy(int(gpus or 0), gpu[i]) if gpus else np.zeros(hours)))
+    return Fleet(hosts, units, hours, left_out), {s[1]: s[0] for s in systems}
