@@ -87,8 +87,8 @@ def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace, str], "
         sys.stdout.write(render(doc))
         return 0
     window = parse_duration(args.window, "--window")
-    if window.total_seconds() < 86400 or window.days > 400:
-        raise ConfigError("--window", "must be between 1d and 400d")
+    if window.days < 7 or window.days > 400:
+        raise ConfigError("--window", "must be between 7d and 400d (a plan needs each host's week)")
     options = options_from(args.headroom, args.quantile, args.pin, args.same_location, args.method, args.time_budget)
     with connect(args, "plan") as conn:
         try:

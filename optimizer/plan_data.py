@@ -5,7 +5,8 @@ its time-aligned hourly demand over the training window (``hourly_performance_st
 Per host and hour: CPU cores in use = hourly mean CPU % × cores, RAM GB = hourly mean RAM % × RAM,
 GPUs busy = whole GPUs from the hour's peak GPU use or memory (``consolidate.gpus_busy``). Hosts that
 cannot be planned are listed in ``Fleet.left_out`` with the reason: in maintenance, retired or
-offline; hardware unknown; fewer than half of the window's hours with data (hours in which no host
+offline; hardware unknown; saturated (CPU p99 ≥ 98 %, RAM p99 ≥ 95 %, swap p95 ≥ 10 %: the demand
+above the limit is not measured; or disk-bound, I/O wait p95 ≥ 20 %: disk is not planned); fewer than half of the window's hours with data (hours in which no host
 reported leave the window; a host's own gaps take its p95); in an approved
 consolidation report that is not implemented yet (its move is under way).
 
@@ -27,6 +28,22 @@ if TYPE_CHECKING:
     import psycopg
 
 MIN_COVERAGE = 0.5
+MIN_HOURS = 150      # about a week: a plan needs each host's weekly pattern (recommendations need 7 days too)
+# A host at its limit shows only what it got, not what it needs (CPU % and RAM % stop at 100, the
+# rest queues or swaps): its load cannot be sized for another host, so it is not planned.
+# Disk I/O is not part of the demand the planner packs: a disk-bound host (I/O wait p95 at the
+# recommendations' 20 %) would take its disk queue to the receiver, so it is not planned either.
+SATURATED = {"cpu_p99": 98.0, "ram_p99": 95.0, "swap_p95": 10.0, "io_wait_p95": 20.0}
+
+
+def _saturated(cpu: np.ndarray, ram: np.ndarray, swap: np.ndarray, iowait: np.ndarray) -> str | None:
+    def p(x: np.ndarray, q: float) -> float:
+        x = x[~np.isnan(x)]
+        return float(np.percentile(x, q)) if x.size else 0.0
+
+    seen = {"cpu_p99": p(cpu, 99), "ram_p99": p(ram, 99), "swap_p95": p(swap, 95), "io_wait_p95": p(iowait, 95)}
+    over = [f"{k.replace('_', ' ')} {v:.0f} %" for k, v in seen.items() if v >= SATURATED[k]]
+    return f"saturated ({', '.join(over)}): its real demand is unknown" if over else None
 
 
 def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]:
@@ -56,21 +73,26 @@ def load_fleet(conn: "psycopg.Connection", now: datetime, window: timedelta = ti
     ids = [s[0] for s in systems]
     rows = conn.execute(
         "SELECT system_id, bucket, avg_cpu_percent, avg_ram_percent, "
-        "greatest(max_gpu_utilization, max_gpu_memory_percent) FROM hourly_performance_stats "
+        "greatest(max_gpu_utilization, max_gpu_memory_percent), avg_swap_percent, avg_disk_io_wait_percent "
+        "FROM hourly_performance_stats "
         "WHERE bucket >= %s AND bucket < %s AND system_id = ANY(%s)", (start, end, ids)).fetchall()
     index = {sid: i for i, sid in enumerate(ids)}
     cpu = np.full((len(ids), hours), np.nan)
     ram = np.full((len(ids), hours), np.nan)
     gpu = np.full((len(ids), hours), np.nan)
-    for sid, bucket, c, r, g in rows:
+    swap = np.full((len(ids), hours), np.nan)
+    iowait = np.full((len(ids), hours), np.nan)
+    for sid, bucket, c, r, g, sw, io in rows:
         i, t = index[sid], int((bucket - start).total_seconds() // 3600)
         cpu[i, t] = np.nan if c is None else c
         ram[i, t] = np.nan if r is None else r
         gpu[i, t] = 0.0 if g is None else g
+        swap[i, t] = np.nan if sw is None else sw
+        iowait[i, t] = np.nan if io is None else io
     # Hours in which no host reported (before the fleet's history starts, an outage of the whole
     # pipeline) say nothing about anyone's load: they leave the window instead of being filled.
     seen = ~np.isnan(cpu).all(axis=0) if len(ids) else np.zeros(hours, dtype=bool)
-    cpu, ram, gpu = cpu[:, seen], ram[:, seen], gpu[:, seen]
+    cpu, ram, gpu, swap, iowait = cpu[:, seen], ram[:, seen], gpu[:, seen], swap[:, seen], iowait[:, seen]
     hours = int(seen.sum())
     hosts: list[Host] = []
     units: list[Unit] = []
@@ -83,8 +105,10 @@ def load_fleet(conn: "psycopg.Connection", now: datetime, window: timedelta = ti
             left_out[name] = "hardware unknown (cpu_cores or ram_total_gb missing)"
         elif sid in busy:
             left_out[name] = "in an approved consolidation move not implemented yet"
-        elif hours < 24 or have < MIN_COVERAGE * hours:
+        elif have < max(MIN_HOURS, MIN_COVERAGE * hours):
             left_out[name] = f"not enough data ({have} of {hours} hours)"
+        elif why := _saturated(cpu[i], ram[i], swap[i], iowait[i]):
+            left_out[name] = why
         else:
             hosts.append(Host(name, float(cores), float(ram_gb), int(gpus or 0), model, loc, status))
             units.append(Unit(name, cpu[i] / 100.0 * cores, ram[i] / 100.0 * ram_gb,

@@ -15,7 +15,7 @@ def _n(v: Any) -> str:
 
 
 def saving_line(saving: dict[str, Any]) -> str:
-    return (f"{saving['hosts']} hosts, {saving['cpu_cores']:.0f} cores, {saving['ram_gb']:.0f} GB RAM, "
+    return (f"{saving['hosts']} host{'' if saving['hosts'] == 1 else 's'}, {saving['cpu_cores']:.0f} cores, {saving['ram_gb']:.0f} GB RAM, "
             f"{saving['gpus']} GPUs")
 
 
@@ -76,3 +76,40 @@ def as_table(doc: dict[str, Any]) -> str:
 
 def as_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, default=json_default, indent=2) + "\n"
+
+
+def report_lines(plan: dict[str, Any] | None) -> list[str]:
+    """The report's consolidation section (`sru report`), as plain lines (table and Markdown)."""
+    if plan is None:
+        return ["no consolidation plan filed yet (`sru optimize` files one a week, or `sru plan --store`)"]
+    o = plan["options"]
+    out = [f"plan {plan['id'][:8]} by {plan['created_by']} for {str(plan['planned_at'])[:16]} UTC "
+           f"(p{o['quantile']:g} ≤ {100 * o['headroom']:.0f} % CPU and RAM): retire "
+           f"{', '.join(plan['retire']) or 'none'}; saving {saving_line(plan['saving'])}",
+           "baselines on the same data: " + ", ".join(f"{m} would retire {n}" for m, n in plan["baselines"].items())]
+    for r in plan["reports"]:
+        for t, rec in r["receivers"].items():
+            p, real = rec["predicted"], rec["realised"]
+            out.append(f"{r['host']} → {t} [{r['status']}]: predicted p95/p99 CPU {_n(p['cpu_p95'])}/{_n(p['cpu_p99'])} %, "
+                       f"RAM {_n(p['ram_p95'])}/{_n(p['ram_p99'])} %"
+                       + (f"; realised CPU {_n(real['cpu_p95'])}/{_n(real['cpu_p99'])} %, RAM {_n(real['ram_p95'])}/"
+                          f"{_n(real['ram_p99'])} % ({real['hours']} h)" if real else ""))
+    return out
+
+
+def report_rows(plan: dict[str, Any] | None) -> list[list[Any]]:
+    """CSV rows of the same section: one per report and receiver."""
+    if plan is None:
+        return []
+    rows = []
+    for r in plan["reports"]:
+        for t, rec in r["receivers"].items():
+            p, real = rec["predicted"], rec["realised"] or {}
+            rows.append([plan["id"], r["id"], r["host"], t, r["status"], p["cpu_p95"], p["cpu_p99"], p["ram_p95"],
+                         p["ram_p99"], real.get("cpu_p95"), real.get("cpu_p99"), real.get("ram_p95"), real.get("ram_p99")])
+    return rows
+
+
+CSV_HEADER = ["plan", "report", "host", "receiver", "status", "predicted cpu p95 %", "predicted cpu p99 %",
+              "predicted ram p95 %", "predicted ram p99 %", "realised cpu p95 %", "realised cpu p99 %",
+              "realised ram p95 %", "realised ram p99 %"]

@@ -162,3 +162,21 @@ def realised(conn: "psycopg.Connection", hosts: list[str], since: datetime, now:
                      "hours": int(max(cpu.size, ram.size)), "from": since, "to": until,
                      "complete": now >= since + timedelta(days=days)}
     return out
+
+
+def report_section(conn: "psycopg.Connection", now: datetime) -> dict[str, Any] | None:
+    """The newest stored plan, compact, for `sru report` (every format): what it retires and saves,
+    and per report its status, receivers, predicted and realised p95/p99. None when there is none."""
+    try:
+        doc = stored_plan(conn, now)
+    except PlanNotFound:
+        return None
+    s = doc["summary"]
+    return {"id": doc["id"], "planned_at": doc["planned_at"], "created_by": doc["created_by"],
+            "hosts_planned": s.get("hosts_planned"), "retire": s["retire"], "saving": s["saving"],
+            "options": s["options"],
+            "baselines": {m: b["retire"] for m, b in (s.get("baselines") or {}).items()},
+            "reports": [{"id": r["id"], "host": r["hostname"], "status": r["status"],
+                         "receivers": {t: {"predicted": rec["predicted"], "realised": (r["realised"] or {}).get(t)}
+                                       for t, rec in (r["recommendations"].get("receivers") or {}).items()}}
+                        for r in doc["reports"]]}

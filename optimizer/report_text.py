@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+from optimizer.plan_render import CSV_HEADER as PLAN_HEADER, report_lines as plan_lines, report_rows as plan_rows
 from sru.output import json_default
 
 HOST_HEADER = ["host", "score", "p95 cpu %", "p95 ram %", "p95 gpu %", "p95 io wait %", "bottlenecks",
@@ -41,6 +42,7 @@ def as_table(report: dict[str, Any]) -> str:
     out += ["", "recommendations (highest priority first):"]
     out += [f"  [{r['priority_score']:>2}] {r['severity']:<8} {r['report_type']:<16} {r['title']}"
             for r in report["recommendations"]] or ["  none"]
+    out += ["", "consolidation plan:"] + ["  " + line for line in plan_lines(report.get("plan"))]
     return "\n".join(out) + "\n"
 
 
@@ -55,6 +57,10 @@ def as_csv(report: dict[str, Any]) -> str:
     w.writerow(["section"] + HOST_HEADER)
     for row in host_rows(report):
         w.writerow(["host"] + row)
+    w.writerow([])
+    w.writerow(["section"] + PLAN_HEADER)
+    for row in plan_rows(report.get("plan")):
+        w.writerow(["plan"] + row)
     return buf.getvalue()
 
 
@@ -71,4 +77,5 @@ def as_markdown(report: dict[str, Any]) -> str:
             f"{r['title'].replace('|', '/')} |" for r in report["recommendations"]]
     out += ["", "## Hosts", "", "| " + " | ".join(HOST_HEADER) + " |", "|" + "---|" * len(HOST_HEADER)]
     out += ["| " + " | ".join(r) + " |" for r in host_rows(report)]
+    out += ["", "## Consolidation plan", ""] + ["* " + line for line in plan_lines(report.get("plan"))]
     return "\n".join(out) + "\n"

@@ -163,4 +163,13 @@ def test_cli_plan_and_weekly_optimizer_step(fleet_db, capsys):
     assert "predicted p95/p99 CPU" in out
     assert main(["plan", "--database-url", url, "--show", first.plan[:8]]) == 0
     assert capsys.readouterr().out.endswith("implementation):\n  none\n")
+    # `sru report` shows the newest plan in every format.
+    for fmt, marker in (("table", "consolidation plan:\n  plan " + third.plan[:8]), ("md", "## Consolidation plan"),
+                        ("html", '<ul id="plan"><li>plan ' + third.plan[:8]), ("csv", "\nplan," )):
+        assert main(["report", "--database-url", url, "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert marker in out and "predicted p95/p99 CPU" in out or fmt == "csv", (fmt, out[-600:])
+    assert main(["report", "--database-url", url, "--format", "json"]) == 0
+    section = json.loads(capsys.readouterr().out)["plan"]
+    assert section["id"].startswith(third.plan[:8]) and len(section["reports"]) == 2
     assert datetime.now(timezone.utc) > now
