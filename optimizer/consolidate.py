@@ -219,6 +219,16 @@ class _State:
             total = self.cap.sum(axis=0)
             total[total == 0] = 1
             self.size = (np.percentile(self.D, 95, axis=1) / total).sum(axis=1)
+        # Per unit: where it may go at all, and the statistics of _place's cheap bounds.
+        self.compat = np.zeros((U, H), dtype=bool)
+        everyone = np.arange(H)
+        for u in range(U):
+            self.compat[u] = _compatible(self, u, everyone)
+        self.dmean = self.D.mean(axis=1) if U else np.zeros((0, 2))
+        self.dmin = self.D.min(axis=1) if U and T else np.zeros((U, 2))
+        i = T - 1 - self.allowed
+        self.dkth = (np.partition(self.D, i, axis=1)[:, i] if i >= 0 else self.D.max(axis=1)) if U and T \
+            else np.zeros((U, 2))
 
     def exceed(self, load: Array, k: "int | npt.NDArray[np.int_]") -> Array:
         """Hours above the limit per resource: ``load`` (n, T, 2) on hosts ``k`` (n,)."""
@@ -244,27 +254,71 @@ def _compatible(s: _State, u: int, cands: npt.NDArray[np.int_]) -> npt.NDArray[n
     return ok
 
 
-def _place(s: _State, u: int, kept: npt.NDArray[np.bool_], L: Array, GL: Array) -> int:
-    """Best-fit target among kept hosts for unit ``u`` under the time-aligned checks, or -1."""
-    cands = np.flatnonzero(kept)
-    cands = cands[_compatible(s, u, cands)]
+class _Loads:
+    """The load on each host (hourly, per resource) with the few statistics the placement's cheap
+    tests read: the mean, the minimum and the (allowed + 1)-th largest hour, kept up to date."""
+
+    def __init__(self, s: _State, assign: npt.NDArray[np.int_]) -> None:
+        self.s = s
+        self.L, self.GL = _fresh_load(s, assign)
+        H = len(s.hosts)
+        self.mean = np.zeros((H, 2))
+        self.min = np.zeros((H, 2))
+        self.kth = np.zeros((H, 2))
+        for k in range(H):
+            self._stats(k)
+
+    def _stats(self, k: int) -> None:
+        x = self.L[k]
+        self.mean[k] = x.mean(axis=0)
+        self.min[k] = x.min(axis=0)
+        i = self.s.T - 1 - self.s.allowed
+        self.kth[k] = np.partition(x, i, axis=0)[i] if i >= 0 else x.max(axis=0)
+
+    def add(self, k: int, u: int, sign: float = 1.0) -> None:
+        self.L[k] += sign * self.s.D[u]
+        self.GL[k] += sign * self.s.G[u]
+        self._stats(k)
+
+    def clear(self, k: int) -> None:
+        self.L[k] = 0
+        self.GL[k] = 0
+        self._stats(k)
+
+
+CHUNK = 32   # candidates checked hour by hour at a time, busiest first
+
+
+def _place(s: _State, u: int, kept: npt.NDArray[np.bool_], loads: _Loads) -> int:
+    """Best-fit target among kept hosts for unit ``u`` under the time-aligned checks, or -1: the
+    busiest host (mean load after the move over its limit) on which the unit fits hour by hour.
+    Cheap bounds first: a host fails when its own (allowed + 1)-th largest hour plus the unit's
+    smallest hour, or the other way round, is already over the limit; the exact hourly check then
+    runs on a few candidates at a time, busiest first, and stops at the first chunk that has one."""
+    cands = np.flatnonzero(kept & s.compat[u])
     if cands.size == 0:
         return -1
-    S = L[cands] + s.D[u]
-    ok = (s.exceed(S, cands) <= s.allowed).all(axis=1)
-    if s.gpu_need[u]:
-        ok &= ((GL[cands] + s.G[u]) <= s.gcap[cands][:, None]).all(axis=1)
-    if not ok.any():
+    lim = s.lim[cands]
+    maybe = ((loads.kth[cands] + s.dmin[u] <= lim) & (loads.min[cands] + s.dkth[u] <= lim)).all(axis=1)
+    cands = cands[maybe]
+    if cands.size == 0:
         return -1
-    cands, S = cands[ok], S[ok]
-    fill = (S.mean(axis=1) / np.maximum(s.lim[cands], 1e-9)).max(axis=1)
-    return int(cands[int(np.argmax(fill))])
+    fill = ((loads.mean[cands] + s.dmean[u]) / np.maximum(s.lim[cands], 1e-9)).max(axis=1)
+    cands = cands[np.argsort(-fill, kind="stable")]
+    for i in range(0, cands.size, CHUNK):
+        c = cands[i:i + CHUNK]
+        ok = (s.exceed(loads.L[c] + s.D[u], c) <= s.allowed).all(axis=1)
+        if s.gpu_need[u]:
+            ok &= ((loads.GL[c] + s.G[u]) <= s.gcap[c][:, None]).all(axis=1)
+        if ok.any():
+            return int(c[int(np.argmax(ok))])   # the first that fits is the busiest of them
+    return -1
 
 
 def _empty_hosts(s: _State, order: Sequence[int], deadline: float) -> npt.NDArray[np.int_]:
     """Try to retire the hosts in ``order``: all their units must fit elsewhere; else undo."""
     assign = s.home.copy()
-    L, GL = _fresh_load(s, assign)
+    loads = _Loads(s, assign)
     kept = np.ones(len(s.hosts), dtype=bool)
     for k in order:
         if time.monotonic() > deadline or not kept[k] or s.pinned[k]:
@@ -275,21 +329,18 @@ def _empty_hosts(s: _State, order: Sequence[int], deadline: float) -> npt.NDArra
         done: list[tuple[int, int]] = []
         for uu in on_k:
             u = int(uu)
-            t = _place(s, u, kept, L, GL)
+            t = _place(s, u, kept, loads)
             if t < 0:
                 break
-            L[t] += s.D[u]
-            GL[t] += s.G[u]
+            loads.add(t, u)
             done.append((u, t))
         else:
-            L[k] = 0
-            GL[k] = 0
+            loads.clear(k)
             for ud, t in done:
                 assign[ud] = t
             continue
         for ud, t in done:   # undo: the host stays
-            L[t] -= s.D[ud]
-            GL[t] -= s.G[ud]
+            loads.add(t, ud, -1.0)
         kept[k] = True
     return assign
 
@@ -358,7 +409,7 @@ def _ffd_p95(s: _State) -> npt.NDArray[np.int_]:
     for u in order:
         target = -1
         for k in bins:
-            if not opened[k] or not s.can_receive[k] or not _compatible(s, u, np.array([k]))[0]:
+            if not opened[k] or not s.compat[u, k]:
                 continue
             if (used[k] + size[u] <= s.lim[k]).all() and gused[k] + gneed[u] <= s.gcap[k]:
                 target = k
@@ -396,7 +447,7 @@ def _ff_mean(s: _State) -> npt.NDArray[np.int_]:
         moves = []
         for u in units:
             cands = [c for c in np.argsort(-(trial / np.maximum(s.cap, 1e-9)).max(axis=1), kind="stable")
-                     if kept[c] and _compatible(s, int(u), np.array([c]))[0]]
+                     if kept[c] and s.compat[u, c]]
             t = next((c for c in cands if (trial[c] + size[u] <= lim[c]).all()
                       and gtrial[c] + gneed[u] <= s.gcap[c]), -1)
             if t < 0:
