@@ -146,7 +146,7 @@ class PlanError(ValueError):
     """Options or a fleet the planner cannot work with (named in the message)."""
 
 
-def check_options(o: Options, hosts: Sequence[Host] = ()) -> None:
+def check_options(o: Options, hosts: Sequence[Host] = (), left_out: Sequence[str] = ()) -> None:
     if not 0.05 <= o.headroom <= 1.0:
         raise PlanError(f"headroom must be between 0.05 and 1 (a share of capacity), not {o.headroom}")
     if not 50.0 <= o.quantile <= 100.0:
@@ -155,7 +155,7 @@ def check_options(o: Options, hosts: Sequence[Host] = ()) -> None:
         raise PlanError(f"method must be one of {', '.join(METHODS)}, not {o.method!r}")
     if not 0.0 <= o.time_budget_s <= 600:
         raise PlanError("time budget must be between 0 and 600 s")
-    names = {h.name for h in hosts}
+    names = {h.name for h in hosts} | set(left_out)   # pinning a host that is left out anyway is fine
     unknown = sorted(p for p in o.pins if names and p not in names)
     if unknown:
         raise PlanError(f"pinned hosts not in the fleet: {', '.join(unknown[:10])}")
@@ -469,7 +469,7 @@ def _ff_mean(s: _State) -> npt.NDArray[np.int_]:
 def plan(fleet: Fleet, options: Options | None = None, *, clock: Any = time.monotonic) -> Plan:
     """The plan for ``fleet`` under ``options`` (see the module's docstring)."""
     o = options or Options()
-    check_options(o, fleet.hosts)
+    check_options(o, fleet.hosts, list(fleet.left_out))
     started = clock()
     s = _State(fleet, o)
     tries = 1

@@ -74,7 +74,9 @@ def test_plan_store_workflow_and_realised(fleet_db):
             conn.execute("INSERT INTO consolidation_plans (planned_at, window_from, method, created_by, options, summary) "
                          "VALUES (now(), now() - interval '1 day', 'aligned', 'x', '{}', '{}')")
         conn.rollback()
-
+    with db.connect("dashboard_readonly") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        plan_store.store(conn, made, "mallory")
+    with db.connect("analyst") as conn:
         stored = plan_store.stored_plan(conn, now)
         assert stored["id"] == plan_id and {r["hostname"] for r in stored["reports"]} == set(p.retire)
         assert all(r["status"] == "pending" and r["realised"] is None for r in stored["reports"])
