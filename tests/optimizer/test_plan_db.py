@@ -42,8 +42,7 @@ def _write(conn: psycopg.Connection, fleet, start: datetime, extra: dict | None 
     conn.commit()
 
 
-@pytest.fixture
-def fleet_db(database):
+def _load(database):
     """Two day/night pairs and an idle host in maintenance, 21 days up to the current hour."""
     with database.connect() as conn:
         now = conn.execute("SELECT now()").fetchone()[0]
@@ -56,6 +55,19 @@ def fleet_db(database):
                                             idle.units[0].gpus)
         _write(conn, idle, start, {"spare-01": {"status": "maintenance"}})
     return database, now
+
+
+@pytest.fixture
+def fleet_db(database):
+    """Every tier: what the database stores and computes."""
+    return _load(database)
+
+
+@pytest.fixture
+def fleet_db_one_tier(tsdb_database):
+    """The CLI and the optimizer's step on one tier (as the other CLI tests): what they add over the
+    every-tier test does not depend on the tier."""
+    return _load(tsdb_database)
 
 
 def test_plan_store_workflow_and_realised(fleet_db):
@@ -129,11 +141,11 @@ def test_plan_store_workflow_and_realised(fleet_db):
         assert note == (f"superseded by consolidation plan {plan2}", "bob")
 
 
-def test_cli_plan_and_weekly_optimizer_step(fleet_db, capsys):
+def test_cli_plan_and_weekly_optimizer_step(fleet_db_one_tier, capsys):
     from optimizer.run import run_once
     from sru.cli import main
 
-    db, now = fleet_db
+    db, now = fleet_db_one_tier
     url = db.role_url("analyst")
     assert main(["plan", "--database-url", url, "--window", "14d", "--time-budget", "1s", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -165,13 +177,15 @@ def test_cli_plan_and_weekly_optimizer_step(fleet_db, capsys):
     assert "predicted p95/p99 CPU" in out
     assert main(["plan", "--database-url", url, "--show", first.plan[:8]]) == 0
     assert capsys.readouterr().out.endswith("implementation):\n  none\n")
-    # `sru report` shows the newest plan in every format.
+    # `sru report` shows the newest plan in every format (one build, rendered five ways).
+    from optimizer.report import build_report, render
+
+    with db.connect("analyst") as conn:
+        report = build_report(conn, window=timedelta(days=DAYS), now=now)
     for fmt, marker in (("table", "consolidation plan:\n  plan " + third.plan[:8]), ("md", "## Consolidation plan"),
-                        ("html", '<ul id="plan"><li>plan ' + third.plan[:8]), ("csv", "\nplan," )):
-        assert main(["report", "--database-url", url, "--format", fmt]) == 0
-        out = capsys.readouterr().out
-        assert marker in out and "predicted p95/p99 CPU" in out or fmt == "csv", (fmt, out[-600:])
-    assert main(["report", "--database-url", url, "--format", "json"]) == 0
-    section = json.loads(capsys.readouterr().out)["plan"]
+                        ("html", '<ul id="plan"><li>plan ' + third.plan[:8]), ("csv", "\nplan,")):
+        out = render(report, fmt)
+        assert marker in out and ("predicted p95/p99 CPU" in out or fmt == "csv"), (fmt, out[-600:])
+    section = json.loads(render(report, "json"))["plan"]
     assert section["id"].startswith(third.plan[:8]) and len(section["reports"]) == 2
     assert datetime.now(timezone.utc) > now
