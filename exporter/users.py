@@ -60,13 +60,15 @@ class ProcessSource(Protocol):
 
 
 class Procfs:
-    """The real source: every ``/proc/<pid>/stat`` (one read and one ``stat()`` per process)."""
+    """The real source: every ``/proc/<pid>/stat`` (one read and one ``stat()`` per process), through
+    the table the processes collector reads in the same scrape when given (``Host.process_table``)."""
 
-    def __init__(self, proc: str = "/proc") -> None:
+    def __init__(self, proc: str = "/proc", table: Callable[[], Iterable[ProcStat]] | None = None) -> None:
         self._proc = proc
+        self._table = table or (lambda: iter_processes(proc))
 
     def processes(self) -> Iterable[ProcStat]:
-        return iter_processes(self._proc)
+        return self._table()
 
     def memory_total_bytes(self) -> int:
         with open(os.path.join(self._proc, "meminfo"), encoding="ascii") as f:
@@ -333,6 +335,6 @@ register(CollectorSpec(
                f"lowest uid of a person's account; auto reads UID_MIN from {LOGIN_DEFS} "
                f"({DEFAULT_UID_MIN} without it)", "UID|auto")),
     build=lambda settings, host: UsersCollector(
-        Procfs(host.procfs), host.nvml, settings.users_top,
+        Procfs(host.procfs, host.process_table), host.nvml, settings.users_top,
         read_uid_min() if settings.users_uid_min is None else settings.users_uid_min,
         settings.users_group_system, host.users)))

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from exporter.nvml import Nvml
-from exporter.procfs import ProcStat
+from exporter.procfs import ProcessTable, ProcStat
 from exporter.users import OTHER, SYSTEM, Procfs, UsersCollector, read_uid_min
-from tests.exporter.fakes import FakeGpu, FakeNvml
+from tests.exporter.fakes import FakeGpu, FakeNvml, write_proc
 from tests.exporter.golden import assert_golden, render
 
 HZ = 100
@@ -252,6 +252,18 @@ def test_nvml_lost_mid_scrape_drops_the_gpu_figures_only() -> None:
     nv.fail_count_with = 9
     text = render(c)
     assert "sru_user_gpu" not in text and "sru_user_cpu_seconds_total" in text
+
+
+def test_one_read_of_the_process_table_serves_one_scrape(tmp_path: Path) -> None:
+    proc = write_proc(tmp_path, [{"pid": 7, "comm": "a", "utime": 1, "stime": 0, "start": 1, "rss": 1}])
+    clock = Clock()
+    table = ProcessTable(str(proc), max_age=0.5, clock=clock)
+    assert [p.pid for p in table()] == [7]
+    write_proc(proc, [{"pid": 8, "comm": "b", "utime": 1, "stime": 0, "start": 2, "rss": 1}])
+    clock.now += 0.2                    # the next collector of the same scrape
+    assert [p.pid for p in table()] == [7]
+    clock.now += 15                     # the next scrape
+    assert sorted(p.pid for p in table()) == [7, 8]
 
 
 def test_procfs_reads_this_machine() -> None:
