@@ -1,6 +1,7 @@
 """The users collector for real: a Linux user created for the test burns one core; `sru exporter` on
 this machine is scraped by Debian's Prometheus evaluating the shipped recording rules, and
-``sru:user_cpu_cores`` for that user reads 1.0 within 10 %. Needs root (useradd, and a process
+``sru:user_cpu_cores`` for that user reads the core it burns (1.0, or what this shared machine let
+it have, as the kernel counted it) within 10 %. Needs root (useradd, and a process
 started as another user); the tests run as root."""
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def exporter(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         stop_process(p)
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def priority(pid: int, nice: int) -> Iterator[None]:
     """Run ``pid`` (and its session) at ``nice`` until the block ends. This machine is shared: with
@@ -94,24 +100,28 @@ def test_a_real_user_burning_one_core_reads_one_core(linux_user: pwd.struct_pass
         "scrape_configs": [{"job_name": "sru", "static_configs": [{"targets": [address]}]}],
     })
     wait_for(lambda: len(prom.query("sru:user_processes")) > 0, 30, "the first evaluation", interval=0.5)
-    # The burner at nice -20 gets its whole core whatever else this shared machine runs; the exporter
-    # and Prometheus (in pytest's session) at -10 scrape and evaluate on time. So the test measures
-    # the exporter, not the machine's load.
+    # The burner at nice -20 nearly always gets its whole core whatever else this shared machine runs;
+    # the exporter and Prometheus (in pytest's session) at -10 scrape and evaluate on time.
     expr = f'sru:user_cpu_cores{{user="{linux_user.pw_name}"}}'
     with priority(exporter_process.pid, -10), priority(prom.proc.pid, -10), burning(linux_user) as burner, \
             priority(burner.pid, -20):
         wait_for(lambda: len(prom.query(expr)) == 1, 30, expr, interval=0.5)
         # The first evaluations may have had one scrape of the burner in their window: the median
-        # of the evaluations of the next 4 windows.
+        # of the evaluations of the next 4 windows (an evaluation may come late on a loaded machine),
+        # next to what the kernel counted for the burner over those windows.
+        t0, cpu0 = time.monotonic(), cpu_seconds(burner.pid)
         time.sleep(5 * INTERVAL_S)
         result = prom.query(f"{expr}[{4 * INTERVAL_S}s]")
-        burner_cpu = Path(f"/proc/{burner.pid}/stat").read_text().rpartition(")")[2].split()[11:13]
+        used = (cpu_seconds(burner.pid) - cpu0) / (time.monotonic() - t0)
     scrapes = prom.query(f"scrape_duration_seconds[{6 * INTERVAL_S}s]")
     assert result, f"no {expr} in the last {4 * INTERVAL_S}s; scrape durations: {scrapes}"
     readings = [float(v) for _, v in result[0]["values"]]
     assert len(readings) >= 3, readings
     assert result[0]["metric"]["hostname"] and result[0]["metric"]["job"] == "sru"
-    assert statistics.median(readings) == pytest.approx(1.0, rel=0.10), (readings, burner_cpu)
+    # One busy core reads 1.0 (0.99 measured); but nice -20 cannot always win a core on this shared
+    # machine (0.67 once, at load 14), so the recorded rate is held to what the burner really got.
+    assert used > 0.2, f"the burner got {used:.2f} of a core: the machine is too busy for this test"
+    assert statistics.median(readings) == pytest.approx(used, rel=0.10), (readings, used)
     # And the system accounts are one series, not one per daemon.
     users = {r["metric"]["user"] for r in prom.query("sru:user_cpu_cores")}
     assert "system" in users and "root" not in users
