@@ -32,7 +32,13 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates a Linux user:
 @pytest.fixture
 def linux_user() -> Iterator[pwd.struct_passwd]:
     name = f"sru-u{os.getpid()}"
-    run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+    # Other test runs may hold the passwd lock for a moment (useradd then fails rather than waits).
+    for _ in range(20):
+        if run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=False).returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name])  # fails with its message
     try:
         yield pwd.getpwnam(name)
     finally:
