@@ -115,3 +115,23 @@ def test_bad_options_are_named():
                     (replace(FAST, method="magic"), "method")):
         with pytest.raises(PlanError, match=word):
             plan(fleet, o)
+
+
+def test_per_user_units_split_a_host_across_receivers():
+    """The seam for per-user moves: a host whose load is two users' can go when each user fits on a
+    different host, though the whole load fits on none."""
+    hod, dow = F._hours(3)
+    day = F._day(hod, dow)
+    flat = np.ones(hod.size)
+    hosts = [Host("a", 16, 64), Host("b", 16, 64), Host("shared", 16, 64)]
+    units = [F.Unit("a", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
+             F.Unit("b", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
+             F.Unit("shared", 0.3 * 16 * day, 0.2 * 64 * flat, 0 * flat, user="ada"),
+             F.Unit("shared", 0.3 * 16 * day, 0.2 * 64 * flat, 0 * flat, user="bob")]
+    fleet = Fleet(hosts, units, hod.size)
+    p = plan(fleet, FAST)
+    assert p.retire == ["shared"] and {m.user for m in p.moves} == {"ada", "bob"}
+    assert {m.target for m in p.moves} == {"a", "b"} and p.assignment["shared/ada"] != p.assignment["shared/bob"]
+    whole = Fleet(hosts, units[:2] + [F.Unit("shared", 0.6 * 16 * day, 0.4 * 64 * flat, 0 * flat)], hod.size)
+    assert plan(whole, FAST).retire == []
+    _check_receivers(p, fleet, FAST)
