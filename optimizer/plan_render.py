@@ -16,7 +16,7 @@ def _n(v: Any) -> str:
 
 def saving_line(saving: dict[str, Any]) -> str:
     return (f"{saving['hosts']} host{'' if saving['hosts'] == 1 else 's'}, {saving['cpu_cores']:.0f} cores, {saving['ram_gb']:.0f} GB RAM, "
-            f"{saving['gpus']} GPUs")
+            f"{saving['gpus']} GPU{'' if saving['gpus'] == 1 else 's'}")
 
 
 def summary_lines(s: dict[str, Any]) -> list[str]:
