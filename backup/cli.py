@@ -74,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_pgbackrest(ex)
     ex.add_argument("--no-pgbackrest", action="store_true",
                     help="export the server's side only (a standby, whose primary is backed up)")
+    ex.add_argument("--pgbackrest-info-file", metavar="FILE",
+                    help="read `pgbackrest info --output=json` from FILE (written by another container, "
+                         "which has pgBackRest) instead of running pgBackRest")
     add_listen_address(ex, "127.0.0.1:9851")
     ex.add_argument("--web.config.file", dest="web_config_file",
                     help="exporter-toolkit web config file enabling TLS and/or basic auth")
@@ -96,7 +99,7 @@ def _status(args: argparse.Namespace) -> int:
 
     max_age = parse_duration(args.max_age, "--max-age").total_seconds()
     with connect(require_database_url(args), autocommit=True, application_name="sru-backup-status") as conn:
-        snap = read_snapshot(conn, _pgbackrest(args))
+        snap = read_snapshot(conn, _pgbackrest(args).info)
     now = datetime.now(timezone.utc)
     status = evaluate(snap, max_age, now)
     if args.format == "json":
@@ -146,10 +149,17 @@ def _exporter(args: argparse.Namespace) -> int:
     from sru.webconfig import WebConfig, load_web_config
 
     url = require_database_url(args)
-    pgbr = None if args.no_pgbackrest else _pgbackrest(args)
+    from backup.pgbackrest import InfoFile
+
+    if args.no_pgbackrest:
+        source = None
+    elif args.pgbackrest_info_file:
+        source = InfoFile(args.pgbackrest_info_file, args.stanza).info
+    else:
+        source = _pgbackrest(args).info
     registry = CollectorRegistry()
     registry.register(BackupCollector(snapshot_reader(
-        lambda: connect(url, autocommit=True, application_name="sru-backup-exporter"), pgbr)))
+        lambda: connect(url, autocommit=True, application_name="sru-backup-exporter"), source)))
     web = load_web_config(args.web_config_file) if args.web_config_file else WebConfig()
     server = ExporterServer(parse_listen_address(args.web_listen_address), registry, "/metrics", web)
     logging.getLogger("sru.backup").info("listening on %s", server.url)

@@ -26,6 +26,42 @@ class BackupError(SruError):
     """pgBackRest is missing or one of its commands failed (the message carries its own)."""
 
 
+def stanza_entry(text: str, stanza: str, source: str) -> dict[str, Any]:
+    """``stanza``'s entry of `pgbackrest info --output=json` output."""
+    try:
+        stanzas = json.loads(text)
+    except ValueError as exc:
+        raise BackupError(f"{source} holds no JSON: {text[:200]!r}") from exc
+    for entry in stanzas if isinstance(stanzas, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == stanza:
+            return entry
+    raise BackupError(f"{source} knows no stanza {stanza!r}")
+
+
+@dataclass(frozen=True)
+class InfoFile:
+    """`pgbackrest info --output=json` as another container wrote it (compose: the backup sidecar,
+    which has pgBackRest, refreshes it every minute; the exporter's image has none). A file older
+    than ``max_age_seconds`` is an error, not old news: its writer has stopped."""
+    path: str
+    stanza: str = DEFAULT_STANZA
+    max_age_seconds: float = 600
+
+    def info(self) -> dict[str, Any]:
+        import time
+
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                age = time.time() - os.fstat(fh.fileno()).st_mtime
+                text = fh.read()
+        except OSError as exc:
+            raise BackupError(f"cannot read {self.path}: {exc.strerror}") from exc
+        if age > self.max_age_seconds:
+            raise BackupError(f"{self.path} was written {age:.0f}s ago (over {self.max_age_seconds:.0f}s): "
+                              "is the backup sidecar running?")
+        return stanza_entry(text, self.stanza, self.path)
+
+
 @dataclass(frozen=True)
 class PgBackRest:
     stanza: str = DEFAULT_STANZA
@@ -59,15 +95,7 @@ class PgBackRest:
 
     def info(self, timeout: float = 60) -> dict[str, Any]:
         """The stanza's entry of ``pgbackrest info --output=json``."""
-        text = self.run("info", "--output=json", timeout=timeout)
-        try:
-            stanzas = json.loads(text)
-        except ValueError as exc:
-            raise BackupError(f"pgbackrest info printed no JSON: {text[:200]!r}") from exc
-        for entry in stanzas if isinstance(stanzas, list) else []:
-            if isinstance(entry, dict) and entry.get("name") == self.stanza:
-                return entry
-        raise BackupError(f"pgbackrest info knows no stanza {self.stanza!r}")
+        return stanza_entry(self.run("info", "--output=json", timeout=timeout), self.stanza, "pgbackrest info")
 
     def stanza_create(self) -> None:
         self.run("stanza-create", timeout=300)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from backup.pgbackrest import BackupError, PgBackRest
+from backup.pgbackrest import BackupError
 
 if TYPE_CHECKING:
     import psycopg
@@ -212,26 +212,29 @@ def read_database(conn: "psycopg.Connection") -> tuple[bool, Archiver, list[Repl
     return False, archiver, replicas, None
 
 
-def read_snapshot(conn: "psycopg.Connection", pgbackrest: PgBackRest | None) -> Snapshot:
-    """Both sides, now. ``pgbackrest`` None: a server without backups of its own (a standby whose
+InfoSource = Callable[[], dict[str, Any]]  # PgBackRest.info or InfoFile.info
+
+
+def read_snapshot(conn: "psycopg.Connection", info_source: InfoSource | None) -> Snapshot:
+    """Both sides, now. ``info_source`` None: a server without backups of its own (a standby whose
     primary is backed up), reported as such."""
     in_recovery, archiver, replicas, lag = read_database(conn)
     info: dict[str, Any] | None = None
     error: str | None = "no pgBackRest configured"
-    if pgbackrest is not None:
+    if info_source is not None:
         try:
-            info, error = pgbackrest.info(), None
+            info, error = info_source(), None
         except BackupError as exc:
             error = str(exc)
     return Snapshot(in_recovery, archiver, replicas, lag, info, error)
 
 
 def snapshot_reader(connect: Callable[[], "psycopg.Connection"],
-                    pgbackrest: PgBackRest | None) -> Callable[[], Snapshot]:
+                    info_source: InfoSource | None) -> Callable[[], Snapshot]:
     """A fresh snapshot per call, on a fresh connection (the exporter's data source)."""
     def read() -> Snapshot:
         with connect() as conn:
-            return read_snapshot(conn, pgbackrest)
+            return read_snapshot(conn, info_source)
     return read
 
 
