@@ -18,6 +18,7 @@ The tests run in file order; the last destroys the primary."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from datetime import datetime, timedelta, timezone
@@ -109,6 +110,19 @@ def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, t
         assert rc == 0, out
     finally:
         stop_process(proc)
+
+    # Compose's exporter reads the info JSON the backup service writes: fresh, it is the same chain;
+    # stale (the writer stopped), it is a failure, not old news.
+    from backup.pgbackrest import InfoFile
+
+    info_file = tmp_path / "info.json"
+    info_file.write_text(json.dumps([site.pgbr.info()]))
+    with psycopg.connect(monitor_url, autocommit=True) as conn:
+        assert evaluate(read_snapshot(conn, InfoFile(str(info_file)).info)).restorable
+        old = time.time() - 3600
+        os.utime(info_file, (old, old))
+        stale = evaluate(read_snapshot(conn, InfoFile(str(info_file)).info))
+    assert not stale.restorable and "was written 3600s ago (over 600s)" in stale.problems[0]
 
 
 def _sru_argv() -> list[str]:
@@ -215,7 +229,9 @@ def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_facto
     stream = Stream(adapter, site.primary.url("stream"), "stream-01").start((int(time.time()) - 7200) * 1000)
     try:
         stream.wait_for_acks(10)
-        site.pgbr.backup("diff")
+        # The scheduled command: a full backup is recent, so a differential.
+        r = sru("db", "backup", "--pgbackrest-config", str(site.repo.config_path), timeout=300)
+        assert r.returncode == 0 and r.stdout.strip() == "diff backup done", r.stdout + r.stderr
         after_backup = len(stream.acked)
         assert after_backup > 10, "the stream stalled during the backup"
         stream.wait_for_acks(10)
