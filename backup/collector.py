@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterator
 
+import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from backup.status import Snapshot, evaluate, parse_backups
+from sru.errors import SruError
 
 log = logging.getLogger("sru.backup.collector")
 
@@ -26,7 +28,7 @@ class BackupCollector(Collector):
         up = GaugeMetricFamily("sru_backup_exporter_up", "1 when the database could be read this scrape")
         try:
             snap = self._read()
-        except Exception as exc:  # an outage is a metric, not a failed scrape
+        except (SruError, psycopg.Error) as exc:  # an outage is a metric, not a failed scrape
             log.warning("cannot read the database: %s", exc)
             up.add_metric([], 0)
             yield up

@@ -37,6 +37,29 @@ from tests.support.proc import sru, start_logged, stop_process
 MONITOR_LOGIN = "sru_t_backup"
 
 
+def test_bad_options_are_named(tmp_path, capsys) -> None:
+    from sru.cli import main
+
+    for args, option in ((["db", "restore", "--pg-data", str(tmp_path), "--time", "yesterday"], "--time"),
+                         (["db", "restore", "--pg-data", str(tmp_path), "--time", "2026-03-01T12:00:00"], "--time"),
+                         (["db", "backup", "--pgbackrest-config", str(tmp_path / "none.conf")], "--pgbackrest-config"),
+                         (["db", "backup", "--every", "soon"], "--every"),
+                         (["db", "backup-status", "--database-url", "postgresql://x@127.0.0.1:1/sru",
+                           "--max-age", "old"], "--max-age")):
+        assert main(args) == 1, args
+        err = capsys.readouterr().err
+        assert option in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_the_exporter_reports_an_unreachable_database() -> None:
+    from backup.collector import BackupCollector
+    from backup.status import snapshot_reader
+    from sru.db import connect
+
+    collector = BackupCollector(snapshot_reader(lambda: connect(f"postgresql://x@127.0.0.1:{free_port()}/sru"), None))
+    assert [(f.name, [s.value for s in f.samples]) for f in collector.collect()] == [("sru_backup_exporter_up", [0])]
+
+
 def _status(site: Site, url: str, *extra: str) -> tuple[int, str]:
     r = sru("db", "backup-status", "--database-url", url, "--pgbackrest-config", str(site.repo.config_path), *extra)
     return r.returncode, r.stdout + r.stderr
