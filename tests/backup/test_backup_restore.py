@@ -155,7 +155,7 @@ def _sru_argv() -> list[str]:
 
 
 def test_standby_serves_the_console_during_a_write_load(site: Site, adapter_factory, tmp_path) -> None:
-    from tests.web.conftest import WEB_LOGIN, logged_in, run_web, web_login_url
+    from tests.web.conftest import PASSWORDS, WEB_LOGIN, logged_in, run_web, web_login_url
 
     primary_db, standby_db = site.db(), site.db(cluster=site.standby)
     web_login_url(primary_db)  # the role is created on the primary and replicated
@@ -178,6 +178,12 @@ def test_standby_serves_the_console_during_a_write_load(site: Site, adapter_fact
             wait_for(lambda: session.get(url + "/hosts/live-01", timeout=30).status_code == 200, 30,
                      "the live host on the standby's console")
             assert stream.failed == 0
+            # An action needs the primary: a clear 503, never a 500.
+            with primary_db.connect() as conn:
+                alert_id = conn.execute("SELECT min(id) FROM alert_logs").fetchone()[0]
+            r = requests.post(f"{url}/api/v1/alerts/{alert_id}/ack", json={"note": "on the standby"},
+                              auth=("alice", PASSWORDS["alice"]), timeout=30)
+            assert r.status_code == 503 and "read-only" in r.text, (r.status_code, r.text)
     finally:
         stream.stop()
     with standby_db.connect() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
