@@ -32,23 +32,20 @@ from backup.status import evaluate, read_snapshot
 from tests.backup.conftest import STANDBY_NAME, Site, Stream, run_jobs, segment_end, stored_stamps
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.postgres import ROLE_USERS
-from tests.support.proc import sru, start_logged, stop_process
+from tests.support.proc import start_logged, stop_process
 
 MONITOR_LOGIN = "sru_t_backup"
 
 
 def test_bad_options_are_named(tmp_path, capsys) -> None:
-    from sru.cli import main
-
     for args, option in ((["db", "restore", "--pg-data", str(tmp_path), "--time", "yesterday"], "--time"),
                          (["db", "restore", "--pg-data", str(tmp_path), "--time", "2026-03-01T12:00:00"], "--time"),
                          (["db", "backup", "--pgbackrest-config", str(tmp_path / "none.conf")], "--pgbackrest-config"),
                          (["db", "backup", "--every", "soon"], "--every"),
                          (["db", "backup-status", "--database-url", "postgresql://x@127.0.0.1:1/sru",
                            "--max-age", "old"], "--max-age")):
-        assert main(args) == 1, args
-        err = capsys.readouterr().err
-        assert option in err and len(err.strip().splitlines()) == 1, (args, err)
+        rc, err = _sru(capsys, *args)
+        assert rc == 1 and option in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 def test_the_exporter_reports_an_unreachable_database() -> None:
@@ -60,9 +57,20 @@ def test_the_exporter_reports_an_unreachable_database() -> None:
     assert [(f.name, [s.value for s in f.samples]) for f in collector.collect()] == [("sru_backup_exporter_up", [0])]
 
 
-def _status(site: Site, url: str, *extra: str) -> tuple[int, str]:
-    r = sru("db", "backup-status", "--database-url", url, "--pgbackrest-config", str(site.repo.config_path), *extra)
-    return r.returncode, r.stdout + r.stderr
+def _sru(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`sru ARGS` through the CLI's own entry point, in this process (a subprocess costs seconds of
+    imports on a loaded machine): exit status, what it printed."""
+    from sru.cli import main
+
+    capsys.readouterr()
+    rc = main(list(args))
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+
+def _status(site: Site, url: str, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    return _sru(capsys, "db", "backup-status", "--database-url", url, "--pgbackrest-config",
+                str(site.repo.config_path), *extra)
 
 
 def _scrape(url: str) -> dict[tuple[str, tuple], float]:
@@ -75,12 +83,12 @@ def _archiver(conn: psycopg.Connection) -> tuple[int, datetime | None, datetime 
     return conn.execute("SELECT failed_count, last_archived_time, last_failed_time FROM pg_stat_archiver").fetchone()
 
 
-def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, tmp_path) -> None:
+def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, tmp_path, capsys) -> None:
     url = site.primary.url("sru")
-    rc, out = _status(site, url)
+    rc, out = _status(site, url, capsys)
     assert rc == 0, out
     assert "restorable:      yes" in out and "(full)" in out and f"standby:         {STANDBY_NAME} streaming (sync)" in out
-    rc, out = _status(site, url, "--format", "json")
+    rc, out = _status(site, url, capsys, "--format", "json")
     status = json.loads(out)
     assert status["restorable"] and len(status["backups"]) == 1
     assert status["archiver"]["pending_segments"] is not None and not status["archiver"]["failing"]
@@ -115,7 +123,7 @@ def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, t
             conn.execute("CREATE TABLE IF NOT EXISTS wal_filler (x int); INSERT INTO wal_filler VALUES (1)")
             conn.execute("SELECT pg_switch_wal()")
             wait_for(lambda: _archiver(conn)[0] > failed_before, 30, "archiving to fail", interval=0.2)
-            rc, out = _status(site, url)
+            rc, out = _status(site, url, capsys)
             assert rc == 1 and "problem:         WAL archiving is failing" in out, out
             m = _scrape(metrics_url)
             assert m[("sru_wal_archive_last_failed_timestamp_seconds", ())] > \
@@ -129,7 +137,7 @@ def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, t
                 return archived is not None and archived > failed
 
             wait_for(recovered, 90, "archiving to recover", interval=0.2)
-        rc, out = _status(site, url)
+        rc, out = _status(site, url, capsys)
         assert rc == 0, out
     finally:
         stop_process(proc)
@@ -207,7 +215,7 @@ def test_standby_serves_the_console_during_a_write_load(site: Site, adapter_fact
     assert evaluate(on_standby).problems == ["pgbackrest info failed: no pgBackRest configured"]
 
 
-def test_point_in_time_restore_returns_exactly_the_first_batch(site: Site, adapter_factory) -> None:
+def test_point_in_time_restore_returns_exactly_the_first_batch(site: Site, adapter_factory, capsys) -> None:
     db = site.db("stream")
     adapter = adapter_factory(db.role_url("data_collector"))
     first_ms = (int(time.time()) - 3600) * 1000
@@ -225,9 +233,9 @@ def test_point_in_time_restore_returns_exactly_the_first_batch(site: Site, adapt
         conn.execute("SELECT pg_switch_wal()")  # the second batch reaches the archive now
 
     target = site.base / "pitr"
-    r = sru("db", "restore", "--pgbackrest-config", str(site.repo.config_path), "--pg-data", str(target),
-            "--time", between.isoformat(), "--archive-mode", "off", timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
+    rc, out = _sru(capsys, "db", "restore", "--pgbackrest-config", str(site.repo.config_path), "--pg-data",
+                   str(target), "--time", between.isoformat(), "--archive-mode", "off")
+    assert rc == 0, out
     restored = site.start_restored(target)
     try:
         assert stored_stamps(site.db("stream", restored), "pitr-01") == set(first)
@@ -257,7 +265,7 @@ def _dashboard_answers(db_url: str, time_from: datetime, time_to: datetime) -> d
     return answers
 
 
-def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_factory) -> None:
+def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_factory, capsys) -> None:
     """Base backup, more writes, the data directory destroyed mid-stream. The promoted synchronous
     standby holds every acknowledged sample; the restore from the repository holds every sample
     acknowledged before the end of the last archived segment; the full tier works after it."""
@@ -273,8 +281,8 @@ def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_facto
     try:
         stream.wait_for_acks(10)
         # The scheduled command: a full backup is recent, so a differential.
-        r = sru("db", "backup", "--pgbackrest-config", str(site.repo.config_path), timeout=300)
-        assert r.returncode == 0 and r.stdout.strip() == "diff backup done", r.stdout + r.stderr
+        rc, out = _sru(capsys, "db", "backup", "--pgbackrest-config", str(site.repo.config_path))
+        assert rc == 0 and out.strip() == "diff backup done", out
         after_backup = len(stream.acked)
         assert after_backup > 10, "the stream stalled during the backup"
         stream.wait_for_acks(10)
@@ -300,9 +308,9 @@ def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_facto
     archive_end = segment_end(site.pgbr.info()["archive"][0]["max"])
     covered = {t for t, lsn in stream.acked if lsn <= archive_end}
     assert {t for t, _ in stream.acked[after_backup:after_backup + 6]} <= covered  # replayed, not in the backup
-    r = sru("db", "restore", "--pgbackrest-config", str(site.repo.config_path), "--pg-data",
-            str(site.primary.datadir), timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
+    rc, out = _sru(capsys, "db", "restore", "--pgbackrest-config", str(site.repo.config_path), "--pg-data",
+                   str(site.primary.datadir))
+    assert rc == 0, out
     restored = site.start_restored(site.primary.datadir)
     site.primary = restored
     with psycopg.connect(restored.url(), autocommit=True) as conn:
