@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -45,6 +45,16 @@ COLUMN_QUANTA: dict[str, int] = {
     **{c: 1024 for c in ("disk_read_mb_s", "disk_write_mb_s", "net_sent_mb_s", "net_recv_mb_s")},
     "load_1m": 128,
 }
+# user_usage_metrics value columns in table order (sql/060_user_usage.sql): every one >= 0, no upper
+# bound (a user's cores or GPUs are bounded by the host, which the adapter does not know per sample).
+# processes is an integer column; the others are stored on the grids below (1/1024 core, 1 MiB, 1/64 %).
+USER_USAGE_COLUMNS: tuple[str, ...] = (
+    "cpu_cores", "ram_gb", "gpu_memory_gb", "gpu_utilization", "gpus_held", "gpus_idle_held", "processes",
+)
+USER_USAGE_QUANTA: dict[str, int] = {
+    "cpu_cores": 1024, "ram_gb": 1024, "gpu_memory_gb": 1024, "gpu_utilization": 64, "gpus_held": 64,
+    "gpus_idle_held": 64, "processes": 1,
+}
 SYSTEM_VALUE_COLUMNS = {"cpu_cores": int, "ram_total_gb": float, "gpu_count": int}
 # The values the systems columns' types and CHECKs allow (integer columns: int4).
 SYSTEM_VALUE_RANGES: dict[str, tuple[float, float]] = {
@@ -67,6 +77,9 @@ class Mapping:
     process_cpu: str | None
     process_memory: str | None
     process_labels: tuple[str, str, str]  # pid, name, user
+    # series name -> user_usage_metrics column, and the label that names the user
+    user_usage: dict[str, str] = field(default_factory=dict)
+    user_usage_label: str = "user"
 
     def series_for_column(self) -> dict[str, tuple[str, str | None]]:
         """column -> (series name, key label): the reverse map remote read uses."""
@@ -135,8 +148,19 @@ def parse_mapping(doc: dict[str, Any]) -> Mapping:
             raise ConfigError(OPTION, f"systems.values.{series}: unknown column {col!r}")
     sessions = _section(doc, "sessions")
     procs = _section(doc, "processes")
+    per_user = _section(doc, "user_usage")
+    user_label = per_user.get("user_label", "user")
+    if not isinstance(user_label, str) or not user_label:
+        raise ConfigError(OPTION, "user_usage.user_label: must be a label name")
+    user_series = per_user.get("series") or {}
+    if not isinstance(user_series, dict):
+        raise ConfigError(OPTION, "user_usage.series: must be a mapping of series to columns")
+    for series, col in user_series.items():
+        if col not in USER_USAGE_COLUMNS:
+            raise ConfigError(OPTION, f"user_usage.series.{series}: unknown column {col!r} "
+                                      f"(one of {', '.join(USER_USAGE_COLUMNS)})")
     names = [*usage, systems.get("info_series"), *values, sessions.get("series"),
-             procs.get("cpu_percent"), procs.get("memory_mb")]
+             procs.get("cpu_percent"), procs.get("memory_mb"), *user_series]
     names = [n for n in names if n]
     if len(names) != len(set(names)):
         raise ConfigError(OPTION, "a series is mapped twice")
@@ -155,4 +179,6 @@ def parse_mapping(doc: dict[str, Any]) -> Mapping:
         process_memory=procs.get("memory_mb"),
         process_labels=(procs.get("pid_label", "pid"), procs.get("name_label", "name"),
                         procs.get("user_label", "user")),
+        user_usage={str(k): str(v) for k, v in user_series.items()},
+        user_usage_label=user_label,
     )
