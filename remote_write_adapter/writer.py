@@ -30,8 +30,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from remote_write_adapter.mapping import USAGE_COLUMNS, USER_USAGE_COLUMNS
 from remote_write_adapter.pivot import Batch
+from sru.columns import BY_NAME, JSON_COLUMNS, SCALAR_COLUMNS, USER_USAGE_NAMES
 from sru.db import schema_tier
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,10 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE} (
   system_id uuid NOT NULL, "timestamp" timestamptz NOT NULL,
-  {", ".join(f"{c} double precision" for c in USAGE_COLUMNS)},
-  cpu_per_core jsonb
+  {", ".join(f"{c} {BY_NAME[c].sql_type}" for c in (*SCALAR_COLUMNS, *JSON_COLUMNS))}
 ) ON COMMIT DELETE ROWS"""
 
-_ROW_COLUMNS = (*USAGE_COLUMNS, "cpu_per_core")  # a Batch.usage row, in this order
+_ROW_COLUMNS = (*SCALAR_COLUMNS, *JSON_COLUMNS)  # a Batch.usage row, in this order
 
 
 @functools.lru_cache(maxsize=512)
@@ -121,14 +120,14 @@ ON CONFLICT (system_id, "timestamp", pid) DO UPDATE SET
 # usage_metrics merge: a row split across requests (one recording rule per request) is completed, a
 # retried request changes nothing and rewrites nothing; key order against deadlocks.
 _USER_USAGE = ("""
-INSERT INTO user_usage_metrics AS u (system_id, "timestamp", user_id, """ + ", ".join(USER_USAGE_COLUMNS) + """)
+INSERT INTO user_usage_metrics AS u (system_id, "timestamp", user_id, """ + ", ".join(USER_USAGE_NAMES) + """)
 SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::bigint[], """
-               + ", ".join("%s::int[]" if c == "processes" else "%s::float8[]" for c in USER_USAGE_COLUMNS) + """)
+               + ", ".join("%s::int[]" if c == "processes" else "%s::float8[]" for c in USER_USAGE_NAMES) + """)
  ORDER BY 1, 2, 3
 ON CONFLICT (system_id, "timestamp", user_id) DO UPDATE SET
-  """ + ",\n  ".join(f"{c} = COALESCE(EXCLUDED.{c}, u.{c})" for c in USER_USAGE_COLUMNS) + """
+  """ + ",\n  ".join(f"{c} = COALESCE(EXCLUDED.{c}, u.{c})" for c in USER_USAGE_NAMES) + """
 WHERE """ + "\n   OR ".join(f"EXCLUDED.{c} IS NOT NULL AND EXCLUDED.{c} IS DISTINCT FROM u.{c}"
-                           for c in USER_USAGE_COLUMNS))
+                           for c in USER_USAGE_NAMES))
 
 _OPEN_SESSIONS = """
 INSERT INTO user_sessions AS us (system_id, user_id, terminal, remote_host, login_time, last_sample_at)
@@ -413,7 +412,7 @@ class Writer:
         columns = list(zip(*rows.values()))
         present = tuple(i for i, col in enumerate(columns) if col.count(None) != len(rows))
         copy_sql, merge_sql, types = usage_statements(present)
-        if present and present[-1] == len(USAGE_COLUMNS):  # cpu_per_core: dicts become jsonb
+        if present and present[-1] == len(SCALAR_COLUMNS):  # cpu_per_core: dicts become jsonb
             columns[-1] = tuple(Jsonb(v) if v is not None else None for v in columns[-1])
         times = {ts: ms_to_datetime(ts) for ts in {ts for _, ts in rows}}
         with conn.cursor() as cur:
@@ -445,7 +444,7 @@ class Writer:
             found = self._user_ids(conn, missing)
             users.update(found)
             res.user_ids.update(found)
-        cols: list[list] = [[] for _ in range(3 + len(USER_USAGE_COLUMNS))]
+        cols: list[list] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
         for (host, user, ts), values in rows.items():
             for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values)):
                 col.append(v)
