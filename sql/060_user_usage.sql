@@ -20,8 +20,10 @@ CREATE TABLE user_usage_metrics (
   processes        integer CHECK (processes >= 0),
   PRIMARY KEY (system_id, "timestamp", user_id)
 );
+-- The primary key serves a host's rows in a period (recommendations, remote read of one host); this
+-- index the ledger's raw edges, a period across all hosts. No index by user: every reader groups a
+-- period's rows by user, none looks one user up, and each index costs the adapter on every row.
 CREATE INDEX user_usage_metrics_time_idx ON user_usage_metrics ("timestamp" DESC);
-CREATE INDEX user_usage_metrics_user_time_idx ON user_usage_metrics (user_id, "timestamp" DESC);
 
 -- Per-user figures are personal data (who worked when, and how much): only roles that need them
 -- read them (sql/README.md, "Per-user usage: who sees what"). dashboard_readonly (Grafana) and

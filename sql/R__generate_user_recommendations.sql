@@ -43,15 +43,17 @@ BEGIN
     WINDOW w AS (PARTITION BY m.system_id, m.user_id ORDER BY m."timestamp")
   ), runs AS (
     SELECT held.*, sum(CASE WHEN held.gap IS NULL OR held.gap > INTERVAL '15 minutes' THEN 1 ELSE 0 END)
-                     OVER (PARTITION BY held.system_id, held.user_id ORDER BY t) AS run
+                     OVER (PARTITION BY held.system_id, held.user_id ORDER BY t) AS run,
+           -- the gaps inside a stretch; the one before its first sample is the pause before it
+           CASE WHEN held.gap <= INTERVAL '15 minutes' THEN held.gap END AS step
       FROM held
   ), stretches AS (
     -- a stretch lasts from its first sample to one step (the median gap) after its last; a stretch
     -- of one sample lasts nothing
     SELECT r.system_id, r.user_id, r.run, min(r.t) AS started,
-           max(r.t) + coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY r.gap), INTERVAL '0') AS ended,
+           max(r.t) + coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY r.step), INTERVAL '0') AS ended,
            max(r.gpus_idle_held) AS gpus, max(r.gpu_memory_gb) AS memory_gb,
-           sum(r.gpus_idle_held) * extract(epoch FROM coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY r.gap),
+           sum(r.gpus_idle_held) * extract(epoch FROM coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY r.step),
                                                               INTERVAL '0')) / 3600 AS gpu_hours
       FROM runs r GROUP BY r.system_id, r.user_id, r.run
   ), per_user AS (
