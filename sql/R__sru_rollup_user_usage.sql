@@ -16,28 +16,39 @@ DECLARE
   v_day timestamptz := date_trunc('day', p_from AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
   v_day_end timestamptz := date_trunc('day', (v_hour_end - INTERVAL '1 microsecond') AT TIME ZONE 'UTC')
                            AT TIME ZONE 'UTC' + INTERVAL '1 day';
-  n integer;
+  v_slice timestamptz;
+  v_next timestamptz;
+  n integer := 0;
+  k integer;
 BEGIN
   IF p_to <= p_from THEN
     RETURN 0;
   END IF;
-  DELETE FROM user_usage_hourly WHERE bucket >= v_hour AND bucket < v_hour_end;
-  INSERT INTO user_usage_hourly
-  SELECT m.system_id, m.user_id, date_trunc('hour', m."timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-         count(*), sum(m.cpu_cores), sum(m.ram_gb), sum(m.gpu_memory_gb), sum(m.gpu_utilization),
-         sum(m.gpus_held), sum(m.gpus_idle_held), sum(m.processes)
-    FROM user_usage_metrics m
-   WHERE m."timestamp" >= v_hour AND m."timestamp" < v_hour_end
-   GROUP BY 1, 2, 3;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  DELETE FROM user_usage_host_hourly WHERE bucket >= v_hour AND bucket < v_hour_end;
-  INSERT INTO user_usage_host_hourly
-  SELECT m.system_id, date_trunc('hour', m."timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-         count(DISTINCT m."timestamp"), extract(epoch FROM max(m."timestamp") - min(m."timestamp")),
-         count(DISTINCT m."timestamp") - 1
-    FROM user_usage_metrics m
-   WHERE m."timestamp" >= v_hour AND m."timestamp" < v_hour_end
-   GROUP BY 1, 2;
+  -- A week per statement (as sru_rollup_hourly_stats): a pass over a year neither sorts the year
+  -- at once nor holds its hash tables in memory.
+  v_slice := v_hour;
+  WHILE v_slice < v_hour_end LOOP
+    v_next := least(v_slice + INTERVAL '7 days', v_hour_end);
+    DELETE FROM user_usage_hourly WHERE bucket >= v_slice AND bucket < v_next;
+    INSERT INTO user_usage_hourly
+    SELECT m.system_id, m.user_id, date_trunc('hour', m."timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           count(*), sum(m.cpu_cores), sum(m.ram_gb), sum(m.gpu_memory_gb), sum(m.gpu_utilization),
+           sum(m.gpus_held), sum(m.gpus_idle_held), sum(m.processes)
+      FROM user_usage_metrics m
+     WHERE m."timestamp" >= v_slice AND m."timestamp" < v_next
+     GROUP BY 1, 2, 3;
+    GET DIAGNOSTICS k = ROW_COUNT;
+    n := n + k;
+    DELETE FROM user_usage_host_hourly WHERE bucket >= v_slice AND bucket < v_next;
+    INSERT INTO user_usage_host_hourly
+    SELECT m.system_id, date_trunc('hour', m."timestamp" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           count(DISTINCT m."timestamp"), extract(epoch FROM max(m."timestamp") - min(m."timestamp")),
+           count(DISTINCT m."timestamp") - 1
+      FROM user_usage_metrics m
+     WHERE m."timestamp" >= v_slice AND m."timestamp" < v_next
+     GROUP BY 1, 2;
+    v_slice := v_next;
+  END LOOP;
 
   DELETE FROM user_usage_daily WHERE bucket >= v_day AND bucket < v_day_end;
   INSERT INTO user_usage_daily
