@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction, connect: Callable[[argparse.Namesp
     p.add_argument("--pin", action="append", default=[], metavar="HOST", help="keep this host (repeatable)")
     p.add_argument("--location", help="plan only the hosts of this location")
     p.add_argument("--same-location", action="store_true", help="move load only between hosts of one location")
+    p.add_argument("--by-user", action="store_true",
+                   help="move users' loads one by one (issue 19's per-user usage; needs a role that reads it)")
     p.add_argument("--method", choices=("aligned", "ffd_p95", "ff_mean"), default="aligned",
                    help="aligned (default); ffd_p95 and ff_mean are the baselines, for comparison")
     p.add_argument("--time-budget", default="10s", help="search time for the aligned method (default: 10s)")
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace, str], "
     options = options_from(args.headroom, args.quantile, args.pin, args.same_location, args.method, args.time_budget)
     with connect(args, "plan") as conn:
         try:
-            made = plan_store.make(conn, now, options, window, args.location)
+            made = plan_store.make(conn, now, options, window, args.location, by_user=args.by_user)
         except PlanError as exc:
             raise ConfigError("--pin", str(exc)) from None
         doc = {"summary": plan_store.summary(made)}

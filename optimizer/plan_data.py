@@ -10,9 +10,12 @@ above the limit is not measured; or disk-bound, I/O wait p95 ≥ 20 %: disk is n
 reported leave the window; a host's own gaps take its p95); in an approved
 consolidation report that is not implemented yet (its move is under way).
 
-Per-user moves: the seam is ``Unit.user``. When per-user hourly accounting exists (issue 19's
-``user_usage``), :func:`load_fleet` can add one unit per user and host whose arrays are that user's
-share; the planner and the stored plan already carry ``user`` on every move.
+Per-user moves (``by_user=True``, `sru plan --by-user`): each planned host's load is split into one
+unit per user with a real share of it (p95 ≥ 0.05 cores or ≥ 0.25 GB), from issue 19's hourly
+per-user rollups (``user_usage_hourly`` / ``user_usage_host_hourly``: hourly sums over the host's
+evaluations), and the host's remainder (system processes, users below that share) as one more unit.
+A retired host's users may then go to different hosts. Per-user rows are personal data: the role
+must be a member of ``personal_usage_reader`` (analyst is; the console's role is not).
 """
 
 from __future__ import annotations
@@ -52,8 +55,42 @@ def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]
     return to - timedelta(hours=int(window.total_seconds() // 3600)), to
 
 
+USER_SQL = (
+    "SELECT u.system_id, coalesce(us.username, u.user_id::text), u.bucket, u.cpu_cores / h.samples, "
+    "u.ram_gb / h.samples, u.gpus_held / h.samples FROM user_usage_hourly u "
+    "JOIN user_usage_host_hourly h ON h.system_id = u.system_id AND h.bucket = u.bucket "
+    "LEFT JOIN users us ON us.id = u.user_id "
+    "WHERE u.bucket >= %s AND u.bucket < %s AND u.system_id = ANY(%s) AND h.samples > 0")
+MIN_USER_CORES = 0.05
+MIN_USER_GB = 0.25
+
+
+def _split_by_user(rows: list[tuple], start: datetime, hours: int, seen: np.ndarray,
+                   wholes: dict[object, tuple[Unit, int]]) -> list[Unit]:
+    """One unit per user with a real share of a host's load, and the host's remainder."""
+    per: dict[tuple[object, str], np.ndarray] = {}
+    for sid, user, bucket, c, r, g in rows:
+        t = int((bucket - start).total_seconds() // 3600)
+        per.setdefault((sid, user), np.zeros((3, hours)))[:, t] = (c or 0.0, r or 0.0, g or 0.0)
+    out: list[Unit] = []
+    for sid, (whole, gpus) in wholes.items():
+        rest = np.stack([whole.cpu, whole.ram, whole.gpus])
+        for (s, user), a in sorted(per.items(), key=lambda kv: str(kv[0][1])):
+            if s != sid:
+                continue
+            a = a[:, seen]
+            if np.percentile(a[0], 95) < MIN_USER_CORES and np.percentile(a[1], 95) < MIN_USER_GB:
+                continue
+            g = np.clip(np.ceil(a[2] - 0.05), 0, gpus)
+            out.append(Unit(whole.host, a[0], a[1], g, user=user))
+            rest = rest - np.stack([a[0], a[1], g])
+        rest = np.where(np.isnan(rest), np.nan, np.clip(rest, 0, None))
+        out.append(Unit(whole.host, rest[0], rest[1], rest[2]))
+    return out
+
+
 def load_fleet(conn: "psycopg.Connection", now: datetime, window: timedelta = timedelta(days=28), *,
-               location: str | None = None) -> tuple[Fleet, dict[str, object]]:
+               location: str | None = None, by_user: bool = False) -> tuple[Fleet, dict[str, object]]:
     """(fleet, {hostname: system id}) of the hosts (of ``location``, if given) over ``window``
     before ``now``. Reads in the caller's transaction and leaves it open."""
     start, end = window_bounds(now, window)
@@ -113,4 +150,11 @@ def load_fleet(conn: "psycopg.Connection", now: datetime, window: timedelta = ti
             hosts.append(Host(name, float(cores), float(ram_gb), int(gpus or 0), model, loc, status))
             units.append(Unit(name, cpu[i] / 100.0 * cores, ram[i] / 100.0 * ram_gb,
                               gpus_busy(int(gpus or 0), gpu[i]) if gpus else np.zeros(hours)))
-    return Fleet(hosts, units, hours, left_out), {s[1]: s[0] for s in systems}
+    ids_by_name = {s[1]: s[0] for s in systems}
+    if by_user and units:
+        planned = [ids_by_name[u.host] for u in units]
+        rows = conn.execute(USER_SQL, (start, end, planned)).fetchall()
+        gpu_count = {h.name: h.gpu_count for h in hosts}
+        units = _split_by_user(rows, start, len(seen), seen,
+                               {ids_by_name[u.host]: (u, gpu_count[u.host]) for u in units})
+    return Fleet(hosts, units, hours, left_out), ids_by_name

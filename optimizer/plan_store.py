@@ -32,12 +32,13 @@ class PlanNotFound(SruError):
 
 def make(conn: "psycopg.Connection", now: datetime, options: Options | None = None,
          window: timedelta = DEFAULT_WINDOW, location: str | None = None,
-         baselines: bool = True) -> dict[str, Any]:
+         baselines: bool = True, by_user: bool = False) -> dict[str, Any]:
     """Plan over ``window`` before ``now``: {"plan", "fleet", "ids", "from", "to", "baselines"}.
     ``baselines``: also run first-fit-decreasing on p95 and Watcher's first fit at 0.8 on the same
-    data (cheap), for the comparison the plan shows."""
+    data (cheap), for the comparison the plan shows. ``by_user``: users' loads move one by one
+    (plan_data.py; needs a role that reads per-user usage)."""
     o = options or Options()
-    fleet, ids = load_fleet(conn, now, window, location=location)
+    fleet, ids = load_fleet(conn, now, window, location=location, by_user=by_user)
     start, end = window_bounds(now, window)
     p = plan(fleet, o)
     base = {}

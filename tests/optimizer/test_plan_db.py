@@ -189,3 +189,45 @@ def test_cli_plan_and_weekly_optimizer_step(fleet_db_one_tier, capsys):
     section = json.loads(render(report, "json"))["plan"]
     assert section["id"].startswith(third.plan[:8]) and len(section["reports"]) == 2
     assert datetime.now(timezone.utc) > now
+
+
+def test_per_user_moves_from_the_usage_ledger(database):
+    """Issue 19's per-user hourly usage splits a host: its two users go to two hosts that could not
+    take the whole of it (every tier: the rollups are tables on plain and apache, a continuous
+    aggregate served in real time on full)."""
+    from optimizer.consolidate import Host, Unit
+
+    hours = 8 * 24
+    hod, dow = F._hours(2)
+    day = F._day(hod, dow)[:hours]
+    flat = np.ones(hours)
+    hosts = [Host("a", 16, 64), Host("b", 16, 64), Host("shared", 16, 64)]
+    units = [Unit("a", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat), Unit("b", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
+             Unit("shared", 0.6 * 16 * day, 0.4 * 64 * flat, 0 * flat)]
+    with database.connect() as conn:
+        now = conn.execute("SELECT now()").fetchone()[0]
+        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+        _write(conn, F.Fleet(hosts, units, hours), start)
+        sid = conn.execute("SELECT id FROM systems WHERE hostname = 'shared'").fetchone()[0]
+        users = [conn.execute("INSERT INTO users (username) VALUES (%s) RETURNING id", (n,)).fetchone()[0]
+                 for n in ("ada", "bob")]
+        with conn.cursor().copy('COPY user_usage_metrics (system_id, "timestamp", user_id, cpu_cores, ram_gb, '
+                                "gpus_held) FROM STDIN") as cp:
+            for t in range(hours):
+                for uid in users:   # half of the host's load each, sampled twice an hour
+                    for m in (10, 40):
+                        cp.write_row((sid, start + timedelta(hours=t, minutes=m), uid, 0.3 * 16 * day[t], 0.2 * 64, 0))
+        if database.tier != "full":
+            conn.execute("SELECT sru_rollup_user_usage(%s, %s)", (start, now))
+        conn.commit()
+    with database.connect("analyst") as conn:
+        whole = plan_store.make(conn, now, Options(time_budget_s=0.5), window=timedelta(days=8), baselines=False)
+        split = plan_store.make(conn, now, Options(time_budget_s=0.5), window=timedelta(days=8), baselines=False,
+                                by_user=True)
+    assert whole["plan"].retire == []
+    p = split["plan"]
+    # ada and bob go to different hosts; the host's remainder (here next to nothing) goes too.
+    assert p.retire == ["shared"] and {m.user for m in p.moves} == {"ada", "bob", None}
+    assert {m.target for m in p.moves if m.user} == {"a", "b"}
+    with database.connect("dashboard_readonly") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        plan_store.make(conn, now, Options(time_budget_s=0.5), window=timedelta(days=8), by_user=True)
