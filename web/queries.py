@@ -12,6 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from sru import clock
+
 ANOMALY = "labels ->> 'source' = 'sru-optimizer'"
 STALE_AFTER = timedelta(minutes=15)
 # range → (source, span, step of the chart's x axis: one slot per step)
@@ -230,4 +232,4 @@ def recommendation(conn: psycopg.Connection, report_id: str) -> dict[str, Any]:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
