@@ -5,10 +5,11 @@ renderer of :mod:`optimizer.report_render` formats. Reads only; the caller owns 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
 from optimizer import thresholds
+from sru import clock
 
 if TYPE_CHECKING:
     import psycopg
@@ -25,7 +26,7 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
     from optimizer.usage import ledger
 
     cur = conn.cursor(row_factory=dict_row)
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     since = now - window
     host_filter = list(hosts) if hosts else None
     systems = cur.execute(

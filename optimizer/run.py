@@ -11,6 +11,7 @@ from functools import partial
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+from sru import clock
 from sru.db import scalar
 from sru.errors import ConfigError, SruError
 
@@ -101,7 +102,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     if lo is None:
         conn.commit()
         return result
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if full or through is None:
         start = lo
     else:

@@ -357,8 +357,10 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     def reports() -> str:
         return page("reports.html", formats=list(REPORT_FORMATS))
 
+    # Two endpoints: with one, url_for picked the API rule, whose Authorization-only check answers a
+    # logged-in person 401 (issue 18).
     @app.get("/reports/fleet.<fmt>")
-    @app.get("/api/v1/reports/fleet.<fmt>")
+    @app.get("/api/v1/reports/fleet.<fmt>", endpoint="api_report_download")
     def report_download(fmt: str) -> Response:
         if fmt not in REPORT_FORMATS:
             raise HTTPError(404, f"no report format {fmt[:10]!r}: {', '.join(REPORT_FORMATS)}")
