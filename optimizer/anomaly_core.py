@@ -35,6 +35,7 @@ NEW_NORMAL_MIN_HOURS = 12       # hours with data those 24 need
 LEVEL_STEADINESS = 2.5          # a 6-hour median is about this much steadier than one hour (iid noise)
 STUCK_HOURS = 6                 # hours with the same mean and no spread that make a stuck series
 ESCALATE_AFTER = 3              # hours further out than the open episode that make a new one (zscore, level_shift)
+GAP_RATIO = 2.0                 # the within-hour spread doubled (for 6 hours) is a variance burst too
 VARIANCE_ABOVE_MOST = 1.25     # a burst also exceeds the largest 6-hour median change of 30 normal days by this
 STUCK_TOLERANCE = 0.01          # points: "the same", for a metric that normally moves
 STUCK_NORMAL_SHARE = 0.05       # a host whose hours are this often unchanged is flat by nature
@@ -208,7 +209,8 @@ class _SeasonalCache:
             self.peak = _seasonal_median(base_peak, idx)
             self.key = key
 
-    def rolling(self, key: tuple, seasonal: bool, base_mean: np.ndarray, min_seasonal: int) -> dict[str, np.ndarray]:
+    def rolling(self, key: tuple, seasonal: bool, base_mean: np.ndarray, base_peak: np.ndarray,
+                min_seasonal: int) -> dict[str, np.ndarray]:
         """The level and variance statistics (6-hour median of the residual, and of its hour-to-hour
         change) of every hour from ``first`` on, episodes left out: their 30-day distributions are
         what the current values are judged against. Once per version, not once per day. Without a
@@ -221,18 +223,19 @@ class _SeasonalCache:
                 r = base_mean[self.first:] - np.where(cnt >= min_seasonal, med, np.nan)
             else:
                 r = base_mean[self.first:]
-            self.rolls[k] = _rolling_stats(r)
+            self.rolls[k] = _rolling_stats(r, base_peak[self.first:] - base_mean[self.first:])
         return self.rolls[k]
 
     def at(self, which: tuple[np.ndarray, ...], idx: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(a[idx - self.first] for a in which)
 
 
-def _rolling_stats(r: np.ndarray) -> dict[str, np.ndarray]:
-    """At every hour, the median of the last LEVEL_WINDOW residuals ``r`` (level) and of their
-    hour-to-hour changes (variance); NaN where fewer than LEVEL_MIN_HOURS have data."""
+def _rolling_stats(r: np.ndarray, gap: np.ndarray) -> dict[str, np.ndarray]:
+    """At every hour, the median of the last LEVEL_WINDOW residuals ``r`` (level), of their
+    hour-to-hour changes (variance) and of the gaps between maximum and mean (``gap``: spread within
+    the hour); NaN where fewer than LEVEL_MIN_HOURS have data."""
     out = {}
-    for name, series in (("level", r), ("variance", np.abs(np.diff(r, prepend=np.nan)))):
+    for name, series in (("level", r), ("variance", np.abs(np.diff(r, prepend=np.nan))), ("gap", gap)):
         w = _trailing(series, LEVEL_WINDOW)
         stat = nanmedian_rows(w)
         stat[np.sum(~np.isnan(w), axis=1) < LEVEL_MIN_HOURS] = np.nan
@@ -544,9 +547,10 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     resid = mean[ctx] - ctx_base                 # every hour of the context, episodes included
     j0 = day - ctx[0]                            # position of the first judged hour in ctx
     if not seasonal and method.startswith("same hour of day"):    # a young host's daily profile
-        past_stats = _rolling_stats(base_mean[lo:d0] - prof[(np.arange(lo, d0) + phase) % 24])
+        past_stats = _rolling_stats(base_mean[lo:d0] - prof[(np.arange(lo, d0) + phase) % 24],
+                                    base_peak[lo:d0] - base_mean[lo:d0])
     else:
-        roll = cache.rolling(key, seasonal, base_mean, p.min_seasonal_values)
+        roll = cache.rolling(key, seasonal, base_mean, base_peak, p.min_seasonal_values)
         past_stats = {k: v[lo - cache.first:d0 - cache.first] for k, v in roll.items()}
     past_stats = {k: v[~np.isnan(v)] for k, v in past_stats.items()}
 
@@ -621,6 +625,16 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     var_score = var_now / var_usual
     v_flag = (valid & (var_n >= LEVEL_MIN_HOURS) & (var_score >= p.variance_ratio * widen)
               & (var_now - var_usual >= p.variance_min_change * widen) & (var_now > VARIANCE_ABOVE_MOST * var_most))
+    # The same inside the hour: the 6-hour median gap between maximum and mean (5-minute samples
+    # swinging) at GAP_RATIO times its usual, beyond any 6 hours of 30 normal days.
+    gw = _trailing(peak[ctx] - mean[ctx], LEVEL_WINDOW)[j0:]
+    gap_now = nanmedian_rows(gw)
+    past_gap = past_stats["gap"] if len(past_stats["gap"]) else np.full(1, np.inf)
+    gap_usual = max(_median(past_gap), p.scale_floor)
+    gap_most = float(np.max(past_gap))
+    g_flag = (valid & (np.sum(~np.isnan(gw), axis=1) >= LEVEL_MIN_HOURS) & (gap_now >= GAP_RATIO * widen * gap_usual)
+              & (gap_now - gap_usual >= p.variance_min_change * widen) & (gap_now > VARIANCE_ABOVE_MOST * gap_most))
+    v_flag = v_flag | g_flag
 
     # Stuck: STUCK_HOURS hours with the same mean and no spread up to the maximum, on a host whose
     # hours normally move (an exporter or sensor repeating its last value).
@@ -658,5 +672,6 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
                                                         "normally_unchanged_share": round(normal_same, 3)}),
         "variance": (v_flag, var_score, var_now, np.full(len(hours), var_usual),
                      {**common, "median_change_6h": var_now, "usual_median_change": round(var_usual, 3),
-                      "most_30d": round(var_most, 3)}),
+                      "most_30d": round(var_most, 3),
+                      "gap_6h": gap_now, "usual_gap": round(gap_usual, 3), "gap_most_30d": round(gap_most, 3)}),
     }, hour_score

@@ -33,8 +33,9 @@ def test_slice_of_the_hard_set(judged):
     assert sc.quiet_episodes == 0, episodes[hosts[0].name]
     assert sc.regimes_settled == sc.regimes
     assert sc.false_alarms <= 1, sc                  # 32 host-weeks: the goal is <= 0.25 per host-week
-    assert sc.recall >= 0.75, sc.missed
-    assert sc.found_by_kind["spike (nested)"] == [1, 1]   # raised inside the open leak's episode
+    assert sc.recall >= 0.85, sc.missed                # 7 of 8 (the wandering host's level shift is missed)
+    # Raised inside the open episode of the leak they are nested in.
+    assert sc.found_by_kind["spike (nested)"] == [1, 1] and sc.found_by_kind["variance_burst (nested)"] == [1, 1]
 
 
 def test_lasting_change_alarms_at_most_a_day(judged):
