@@ -226,6 +226,20 @@ class _SeasonalCache:
             self.rolls[k] = _rolling_stats(r, base_peak[self.first:] - base_mean[self.first:])
         return self.rolls[k]
 
+    def less_daily(self, key: tuple, base_mean: np.ndarray, phase: int) -> np.ndarray:
+        """Every hour from ``first`` on minus the median of its UTC day (see _less_daily_level)."""
+        k = (key, "daily")
+        if k not in self.rolls:
+            start = self.first - (self.first + phase) % 24
+            n = len(base_mean)
+            days = -(-(n - start) // 24)
+            grid = np.full(days * 24, np.nan)
+            lo = max(start, 0)
+            grid[lo - start:n - start] = base_mean[lo:n]
+            grid = grid.reshape(days, 24)
+            self.rolls[k] = {"x": (grid - nanmedian_rows(grid)[:, None]).ravel()[self.first - start:n - start]}
+        return self.rolls[k]["x"]
+
     def at(self, which: tuple[np.ndarray, ...], idx: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(a[idx - self.first] for a in which)
 
@@ -257,8 +271,7 @@ def find_episodes(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_fro
     start at different hours judge every hour against the same baseline. ``params``: the thresholds.
     Returns episodes in order of start, each with inclusive start/end hour indexes.
     """
-    return find_episodes_scored(mean, peak, judge_from=judge_from, params=params, limit=limit, exclude=exclude,
-                                cap=cap, phase=phase)[0]
+    return _find(mean, peak, judge_from, params, limit, exclude, cap, phase, scored=False)[0]
 
 
 def find_episodes_scored(mean: np.ndarray, peak: np.ndarray | None = None, *, judge_from: int, params: Params,
@@ -266,6 +279,11 @@ def find_episodes_scored(mean: np.ndarray, peak: np.ndarray | None = None, *, ju
                          phase: int = 0) -> tuple[list[Episode], np.ndarray]:
     """:func:`find_episodes`, and per hour the strongest of the detectors' statistics over the bar it
     must reach (1 = at a bar; NaN where not judged): a threshold-free score, for VUS-PR in bench/."""
+    return _find(mean, peak, judge_from, params, limit, exclude, cap, phase, scored=True)
+
+
+def _find(mean: np.ndarray, peak: np.ndarray | None, judge_from: int, params: Params, limit: float,
+          exclude: np.ndarray | None, cap: float, phase: int, scored: bool) -> tuple[list[Episode], np.ndarray]:
     mean = np.asarray(mean, dtype=float)
     peak = mean if peak is None else np.asarray(peak, dtype=float)
     n = len(mean)
@@ -279,7 +297,7 @@ def find_episodes_scored(mean: np.ndarray, peak: np.ndarray | None = None, *, ju
         # Days are UTC days (phase aligns index 0), whatever hour a pass starts at: an hour's
         # baseline must not depend on where the pass began.
         stop = min(day + 24 - (day + phase) % 24, n)
-        judged = _judge_day(mean, peak, masked, day, stop, params, limit, cap, phase, cache)
+        judged = _judge_day(mean, peak, masked, day, stop, params, limit, cap, phase, cache, scored)
         if judged is None:                      # not enough baseline: nothing judged, nothing closed
             day = stop
             continue
@@ -448,7 +466,7 @@ def _mad_scale(a: np.ndarray, centre: float | None = None) -> float:
 
 
 def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int, stop: int, p: Params,
-               limit: float, cap: float, phase: int, cache: _SeasonalCache
+               limit: float, cap: float, phase: int, cache: _SeasonalCache, scored: bool = False
                ) -> tuple[dict[str, tuple[Any, ...]], np.ndarray] | None:
     """Flags, scores, values, baselines and evidence of every detector for hours day .. stop − 1
     (within one UTC day), from the BASELINE_HOURS before that day's midnight."""
@@ -479,7 +497,12 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     pk = peak[day:stop]
 
     s0 = max(0, d0 - SEASONAL_WEEKS * WEEK)
-    strength = seasonal_strength(_less_daily_level(base_mean[s0:d0]), phase + s0)
+    key = (int(masked.sum()), new_normal)
+    if s0 >= cache.first:
+        strength = seasonal_strength(cache.less_daily(key, base_mean, phase)[s0 - cache.first:d0 - cache.first],
+                                     phase + s0)
+    else:
+        strength = seasonal_strength(_less_daily_level(base_mean[s0:d0]), phase + s0)
     all_med, p90 = _quantiles(win, (50.0, p.threshold_quantile))
     if len(win_peak):
         peak_med, spike_q = _quantiles(win_peak, (50.0, p.spike_quantile))
@@ -490,7 +513,6 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # Hours whose residual the detectors read: the 24 hours before each judged hour (new normal),
     # the level window's 6 before those, and the day itself.
     ctx = np.arange(max(lo, day - NEW_NORMAL_HOURS - LEVEL_WINDOW), stop)
-    key = (int(masked.sum()), new_normal)
     if seasonal:
         cache.load(key, base_mean, base_peak)
         med_h, mad_h, cnt_h = cache.at(cache.mean, hours)
@@ -651,12 +673,14 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # deviations are from the same medians).
     escalate = np.full(len(hours), max(zk * hour_scale, min_dev))
     common = {"method": method, "seasonal_strength": round(strength, 3)}
+    hour_score = np.full(len(hours), np.nan)
     with np.errstate(invalid="ignore"):
-        ratios = np.stack([np.minimum(np.abs(z), np.abs(z_new)) / zk, np.abs(level) / np.maximum(lk * level_scale, lmin),
+        ratios = None if not scored else np.stack([np.minimum(np.abs(z), np.abs(z_new)) / zk, np.abs(level) / np.maximum(lk * level_scale, lmin),
                            x / limit, pk / bar, np.maximum(gap, 0) / gap_bar, run / STUCK_HOURS,
                            var_score / (p.variance_ratio * widen)])
-        hour_score = np.nanmax(np.where(np.isnan(ratios), -np.inf, ratios), axis=0)
-    hour_score[~np.isfinite(hour_score)] = np.nan
+        if ratios is not None:
+            hour_score = np.nanmax(np.where(np.isnan(ratios), -np.inf, ratios), axis=0)
+            hour_score[~np.isfinite(hour_score)] = np.nan
     return {
         "zscore": (z_flag, z, x, med, {**common, "median": med, "scale": scale, "new_normal_offset": offset, "escalate": escalate}),
         "level_shift": (l_flag, level_score, x, med, {**common, "shift": level, "scale": level_scale,
