@@ -233,10 +233,10 @@ class _SeasonalCache:
             start = self.first - (self.first + phase) % 24
             n = len(base_mean)
             days = -(-(n - start) // 24)
-            grid = np.full(days * 24, np.nan)
+            flat = np.full(days * 24, np.nan)
             lo = max(start, 0)
-            grid[lo - start:n - start] = base_mean[lo:n]
-            grid = grid.reshape(days, 24)
+            flat[lo - start:n - start] = base_mean[lo:n]
+            grid = flat.reshape(days, 24)
             self.rolls[k] = {"x": (grid - nanmedian_rows(grid)[:, None]).ravel()[self.first - start:n - start]}
         return self.rolls[k]["x"]
 
