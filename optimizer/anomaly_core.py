@@ -35,6 +35,7 @@ NEW_NORMAL_MIN_HOURS = 12       # hours with data those 24 need
 LEVEL_STEADINESS = 2.5          # a 6-hour median is about this much steadier than one hour (iid noise)
 STUCK_HOURS = 6                 # hours with the same mean and no spread that make a stuck series
 ESCALATE_AFTER = 3              # hours further out than the open episode that make a new one (zscore, level_shift)
+GAP_ALSO = 1.5                  # ... and the hour-to-hour variance flag needs the gap this much above usual
 GAP_RATIO = 2.0                 # the within-hour spread doubled (for 6 hours) is a variance burst too
 VARIANCE_ABOVE_MOST = 1.25     # a burst also exceeds the largest 6-hour median change of 30 normal days by this
 STUCK_TOLERANCE = 0.01          # points: "the same", for a metric that normally moves
@@ -354,24 +355,26 @@ def _covered(states: dict[str, _State], done: list[Episode], day: int, stop: int
 
 def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarray, value: np.ndarray,
              base: np.ndarray, evidence: dict, has_data: np.ndarray, done: list[Episode],
-             escalate: np.ndarray | None = None) -> None:
-    """Open, extend and close this kind's episode over one day's flags. ``escalate``: per hour, how
-    much further from the baseline than the open episode's usual deviation an hour must be to be a
-    second, different anomaly; ESCALATE_AFTER such hours in a row end the episode and open a new one
-    from the first of them (a new alert row, so it is seen, where extending would hide it)."""
+             escalate: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Open, extend and close this kind's episode over one day's flags. ``escalate``: per hour, the
+    deviation the kind judges (the hour's, or the 6-hour median's) and how much further from the
+    baseline than the open episode's usual deviation it must be to be a second, different anomaly
+    (or as far out on the other side); ESCALATE_AFTER such hours in a row end the episode and open a
+    new one from the first of them (a new alert row, so it is seen, where extending would hide it)."""
     if not flag.any() and st.episode is None and st.run == 0:
         return                                  # the common case: a quiet day, nothing open
     need = OPEN_AFTER[kind]
 
     def hour(j: int) -> tuple:
         return (day + j, float(value[j]), float(base[j]), float(score[j]),
-                {k: (round(float(v[j]), 3) if isinstance(v, np.ndarray) else v) for k, v in evidence.items()})
+                {k: (round(float(v[j]), 3) if isinstance(v, np.ndarray) else v) for k, v in evidence.items()},
+                float(escalate[1][j]) if escalate is not None else float(value[j] - base[j]))
 
     def extend(ep: Episode, h: tuple) -> None:
-        i, v, b, sc, ev = h
+        i, v, b, sc, ev, dv = h
         ep.end = i
         ep.hours += 1
-        st.devs.append(v - b)
+        st.devs.append(dv)
         if abs(sc) >= abs(ep.score) or not ep.evidence:
             ep.peak_index, ep.value, ep.baseline, ep.score, ep.evidence = i, v, b, sc, ev
 
@@ -398,8 +401,8 @@ def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarra
                 continue
             if escalate is not None and len(st.devs) >= ESCALATE_AFTER:
                 usual = float(np.median(st.devs))
-                d = float(value[j] - base[j])
-                if abs(d) - abs(usual) >= escalate[j] or (d * usual < 0 and abs(d - usual) >= escalate[j]):
+                d, bar = float(escalate[1][j]), float(escalate[0][j])
+                if abs(d) - abs(usual) >= bar or (d * usual < 0 and abs(d) >= bar):
                     st.pending.append(hour(j))
                     if len(st.pending) >= ESCALATE_AFTER:
                         first = st.pending[0][0]
@@ -656,12 +659,16 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     gap_most = float(np.max(past_gap))
     g_flag = (valid & (np.sum(~np.isnan(gw), axis=1) >= LEVEL_MIN_HOURS) & (gap_now >= GAP_RATIO * widen * gap_usual)
               & (gap_now - gap_usual >= p.variance_min_change * widen) & (gap_now > VARIANCE_ABOVE_MOST * gap_most))
-    v_flag = v_flag | g_flag
+    # Erratic from hour to hour alone is not enough: heavy-tailed noise does that now and then, and
+    # real swings show inside the hour too (its gap at least half again its usual).
+    v_flag = (v_flag & (gap_now >= GAP_ALSO * gap_usual)) | g_flag
 
     # Stuck: STUCK_HOURS hours with the same mean and no spread up to the maximum, on a host whose
     # hours normally move (an exporter or sensor repeating its last value).
     same = np.abs(np.diff(mean[ctx], prepend=np.nan)) <= STUCK_TOLERANCE
-    flat = same & (np.abs(peak[ctx] - mean[ctx]) <= STUCK_TOLERANCE)
+    # Pinned at 0 or at the cap is idle or saturated (level_shift, threshold), not a repeated value.
+    flat = (same & (np.abs(peak[ctx] - mean[ctx]) <= STUCK_TOLERANCE)
+            & (mean[ctx] > STUCK_TOLERANCE) & (mean[ctx] < cap - STUCK_TOLERANCE))
     was_same = np.abs(np.diff(mean[max(lo - 1, 0):d0]))[-(d0 - lo):] <= STUCK_TOLERANCE
     counted = ~np.isnan(base_mean[lo:d0])[-len(was_same):] if len(was_same) else np.zeros(0, dtype=bool)
     normal_same = float(np.mean(was_same[counted])) if counted.any() else 1.0
@@ -671,7 +678,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # A second anomaly inside an open z-score or level-shift episode: this much further out than the
     # episode's usual deviation, in hourly noise (the 30-day scale, not the hour of week's: both
     # deviations are from the same medians).
-    escalate = np.full(len(hours), max(zk * hour_scale, min_dev))
+    esc_bar = np.full(len(hours), max(zk * hour_scale, min_dev))
     common = {"method": method, "seasonal_strength": round(strength, 3)}
     hour_score = np.full(len(hours), np.nan)
     with np.errstate(invalid="ignore"):
@@ -682,11 +689,11 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
             hour_score = np.nanmax(np.where(np.isnan(ratios), -np.inf, ratios), axis=0)
             hour_score[~np.isfinite(hour_score)] = np.nan
     return {
-        "zscore": (z_flag, z, x, med, {**common, "median": med, "scale": scale, "new_normal_offset": offset, "escalate": escalate}),
+        "zscore": (z_flag, z, x, med, {**common, "median": med, "scale": scale, "new_normal_offset": offset, "escalate": (esc_bar, dev)}),
         "level_shift": (l_flag, level_score, x, med, {**common, "shift": level, "scale": level_scale,
                                                           "window_hours": LEVEL_WINDOW,
                                                           "new_normal_offset": offset,
-                                                          "escalate": escalate}),
+                                                          "escalate": (esc_bar, level)}),
         "threshold": (t_flag, x - limit, x, np.full(len(hours), limit),
                       {"limit": limit, "p90_30d": round(p90, 2), "headroom": p.threshold_headroom}),
         "spike": (s_flag, (pk - peak_base) / peak_scale, pk, bar,
