@@ -22,6 +22,8 @@ log = logging.getLogger("sru.optimizer")
 HOURLY_SUMMARY_DAYS = 35   # hourly summaries (p95 per hour) are kept for the recent past only
 ANOMALY_DAYS = 7           # a full pass judges the last week for anomalies; later passes what is new
 PERIODS = ("daily", "weekly", "monthly")
+PLAN_EVERY = timedelta(days=7)   # the weekly consolidation plan (sru plan --store)
+PLAN_ACTOR = "sru optimize"
 
 
 @dataclass
@@ -37,6 +39,7 @@ class RunResult:
     reports_unchanged: int = 0
     not_enough_data: list[str] = field(default_factory=list)
     forecasts: int = 0
+    plan: str | None = None   # the consolidation plan filed by this pass, in words
 
     def describe(self) -> str:
         if self.data_from is None:
@@ -49,6 +52,8 @@ class RunResult:
                  f"  anomaly episodes stored or extended: {self.anomalies}; forecasts: {self.forecasts}",
                  f"  recommendations: {self.reports_created} new, {self.reports_refreshed} refreshed, "
                  f"{self.reports_unchanged} already approved or recently rejected"]
+        if self.plan:
+            lines.append(f"  consolidation plan: {self.plan}")
         if self.not_enough_data:
             lines.append(f"  not enough data yet: {', '.join(self.not_enough_data)}")
         return "\n".join(lines)
@@ -64,9 +69,11 @@ def parse_since(text: str) -> datetime:
 
 def run_once(conn: "psycopg.Connection", *, full: bool = False, since: datetime | None = None,
              late_window: timedelta = timedelta(days=2), window: timedelta = timedelta(days=30),
-             now: datetime | None = None, progress: bool = False) -> RunResult:
-    """One pass on ``conn`` (the ``analyst`` role suffices); commits at the end."""
-    return _run(conn, full, since, late_window, window, now, progress)
+             now: datetime | None = None, progress: bool = False,
+             plan_every: timedelta | None = PLAN_EVERY) -> RunResult:
+    """One pass on ``conn`` (the ``analyst`` role suffices); commits at the end. ``plan_every``: file
+    a consolidation plan when the last one this step filed is that old (None: never)."""
+    return _run(conn, full, since, late_window, window, now, progress, plan_every)
 
 
 def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -79,11 +86,11 @@ def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> 
 
 
 def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_window: timedelta,
-         window: timedelta, now: datetime | None, progress: bool) -> RunResult:
+         window: timedelta, now: datetime | None, progress: bool, plan_every: timedelta | None) -> RunResult:
     from tqdm import tqdm
 
     from optimizer import anomalies, forecast
-    from optimizer.hourly_stats import refresh_hourly_aggregate
+    from optimizer.hourly_stats import refresh_hourly_aggregate, refresh_user_usage_aggregates
 
     lo: datetime | None = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
     hi: datetime = scalar(conn, 'SELECT max("timestamp") FROM usage_metrics')
@@ -103,14 +110,21 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     end = hi + timedelta(microseconds=1)
     result.data_from, result.data_to = start, hi
     _timed(result, "rollup", refresh_hourly_aggregate, conn, start, end)
+    # The usage ledger's rollups over the same hours, up to the newest per-user sample.
+    user_lo, user_hi = conn.execute('SELECT min("timestamp"), max("timestamp") FROM user_usage_metrics').fetchone() \
+        or (None, None)
+    user_end = max(end, user_hi + timedelta(microseconds=1)) if user_hi else end
+    user_start = min(start, user_lo) if user_lo and mode == "full" else start
+    _timed(result, "user_rollup", refresh_user_usage_aggregates, conn, user_start, user_end)
     hourly_from = max(start, hi - timedelta(days=HOURLY_SUMMARY_DAYS))
 
     steps: list[tuple[str, Callable[[], int]]] = [
         ("hourly", partial(scalar, conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
-        ("rollup", partial(scalar, conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
+        ("rollup", partial(scalar, conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end))),
+        ("user_rollup", partial(scalar, conn, "SELECT sru_rollup_user_usage(%s, %s)", (user_start, user_end)))]
     steps += [(p, partial(scalar, conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
               for p in PERIODS]
-    with tqdm(total=len(steps) + 3, disable=not progress, desc="optimize", unit="step") as bar:
+    with tqdm(total=len(steps) + 4, disable=not progress, desc="optimize", unit="step") as bar:
         for name, fn in steps:
             bar.set_postfix_str(name)
             _timed(result, name, fn)
@@ -132,6 +146,11 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
         bar.set_postfix_str("recommendations")
         _timed(result, "recommendations", _recommend, conn, result, forecasts, window, now)
         bar.update(1)
+
+        if plan_every is not None:
+            bar.set_postfix_str("plan")
+            _timed(result, "plan", _plan, conn, result, now, plan_every)
+        bar.update(1)
     conn.commit()
     return result
 
@@ -144,6 +163,10 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
 
     rows = conn.execute("SELECT system_id, hostname, report_type, kind, severity, priority_score, title, evidence "
                         "FROM generate_hardware_recommendations(%s, %s)", (window, now)).fetchall()
+    # Findings that name a user (issue 19): GPUs held idle on a shared host, a big host's main user
+    # using a fraction of it.
+    rows += conn.execute("SELECT system_id, hostname, report_type, kind, severity, priority_score, title, evidence "
+                         "FROM generate_user_recommendations(%s, %s)", (window, now)).fetchall()
     episodes = recent_episodes(conn, now - window)
     for sid, host, rtype, kind, severity, priority, title, evidence in rows:
         if rtype is None:
@@ -169,6 +192,23 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             result.reports_refreshed += 1
         else:
             result.reports_unchanged += 1
+
+
+def _plan(conn: "psycopg.Connection", result: RunResult, now: datetime, every: timedelta) -> None:
+    """The weekly consolidation plan: filed when this step's last plan is ``every`` old, over the
+    default window and options (what-ifs are `sru plan` and the console's Plan page)."""
+    from optimizer import plan_store
+
+    last = plan_store.latest_planned_at(conn, PLAN_ACTOR)
+    if last is not None and now - last < every:
+        return
+    made = plan_store.make(conn, now)
+    if len(made["fleet"].hosts) < 2:
+        return
+    plan_id = plan_store.store(conn, made, PLAN_ACTOR)
+    p = made["plan"]
+    result.plan = (f"{plan_id[:8]} retires {len(p.retire)} of {len(made['fleet'].hosts)} hosts"
+                   + (f" ({', '.join(p.retire[:5])}{', …' if len(p.retire) > 5 else ''})" if p.retire else ""))
 
 
 def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, **kw: Any) -> int:

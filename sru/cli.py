@@ -20,7 +20,9 @@ COMMAND_MODULES = (
     "remote_write_adapter.cli",
     "alertmanager.cli",
     "optimizer.cli",
+    "optimizer.usage_cli",
     "web.cli",
+    "backup.cli",
 )
 
 
