@@ -54,7 +54,16 @@ class FoundEpisode:
                 "opened_at": (self.started_at + (e.opened - e.start) * hour).isoformat(),
                 "last_flagged_at": (self.started_at + (e.end - e.start) * hour).isoformat(),
                 "value": round(e.value, 3), "threshold": round(e.baseline, 3), "score": round(e.score, 2),
-                "severity": e.severity, "hours": e.hours, "evidence": _finite(e.evidence)}
+                "severity": e.severity, "hours": e.hours, "evidence": _finite(self._evidence())}
+
+    def _evidence(self) -> dict:
+        """The detector's evidence, and for an episode that broke out of an open one of the same
+        kind (a second, different anomaly: a new row, so a new alert) when that one started."""
+        e = self.episode
+        if e.escalates is None:
+            return e.evidence
+        was = self.started_at + (e.escalates - e.start) * timedelta(hours=1)
+        return {**e.evidence, "escalates_episode_started_at": was.isoformat()}
 
 
 def _finite(d: dict) -> dict:
@@ -159,6 +168,9 @@ def store(conn: "psycopg.Connection", episodes: list[FoundEpisode]) -> int:
     """Write through record_anomaly_episodes(): rows inserted or changed."""
     from psycopg.types.json import Jsonb
 
+    # Per host, metric and kind in order of start: an episode that broke out of an open one closes that
+    # row first, so the new one overlaps nothing and becomes a row (an alert) of its own.
+    episodes = sorted(episodes, key=lambda f: (str(f.system_id), f.metric, f.episode.kind, f.started_at))
     total = 0
     for i in range(0, len(episodes), BATCH):
         batch = [e.as_json() for e in episodes[i:i + BATCH]]

@@ -57,7 +57,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     ('anomaly_spike_quantile', 99.5, 'the 30-day quantile (percent) of hourly maxima a spike must exceed'),
     ('anomaly_spike_margin', 10, 'points above that quantile (capped at 100) a spike must reach'),
     ('anomaly_spike_jump', 30, 'points above the usual maximum of the hour a spike must reach'),
-    ('anomaly_spike_z', 8, 'robust scales above the usual maximum a spike must reach, when more than the jump')
+    ('anomaly_spike_z', 8, 'robust scales above the usual maximum a spike must reach, when more than the jump'),
+    ('anomaly_variance_ratio', 3, 'times its 30-day median the 6-hour median hour-to-hour change reaches in a variance burst'),
+    ('anomaly_variance_min_change', 4, 'points that change must also exceed its 30-day median by'),
+    ('anomaly_cold_start_hours', 72, 'hours with data from which a host younger than anomaly_min_baseline_hours is judged'),
+    ('anomaly_cold_start_widen', 1.5, 'factor on z, level_k, the minimum deviations and the variance ratio for such a young host')
 $$;
 
 -- One value by name, NULL for an unknown name.

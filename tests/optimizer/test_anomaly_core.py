@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from optimizer import anomaly_core, thresholds
-from optimizer.anomaly_core import CLOSE_AFTER, KINDS, nanmedian_rows, resume_from, seasonal_strength
+from optimizer.anomaly_core import (CLOSE_AFTER, KINDS, NEW_NORMAL_HOURS, nanmedian_rows, resume_from,
+                                    seasonal_strength)
 from tests.optimizer.synthetic import HOURS, JUDGE_FROM, Series, _work, score, synthetic_set
 
 # The thresholds a freshly migrated database holds (test_thresholds.py proves they are the same).
@@ -55,7 +56,19 @@ def test_each_incident_by_the_detector_meant_for_it(labelled):
     assert night.evidence["method"].startswith("same hour of week")
     assert night.hours == inc.end - inc.start + 1
     down = next(e for e in episodes["level_shift_down"] if e.kind == "level_shift")
-    assert down.open and down.score < 0 and down.evidence["method"].startswith("all hours")
+    assert down.score < 0 and down.evidence["method"].startswith("all hours")
+
+
+def test_a_lasting_level_is_the_new_normal_within_a_day(labelled):
+    """The level shifts of the synthetic set stay to the end: reported within hours, then the level
+    they reached is the new normal, and nothing alarms more than a day after the step (it used to
+    stay open for about 16 days)."""
+    series, episodes = labelled
+    for name in ("level_shift_up", "level_shift_down"):
+        step = next(s for s in series if s.name == name).incidents[0].start
+        eps = episodes[name]
+        assert eps and all(not e.open for e in eps), (name, eps)
+        assert max(e.end for e in eps) < step + NEW_NORMAL_HOURS, (name, [(e.kind, e.start, e.end) for e in eps])
 
 
 def test_one_episode_per_event_not_per_hour(labelled):
@@ -174,13 +187,27 @@ def test_gaps_neither_extend_nor_close():
     assert len(z) == 1 and (z[0].start, z[0].end) == (1200, 1212) and z[0].hours == 7
 
 
-def test_not_enough_history_judges_nothing():
-    """Fewer than 14 days of history before a day: that day is not judged (anomaly_min_baseline_hours)."""
-    mean = 50 + np.random.default_rng(1).normal(0, 5, 14 * 24)
+def test_cold_start_judges_a_young_host_with_a_wider_margin():
+    """Under 14 days of history (anomaly_min_baseline_hours) a host is judged with what it has, from
+    anomaly_cold_start_hours (3 days) on, with margins 1.5 times wider; before that, not at all."""
+    rng = np.random.default_rng(1)
+    mean = 50 + rng.normal(0, 5, 5 * 24)
     mean[-8:] = 99
-    assert find_episodes(mean, judge_from=5 * 24) == []
-    longer = np.concatenate([50 + np.random.default_rng(2).normal(0, 5, 24), mean])
-    assert find_episodes(longer, judge_from=5 * 24) != []
+    got = find_episodes(mean, judge_from=0)
+    z = [e for e in got if e.kind in ("zscore", "level_shift")]
+    assert z and z[0].start == len(mean) - 8, got
+    assert "young host" in z[0].evidence["method"] and "x1.5" in z[0].evidence["method"]
+    # Two days of history: too few even for a young host's baseline.
+    assert find_episodes(mean[-2 * 24:], judge_from=0) == []
+    # Young quiet hosts raise nothing: noise-only and weekly ones, 6 days old, several seeds.
+    for seed in range(8):
+        r = np.random.default_rng(100 + seed)
+        flat = 40 + r.standard_t(4, 6 * 24) * 3
+        h = np.arange(6 * 24)
+        weekly = 20 + 50 * _work(h) + r.normal(0, 3, len(h))
+        for quiet in (flat, weekly):
+            eps = find_episodes(quiet, np.clip(quiet + 5, 0, 100), judge_from=0)
+            assert eps == [], (seed, [(e.kind, e.start, e.evidence.get("method")) for e in eps])
 
 
 def test_nanmedian_rows_matches_numpy():

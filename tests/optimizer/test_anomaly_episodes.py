@@ -162,3 +162,45 @@ def test_record_episodes_checks_input_and_roles(database):
         assert conn.execute("SELECT count(*) FROM anomaly_episodes").fetchone()[0] == 1
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT record_anomaly_episodes('[]')")
+
+
+def test_a_second_anomaly_inside_an_open_episode_is_a_new_alert(database):
+    """Issue #22: CPU leaves its normal for a middling level (an episode opens), then, while that
+    episode is still open, jumps far higher (a second, different incident). The next pass closes the
+    first episode where the second began and opens a second alert_logs row: an open alert of its own
+    (the console's alert list and the dashboards show it as new), naming the episode it broke out of."""
+    demo = load_demo(database, hosts=1, days=42)
+    host = demo.hosts[0].system_id
+    t0 = END - timedelta(hours=27)                                  # Saturday 20:00: the night after
+    first_cut, second_cut = t0 + timedelta(hours=6), t0 + timedelta(hours=14)
+    with database.connect() as conn:
+        # Varied values (a constant would also be a stuck series): about 60 %, then about 95 %.
+        conn.execute("UPDATE usage_metrics SET cpu_percent = 58 + extract(epoch FROM \"timestamp\")::bigint %% 7 "
+                     "WHERE system_id = %s AND \"timestamp\" >= %s AND \"timestamp\" < %s",
+                     (host, t0, t0 + timedelta(hours=12)))
+        conn.execute("UPDATE usage_metrics SET cpu_percent = 95 + (extract(epoch FROM \"timestamp\")::bigint / 3600) %% 4 "
+                     "WHERE system_id = %s AND \"timestamp\" >= %s AND \"timestamp\" < %s",
+                     (host, t0 + timedelta(hours=6), t0 + timedelta(hours=12)))
+        conn.execute("CREATE TABLE held AS SELECT * FROM usage_metrics WHERE \"timestamp\" >= %s", (first_cut,))
+        conn.execute("DELETE FROM usage_metrics WHERE \"timestamp\" >= %s", (first_cut,))
+        conn.commit()
+    optimize(database, "analyst", now=first_cut + timedelta(hours=1))
+    with database.connect() as conn:
+        before = [r for r in _episodes(conn, host) if r[2] == "cpu_percent" and r[1] == "zscore"]
+        assert [(r[3], r[4]) for r in before] == [(t0, None)]          # the first incident: open
+        conn.execute("INSERT INTO usage_metrics SELECT * FROM held WHERE \"timestamp\" < %s", (second_cut,))
+        conn.commit()
+    optimize(database, "analyst", now=second_cut)
+    with database.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, triggered_at, resolved_at, alert_name, severity, annotations -> 'evidence' "
+            "FROM alert_logs WHERE system_id = %s AND metric_name = 'cpu_percent' AND labels ->> 'kind' = 'zscore' "
+            "ORDER BY triggered_at", (host,)).fetchall()
+    assert len(rows) == 2, rows
+    (id1, s1, e1, *_), (id2, s2, e2, name2, sev2, ev2) = rows
+    assert id1 == before[0][0] and s1 == t0                        # the first row kept (acks stay on it) ...
+    assert e1 == s2 == t0 + timedelta(hours=6)                      # ... closed where the second began
+    assert e2 is None and name2 == "SruAnomalyZscore"               # the second: an open alert of its own
+    assert ev2["escalates_episode_started_at"] == t0.isoformat()
+    # Passes with nothing new keep both rows as they are.
+    assert optimize(database, "analyst", now=second_cut).anomalies == 0

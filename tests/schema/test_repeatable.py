@@ -39,6 +39,7 @@ SUPERSEDED = {
     "transition_optimization_report": {"032_optimizer_functions.sql", "051_workflow_same_actor.sql"},
     "detect_bottleneck": {"032_optimizer_functions.sql"},
     "sru_refresh_summaries": {"032_optimizer_functions.sql"},
+    "record_anomaly_episodes": {"039_anomaly_episodes.sql"},
 }
 
 _CREATE = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE|VIEW)\s+([a-z_][a-z0-9_]*)",
