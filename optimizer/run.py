@@ -171,10 +171,12 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             result.reports_unchanged += 1
 
 
-def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, **kw: Any) -> int:
+def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta,
+                after_pass: Callable[[], None] | None = None, **kw: Any) -> int:
     """`sru optimize --every`: a pass on a fresh connection from ``connect``, then sleep. A failed
     pass (database down, or gone in the middle) is logged and retried at the next tick instead of
-    ending the loop; a new connection per pass is what lets it recover after an outage."""
+    ending the loop; a new connection per pass is what lets it recover after an outage.
+    ``after_pass`` (the digest's schedule) runs after each pass, on the fresh summaries."""
     import psycopg
 
     while True:
@@ -184,4 +186,9 @@ def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, *
                 log.info("%s", run_once(conn, **kw).describe())
         except (psycopg.OperationalError, SruError) as exc:
             log.error("optimizer pass failed: %s", exc)
+        if after_pass is not None:
+            try:
+                after_pass()
+            except (psycopg.Error, SruError) as exc:
+                log.error("digest step failed: %s", exc)
         time.sleep(max(1.0, every.total_seconds() - (time.monotonic() - started)))
