@@ -72,7 +72,7 @@ def _mapping(doc: Any, where: str, allowed: set[str]) -> dict[str, Any]:
         raise ConfigError(where, "must be a mapping")
     unknown = sorted(str(k) for k in doc if k not in allowed)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}" if where else unknown[0],
+        raise ConfigError(f"{where}.{unknown[0]}" if not where.endswith(":") else f"{where} {unknown[0]}",
                           f"unknown option (known: {', '.join(sorted(allowed))})")
     return doc
 
@@ -133,7 +133,7 @@ def parse(doc: Any, source: str = "digest config") -> Config:
     def err(where: str) -> str:
         return f"{source}: {where}"
 
-    top = _mapping(doc, "", {"console_url", "schedule", "smtp", "retry", "destinations", "routes", "http_timeout"})
+    top = _mapping(doc, f"{source}:", {"console_url", "schedule", "smtp", "retry", "destinations", "routes", "http_timeout"})
     if not top:
         raise ConfigError(err("routes"), "the file names no routes")
     console_url = _url(top.get("console_url", "http://localhost:9850"), err("console_url"))

@@ -43,8 +43,9 @@ class Table:
     columns: list[str]
     rows: list[list[Cell]]
     decimals: list[int]            # per column, for numbers
-    links: list[str | None] = field(default_factory=list)   # per row: the console page of its first cell
+    links: list[str | None] = field(default_factory=list)   # per row: its console page
     more: int = 0                  # rows left out (the digest shows the first ones)
+    link_col: int = 0              # the column whose cell carries the row's link
 
     def cell(self, row: list[Cell], i: int) -> str:
         return fmt(row[i], self.decimals[i])

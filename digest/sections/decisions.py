@@ -33,6 +33,6 @@ def build(ctx: Context) -> Section | None:
     table = Table(["Priority", "Host", "Recommendation", "Waiting (days)"],
                   [[r["priority_score"], r["hostname"] or "—", r["title"], r["age_days"]] for r in pending[:SHOWN]],
                   [0, 0, 0, 0], [ctx.url(f"/recommendations/{r['id']}") for r in pending[:SHOWN]],
-                  more=max(0, len(pending) - SHOWN))
+                  more=max(0, len(pending) - SHOWN), link_col=2)
     return Section(KEY, TITLE, "Recommendations waiting for a decision when this digest was built.",
                    facts, table if pending else None, ctx.url("/recommendations?status=pending"))
