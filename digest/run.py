@@ -114,7 +114,7 @@ def _send_all(conn: "psycopg.Connection", cfg: Config, token: int, ids: list[int
             sleep(max(0.0, (nxt - clock()).total_seconds()) + 0.01)
             continue
         try:
-            _send_one(conn, cfg, token, row, cache)
+            _send_one(conn, cfg, token, row, cache, clock)
         except SendError as exc:
             state = ledger.failed(conn, row, token, str(exc), permanent=exc.permanent, attempts=cfg.attempts,
                                   backoff=cfg.backoff, max_backoff=cfg.max_backoff, now=clock())
@@ -122,11 +122,13 @@ def _send_all(conn: "psycopg.Connection", cfg: Config, token: int, ids: list[int
                         row.attempts, exc, "gave up" if state == "failed" else "will retry")
             summary.failed += state == "failed"
             continue
-        ledger.sent(conn, row.id, token, clock())
         summary.sent += 1
 
 
-def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.Claimed, cache: dict[int, tuple]) -> None:
+def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.Claimed, cache: dict[int, tuple],
+              clock: Callable[[], datetime]) -> None:
+    """Send one claimed delivery; it is marked sent the moment the receiver accepts it (a send that
+    fails after that — QUIT, reading the answer's body — changes nothing)."""
     if row.digest_id not in cache:
         got = conn.execute("SELECT data, slack, html, text_body, chart_png, subject, built_at FROM digests WHERE id = %s",
                            (row.digest_id,)).fetchone()
@@ -141,13 +143,16 @@ def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.C
     def on_commit() -> None:
         ledger.committing(conn, row.id, token)
 
+    def on_accepted() -> None:
+        ledger.sent(conn, row.id, token, clock())
+
     if dest.channel == "email":
         if cfg.smtp is None:
             raise SendError("no smtp: section", permanent=True)
         message = render.email(subj, built_at, sender=cfg.smtp.sender, to=list(dest.to),
                                            message_id=row.message_id, html_body=html, text_body=text,
                                            charts={"overview": bytes(chart)} if chart else {})
-        send_email(cfg.smtp, dest, message, on_commit)
+        send_email(cfg.smtp, dest, message, on_commit, on_accepted)
         return
     headers = {"Idempotency-Key": row.message_id.strip("<>")}
     if dest.channel == "slack":
@@ -156,7 +161,7 @@ def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.C
         body = render.json_bytes({"idempotency_key": row.message_id.strip("<>"), "subject": subj, **data})
         if dest.token:
             headers["Authorization"] = f"Bearer {dest.token}"
-    post_json(dest.url or "", body, headers, cfg.http_timeout, on_commit)
+    post_json(dest.url or "", body, headers, cfg.http_timeout, on_commit, on_accepted)
 
 
 def scheduled(connect: Callable[[], "psycopg.Connection"], cfg: Config, *, metrics_textfile: str | None = None,

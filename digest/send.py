@@ -35,8 +35,11 @@ def _dot_stuffed(data: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
-def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable[[], None]) -> str:
-    """One SMTP transaction to every address of ``dest``; the server's reply to the end of data."""
+def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable[[], None],
+               on_accepted: Callable[[], None] = lambda: None) -> str:
+    """One SMTP transaction to every address of ``dest``; the server's reply to the end of data.
+    ``on_accepted`` runs as soon as the server has said 250 to it, before QUIT and its reply: the
+    time between the two is the window in which a crash makes a second copy."""
     context = ssl.create_default_context(cafile=cfg.ca_file)
     try:
         client: smtplib.SMTP = (smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context) if cfg.ssl
@@ -66,6 +69,11 @@ def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable
             code, resp = s.getreply()
             if code != 250:
                 raise SendError(f"message refused: {code} {resp.decode(errors='replace')}", permanent=500 <= code)
+            on_accepted()
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                pass   # delivered: a lost QUIT changes nothing
             return resp.decode(errors="replace")
     except smtplib.SMTPAuthenticationError as exc:
         raise SendError(f"SMTP authentication failed: {exc.smtp_code}", permanent=True) from None
@@ -73,8 +81,10 @@ def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable
         raise SendError(f"SMTP {cfg.host}:{cfg.port}: {exc}") from None
 
 
-def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on_commit: Callable[[], None]) -> str:
-    """POST ``body``; the answer's first bytes. 5xx, 408, 429 and network errors are worth a retry."""
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on_commit: Callable[[], None],
+              on_accepted: Callable[[], None] = lambda: None) -> str:
+    """POST ``body``; the answer's first bytes. 5xx, 408, 429 and network errors are worth a retry.
+    ``on_accepted`` runs on a 2xx status line, before the rest of the answer is read."""
     u = urlsplit(url)
     conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(u.hostname or "", u.port, timeout=timeout)
@@ -89,6 +99,8 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on
         on_commit()
         conn.send(body[-1:])
         resp = conn.getresponse()
+        if 200 <= resp.status < 300:
+            on_accepted()
         answer = resp.read(MAX_RESPONSE).decode(errors="replace")
     except (OSError, http.client.HTTPException, socket.timeout) as exc:
         raise SendError(f"POST {u.scheme}://{u.hostname}:{u.port or ''}{u.path}: {exc}") from None

@@ -65,6 +65,7 @@ class Post:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float = 0.0       # time.time() when it was accepted
 
 
 @dataclass
@@ -92,7 +93,7 @@ def start_http() -> tuple[HttpSink, ThreadingHTTPServer]:
                 if left:
                     sink.fail[self.path] = left - 1
                 else:
-                    sink.posts.append(Post(self.path, dict(self.headers), json.loads(body)))
+                    sink.posts.append(Post(self.path, dict(self.headers), json.loads(body), time.time()))
             self.send_response(500 if left else 200)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
