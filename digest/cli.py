@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, timezone
 
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, require_database_url
+from sru.output import write_output
 
 FORMATS = ("html", "text", "slack", "json")
 
@@ -30,13 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_now(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(timezone.utc)
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError("--now", f"{text!r} is not an ISO 8601 time like 2026-12-07T07:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    from optimizer.run import parse_since
+
+    return parse_since(text, "--now") if text else datetime.now(timezone.utc)
 
 
 def _digest(args: argparse.Namespace) -> int:
@@ -95,9 +91,5 @@ def _preview(args: argparse.Namespace, cfg: object, now: datetime) -> int:
         out = render.json_bytes(render.slack(d)).decode() + "\n"
     else:
         out = render.json_bytes(d.data()).decode() + "\n"
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(out)
-    else:
-        sys.stdout.write(out)
+    write_output(out, args.output)
     return 0

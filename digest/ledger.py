@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -117,30 +116,47 @@ def committing(conn: psycopg.Connection, row_id: int, token: int) -> None:
                                "WHERE id = %s AND claim_token = %s AND state = 'sending'")
 
 
-def sent(conn: psycopg.Connection, row_id: int, token: int, now: datetime) -> None:
-    """The mark inside the window: one round trip, and without waiting for the WAL to reach the
-    disk (synchronous_commit off for this transaction only; no parameters, so psycopg sends it as
-    one simple query, which PostgreSQL runs as one transaction). A sender's crash cannot lose it
-    (the server has it); a database crash in the next ~200 ms can, and then the row is back in
-    committing — sent again and counted ambiguous, never skipped."""
-    query = sql.SQL("SET LOCAL synchronous_commit TO off; UPDATE digest_deliveries SET state = 'sent', "
-                    "sent_at = {}, claim_token = NULL, last_error = NULL WHERE id = {} AND claim_token = {}"
-                    ).format(sql.Literal(now), sql.Literal(row_id), sql.Literal(token))
-    cur = conn.execute(query)
-    cur.nextset()   # the UPDATE's result follows the SET's
+def prepare_sent(conn: psycopg.Connection, row_id: int, token: int, now: datetime) -> None:
+    """Open a transaction that marks the row sent, and leave it open: the mark's round trip to the
+    database then happens before the end of the message leaves, and :func:`confirm_sent` only has to
+    write COMMIT to the socket once the receiver accepts. A transaction left open by a sender that
+    dies is rolled back by the server: the row stays committing (an ambiguous resend, never a skip).
+    synchronous_commit is off for this transaction only: a sender's crash cannot lose a COMMIT the
+    server has read; a database crash in the next ~200 ms can, with the same outcome."""
+    conn.execute("BEGIN")
+    cur = conn.execute("SET LOCAL synchronous_commit TO off")
+    cur = conn.execute("UPDATE digest_deliveries SET state = 'sent', sent_at = %s, claim_token = NULL, "
+                       "last_error = NULL WHERE id = %s AND claim_token = %s AND state = 'committing'",
+                       (now, row_id, token))
     if cur.rowcount != 1:
+        conn.execute("ROLLBACK")
         raise RuntimeError(f"delivery {row_id} is no longer claimed by this sender")
 
 
+def confirm_sent(conn: psycopg.Connection) -> None:
+    conn.execute("COMMIT")
+
+
+def abandon_sent(conn: psycopg.Connection) -> None:
+    """The receiver did not accept: the prepared mark goes (a no-op when none is open)."""
+    from psycopg.pq import TransactionStatus
+
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        conn.execute("ROLLBACK")
+
+
 def failed(conn: psycopg.Connection, row: Claimed, token: int, error: str, *, permanent: bool, attempts: int,
-           backoff: timedelta, max_backoff: timedelta, now: datetime) -> str:
-    """Back to pending after an exponential backoff, or failed for good; the new state."""
+           backoff: timedelta, max_backoff: timedelta, now: datetime, maybe_delivered: bool = False) -> str:
+    """Back to pending after an exponential backoff, or failed for good; the new state.
+    ``maybe_delivered``: the connection broke after the end of the message left, so the next
+    attempt may be a copy (counted in ``ambiguous``, as after a crash)."""
     final = permanent or row.attempts >= attempts
     wait = min(max_backoff, backoff * (2 ** (row.attempts - 1)))
     state = "failed" if final else "pending"
     _move(conn, row.id, token, "UPDATE digest_deliveries SET state = %s, claim_token = NULL, claimed_at = NULL, "
-                               "last_error = %s, next_attempt_at = %s WHERE id = %s AND claim_token = %s",
-          (state, error[:ERROR_LEN], now + wait))
+                               "last_error = %s, next_attempt_at = %s, ambiguous = ambiguous + %s "
+                               "WHERE id = %s AND claim_token = %s",
+          (state, error[:ERROR_LEN], now + wait, int(maybe_delivered)))
     return state
 
 

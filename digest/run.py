@@ -116,8 +116,10 @@ def _send_all(conn: "psycopg.Connection", cfg: Config, token: int, ids: list[int
         try:
             _send_one(conn, cfg, token, row, cache, clock)
         except SendError as exc:
+            ledger.abandon_sent(conn)
             state = ledger.failed(conn, row, token, str(exc), permanent=exc.permanent, attempts=cfg.attempts,
-                                  backoff=cfg.backoff, max_backoff=cfg.max_backoff, now=clock())
+                                  backoff=cfg.backoff, max_backoff=cfg.max_backoff, now=clock(),
+                                  maybe_delivered=exc.maybe_delivered)
             log.warning("digest delivery %s to %s, attempt %d: %s (%s)", row.digest_id, row.destination,
                         row.attempts, exc, "gave up" if state == "failed" else "will retry")
             summary.failed += state == "failed"
@@ -142,9 +144,10 @@ def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.C
 
     def on_commit() -> None:
         ledger.committing(conn, row.id, token)
+        ledger.prepare_sent(conn, row.id, token, clock())
 
     def on_accepted() -> None:
-        ledger.sent(conn, row.id, token, clock())
+        ledger.confirm_sent(conn)
 
     if dest.channel == "email":
         if cfg.smtp is None:

@@ -24,9 +24,11 @@ USER_AGENT = "sru-digest/1"
 class SendError(Exception):
     """A failed attempt; ``permanent``: retrying cannot help (a refused address, a 4xx answer)."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, maybe_delivered: bool = False) -> None:
         super().__init__(message[:900])
         self.permanent = permanent
+        # the connection broke after the end of the message may have left: a retry may be a copy
+        self.maybe_delivered = maybe_delivered
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -41,6 +43,7 @@ def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable
     ``on_accepted`` runs as soon as the server has said 250 to it, before QUIT and its reply: the
     time between the two is the window in which a crash makes a second copy."""
     context = ssl.create_default_context(cafile=cfg.ca_file)
+    committed = False
     try:
         client: smtplib.SMTP = (smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context) if cfg.ssl
                                 else smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout))
@@ -65,6 +68,7 @@ def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable
                 raise SendError(f"DATA refused: {code} {resp.decode(errors='replace')}", permanent=500 <= code)
             s.send(_dot_stuffed(message))
             on_commit()
+            committed = True
             s.send(b".\r\n")
             code, resp = s.getreply()
             if code != 250:
@@ -78,7 +82,7 @@ def send_email(cfg: Smtp, dest: Destination, message: bytes, on_commit: Callable
     except smtplib.SMTPAuthenticationError as exc:
         raise SendError(f"SMTP authentication failed: {exc.smtp_code}", permanent=True) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        raise SendError(f"SMTP {cfg.host}:{cfg.port}: {exc}") from None
+        raise SendError(f"SMTP {cfg.host}:{cfg.port}: {exc}", maybe_delivered=committed) from None
 
 
 def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on_commit: Callable[[], None],
@@ -89,6 +93,7 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on
     conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(u.hostname or "", u.port, timeout=timeout)
     path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+    committed = False
     try:
         conn.putrequest("POST", path)
         for k, v in {"Content-Type": "application/json", "Content-Length": str(len(body)),
@@ -97,13 +102,15 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on
         conn.endheaders()
         conn.send(body[:-1])
         on_commit()
+        committed = True
         conn.send(body[-1:])
         resp = conn.getresponse()
         if 200 <= resp.status < 300:
             on_accepted()
         answer = resp.read(MAX_RESPONSE).decode(errors="replace")
     except (OSError, http.client.HTTPException, socket.timeout) as exc:
-        raise SendError(f"POST {u.scheme}://{u.hostname}:{u.port or ''}{u.path}: {exc}") from None
+        raise SendError(f"POST {u.scheme}://{u.hostname}:{u.port or ''}{u.path}: {exc}",
+                        maybe_delivered=committed) from None
     finally:
         conn.close()
     if not 200 <= resp.status < 300:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration, require_database_url
+from sru.output import write_output
 
 # The renderers' own list: report.py imports only the standard library at import time.
 from optimizer.report import FORMATS as REPORT_FORMATS
@@ -166,12 +167,7 @@ def _report(args: argparse.Namespace) -> int:
     window = parse_duration(args.window, "--window")
     with _connect(args, "report") as conn:
         report = build_report(conn, window=window, hosts=args.hosts)
-    text = render(report, args.format)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_output(render(report, args.format), args.output)
     return 0
 
 

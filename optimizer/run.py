@@ -54,11 +54,12 @@ class RunResult:
         return "\n".join(lines)
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
+    """An ISO 8601 time from a flag (UTC when it names no zone); ConfigError naming ``option``."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError("--since", f"{text!r} is not an ISO 8601 time like 2025-01-31T00:00Z") from None
+        raise ConfigError(option, f"{text!r} is not an ISO 8601 time like 2025-01-31T00:00Z") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
