@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from remote_write_adapter.mapping import COLUMN_QUANTA
+from sru.columns import COLUMN_QUANTA, SCALAR_COLUMNS
 from sru.db import scalar, schema_tier
 
 if TYPE_CHECKING:
@@ -42,10 +42,9 @@ _USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "i
           "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yara")
 _DEPARTMENTS = ("physics", "computer-science", "biology", "chemistry")
 
-# usage_metrics columns written by the demo, in COPY order (cpu_per_core stays NULL).
-METRIC_COLUMNS = ("cpu_percent", "cpu_temp", "ram_percent", "swap_percent", "gpu_utilization", "gpu_temp",
-                  "gpu_memory_percent", "disk_read_mb_s", "disk_write_mb_s", "disk_io_wait_percent",
-                  "net_sent_mb_s", "net_recv_mb_s", "load_1m")
+# usage_metrics columns written by the demo, in COPY order: every scalar column of sru.columns, each
+# from its _signals() entry (cpu_per_core stays NULL).
+METRIC_COLUMNS = SCALAR_COLUMNS
 _PG_EPOCH = 946684800  # 2000-01-01T00:00:00Z, the origin of binary timestamptz
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
@@ -180,7 +179,7 @@ def _copy_buffer(system_id: uuid.UUID, ts: np.ndarray, cols: dict[str, np.ndarra
             rec[f"l_{name}"] = -1
         else:
             rec[f"l_{name}"] = 8
-            q = COLUMN_QUANTA[name]   # stored on the adapter's grid, as real samples are
+            q = COLUMN_QUANTA[name]   # stored on the grid real samples are (sru.columns)
             rec[name] = np.round(values * q) / q
     return rec.tobytes()
 

@@ -9,42 +9,11 @@ from typing import Any
 
 import yaml
 
+from sru.columns import JSON_COLUMNS, SCALAR_COLUMNS
 from sru.errors import ConfigError
 
 OPTION = "--config.mapping"
 
-# usage_metrics value columns in table order, and the range each column's CHECK allows.
-USAGE_COLUMNS: tuple[str, ...] = (
-    "cpu_percent", "cpu_temp", "ram_percent", "swap_percent", "gpu_utilization", "gpu_temp",
-    "gpu_memory_percent", "disk_read_mb_s", "disk_write_mb_s", "disk_io_wait_percent",
-    "net_sent_mb_s", "net_recv_mb_s", "load_1m",
-)
-JSON_COLUMNS = ("cpu_per_core",)
-_PERCENT = (0.0, 100.0)
-_NONNEG = (0.0, None)
-# Temperatures (°C) have no CHECK in the schema. Below absolute zero is impossible, and no sensor on
-# working hardware reads 1000 °C: such a value is a broken sensor or a hostile sender, and a single
-# 1e308 would wreck every average: NULL (counted) like the other ranges.
-TEMPERATURE = (-273.15, 1000.0)
-COLUMN_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "cpu_percent": _PERCENT, "ram_percent": _PERCENT, "swap_percent": _PERCENT,
-    "gpu_utilization": _PERCENT, "gpu_memory_percent": _PERCENT, "disk_io_wait_percent": _PERCENT,
-    "disk_read_mb_s": _NONNEG, "disk_write_mb_s": _NONNEG, "net_sent_mb_s": _NONNEG,
-    "net_recv_mb_s": _NONNEG, "load_1m": _NONNEG, "cpu_per_core": _PERCENT,
-    "cpu_temp": TEMPERATURE, "gpu_temp": TEMPERATURE,
-}
-# The grid each value is stored on: multiples of 1/N, N a power of two, so every stored double is
-# exact with few mantissa bits and TimescaleDB's Gorilla (XOR) compression of neighbouring values
-# works: on demo data compressed chunks shrink 66 % at full precision and 89 % on this grid, about
-# 3.2 bytes per value (bench/storage; integers in the same units would save 0.5 byte more, at the
-# price of every reader). Each grid is finer than what its source measures: psutil's CPU and memory
-# percentages have 0.1, hwmon temperatures 1 or 0.125 °C, /proc/loadavg 0.01; 1/1024 MB/s is 1 KiB/s.
-COLUMN_QUANTA: dict[str, int] = {
-    **{c: 64 for c in ("cpu_percent", "ram_percent", "swap_percent", "gpu_utilization",
-                       "gpu_memory_percent", "disk_io_wait_percent", "cpu_per_core", "cpu_temp", "gpu_temp")},
-    **{c: 1024 for c in ("disk_read_mb_s", "disk_write_mb_s", "net_sent_mb_s", "net_recv_mb_s")},
-    "load_1m": 128,
-}
 SYSTEM_VALUE_COLUMNS = {"cpu_cores": int, "ram_total_gb": float, "gpu_count": int}
 # The values the systems columns' types and CHECKs allow (integer columns: int4).
 SYSTEM_VALUE_RANGES: dict[str, tuple[float, float]] = {
@@ -57,7 +26,7 @@ class Mapping:
     host_labels: tuple[str, ...]
     fallback_instance: bool
     location_label: str | None
-    # series name -> (column, key_label or None); column is a USAGE_COLUMNS or JSON_COLUMNS name
+    # series name -> (column, key_label or None); column is a sru.columns SCALAR_COLUMNS or JSON_COLUMNS name
     usage: dict[str, tuple[str, str | None]]
     info_series: str | None
     info_labels: dict[str, str]
@@ -118,9 +87,9 @@ def parse_mapping(doc: dict[str, Any]) -> Mapping:
         if target in JSON_COLUMNS:
             if not key:
                 raise ConfigError(OPTION, f"usage_metrics.{series}: column {target} needs key_label")
-        elif target not in USAGE_COLUMNS:
+        elif target not in SCALAR_COLUMNS:
             raise ConfigError(OPTION, f"usage_metrics.{series}: unknown column {target!r} "
-                                      f"(one of {', '.join(USAGE_COLUMNS + JSON_COLUMNS)})")
+                                      f"(one of {', '.join(SCALAR_COLUMNS + JSON_COLUMNS)})")
         elif key:
             raise ConfigError(OPTION, f"usage_metrics.{series}: key_label only fits a JSON column")
         usage[str(series)] = (target, key)

@@ -27,13 +27,13 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from remote_write_adapter.mapping import (COLUMN_QUANTA, COLUMN_RANGES, SYSTEM_VALUE_COLUMNS, SYSTEM_VALUE_RANGES,
-                                          USAGE_COLUMNS, Mapping)
+from remote_write_adapter.mapping import SYSTEM_VALUE_COLUMNS, SYSTEM_VALUE_RANGES, Mapping
 from remote_write_adapter.prompb import types_pb2
 from remote_write_adapter.wire import (STALE_BYTES, ProtocolError, prometheus_sample, sample, skip, timeseries_fields,
                                        unpack_double, varint)
+from sru.columns import COLUMN_QUANTA, COLUMN_RANGES, SCALAR_COLUMNS
 
-COL_INDEX = {c: i for i, c in enumerate(USAGE_COLUMNS)}
+COL_INDEX = {c: i for i, c in enumerate(SCALAR_COLUMNS)}
 # Label values are limited in UTF-8 bytes, not characters: btree index entries (users.username,
 # process_snapshots.username, the user_sessions identity with its terminal) fail above 2704 bytes,
 # and 1024 random 4-byte characters are 4096 bytes. 1024 bytes leaves room for the other key columns.
@@ -62,9 +62,9 @@ SLACK = 1.0
 # evicted oldest first and thrashes (every series decoded again each interval): size it up.
 CACHE_MAX_BYTES = 256 << 20
 _ENTRY_OVERHEAD = 512
-_ROW_WIDTH = len(USAGE_COLUMNS) + 1  # usage columns, then cpu_per_core
-# Storage grid per Series.index (mapping.COLUMN_QUANTA): the usage columns, then at -1 cpu_per_core.
-_QUANTA = [COLUMN_QUANTA[c] for c in USAGE_COLUMNS] + [COLUMN_QUANTA["cpu_per_core"]]
+_ROW_WIDTH = len(SCALAR_COLUMNS) + 1  # scalar usage columns, then cpu_per_core
+# Storage grid per Series.index (sru.columns): the scalar usage columns, then at -1 cpu_per_core.
+_QUANTA = [COLUMN_QUANTA[c] for c in SCALAR_COLUMNS] + [COLUMN_QUANTA["cpu_per_core"]]
 _isfinite = math.isfinite
 
 
@@ -77,7 +77,7 @@ class HostFacts:
 
 @dataclass
 class Batch:
-    # (host, ts_ms) -> [values in USAGE_COLUMNS order, cpu_per_core dict or None]
+    # (host, ts_ms) -> [values in SCALAR_COLUMNS order, cpu_per_core dict or None]
     usage: dict[tuple[str, int], list] = field(default_factory=dict)
     hosts: dict[str, HostFacts] = field(default_factory=dict)
     # (host, ts_ms, pid) -> [name, user, cpu_percent, memory_mb]
@@ -125,7 +125,7 @@ class Series:
     column: str = ""                 # usage / sysvalue column
     index: int = -1                  # usage column index, -1 for the JSON column
     key: str | None = None           # cpu_per_core key
-    lo: float | None = None          # usage column's range (COLUMN_RANGES)
+    lo: float | None = None          # usage column's range (sru.columns)
     hi: float | None = None
     info: tuple = ()                 # ((column, value), …) for info series
     extra: tuple = ()                # session (user, terminal, remote) / process (pid, name, user)

@@ -30,8 +30,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from remote_write_adapter.mapping import USAGE_COLUMNS
 from remote_write_adapter.pivot import Batch
+from sru.columns import BY_NAME, JSON_COLUMNS, SCALAR_COLUMNS
 from sru.db import schema_tier
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,10 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE} (
   system_id uuid NOT NULL, "timestamp" timestamptz NOT NULL,
-  {", ".join(f"{c} double precision" for c in USAGE_COLUMNS)},
-  cpu_per_core jsonb
+  {", ".join(f"{c} {BY_NAME[c].sql_type}" for c in (*SCALAR_COLUMNS, *JSON_COLUMNS))}
 ) ON COMMIT DELETE ROWS"""
 
-_ROW_COLUMNS = (*USAGE_COLUMNS, "cpu_per_core")  # a Batch.usage row, in this order
+_ROW_COLUMNS = (*SCALAR_COLUMNS, *JSON_COLUMNS)  # a Batch.usage row, in this order
 
 
 @functools.lru_cache(maxsize=512)
@@ -389,7 +388,7 @@ class Writer:
         columns = list(zip(*rows.values()))
         present = tuple(i for i, col in enumerate(columns) if col.count(None) != len(rows))
         copy_sql, merge_sql, types = usage_statements(present)
-        if present and present[-1] == len(USAGE_COLUMNS):  # cpu_per_core: dicts become jsonb
+        if present and present[-1] == len(SCALAR_COLUMNS):  # cpu_per_core: dicts become jsonb
             columns[-1] = tuple(Jsonb(v) if v is not None else None for v in columns[-1])
         times = {ts: ms_to_datetime(ts) for ts in {ts for _, ts in rows}}
         with conn.cursor() as cur:

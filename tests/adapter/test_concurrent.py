@@ -9,7 +9,7 @@ import random
 import threading
 import time
 
-from remote_write_adapter.mapping import USAGE_COLUMNS
+from sru.columns import SCALAR_COLUMNS
 from tests.adapter.test_write import rows
 
 T0 = 1_700_000_000_000
@@ -77,4 +77,4 @@ def test_two_adapters_same_hosts_across_chunk_boundaries(database, adapter_facto
     n = len(HOSTS) * len(times)
     assert got == [(n, n, *([n] * len(COLUMNS)))]
     assert rows(database, "SELECT count(*) FROM process_snapshots") == [(n,)]
-    assert set(COLUMNS) <= set(USAGE_COLUMNS)
+    assert set(COLUMNS) <= set(SCALAR_COLUMNS)

@@ -8,13 +8,14 @@ import struct
 
 import pytest
 
-from remote_write_adapter.mapping import USAGE_COLUMNS, load_mapping
+from remote_write_adapter.mapping import load_mapping
 from remote_write_adapter.pivot import Batch, Pivoter
 from remote_write_adapter.protocol import ProtocolError
+from sru.columns import SCALAR_COLUMNS
 
 T0 = 1_700_000_000_000
 STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
-CPU, RAM = USAGE_COLUMNS.index("cpu_percent"), USAGE_COLUMNS.index("ram_percent")
+CPU, RAM = SCALAR_COLUMNS.index("cpu_percent"), SCALAR_COLUMNS.index("ram_percent")
 
 
 def varint(v: int) -> bytes:
@@ -106,8 +107,8 @@ def test_several_samples_long_labels_and_small_timestamps():
         b = p.pivot(b"".join(series(*s) for s in req))
         assert b.usage[("lab1", T0)][CPU] == 1.0 and b.usage[("lab1", T0 + 1)][CPU] == 2.0
         assert b.usage[("lab1", 5)][RAM] == 3.0
-        assert b.usage[("lab1", 0)][USAGE_COLUMNS.index("load_1m")] == 0.0
-        assert b.usage[("lab1", -1000)][USAGE_COLUMNS.index("load_1m")] == 4.0
+        assert b.usage[("lab1", 0)][SCALAR_COLUMNS.index("load_1m")] == 0.0
+        assert b.usage[("lab1", -1000)][SCALAR_COLUMNS.index("load_1m")] == 4.0
         assert b.hosts["lab1"].location == long_loc and b.accepted == 5
 
 
@@ -123,7 +124,7 @@ def test_label_value_that_looks_like_a_sample_tail():
     for _ in range(2):
         b = p.pivot(first + tricky)
         # The second TimeSeries has no sample: only the first one contributes a value.
-        assert b.usage == {("lab1", 5): [*(1.0 if i == CPU else None for i in range(len(USAGE_COLUMNS))), None]}
+        assert b.usage == {("lab1", 5): [*(1.0 if i == CPU else None for i in range(len(SCALAR_COLUMNS))), None]}
         assert b.samples == 1
 
 
@@ -137,9 +138,9 @@ def test_truncated_series_is_a_protocol_error():
 
 
 def test_values_are_stored_on_their_column_grid():
-    """Full-precision rate() output lands on a dyadic grid (mapping.COLUMN_QUANTA): exact in few
+    """Full-precision rate() output lands on a dyadic grid (sru.columns): exact in few
     mantissa bits, so compressed chunks stay small (bench/storage)."""
-    from remote_write_adapter.mapping import COLUMN_QUANTA
+    from sru.columns import COLUMN_QUANTA
 
     raw = b"".join([
         series({"__name__": "sru:cpu_percent", "hostname": "lab1"}, [(T0, 12.345678901)]),
@@ -149,8 +150,8 @@ def test_values_are_stored_on_their_column_grid():
     ])
     row = Pivoter(load_mapping()).pivot(raw).usage[("lab1", T0)]
     assert row[CPU] == 790 / 64 == 12.34375
-    assert row[USAGE_COLUMNS.index("net_recv_mb_s")] == 13 / 1024
-    assert row[USAGE_COLUMNS.index("load_1m")] == 47 / 128
+    assert row[SCALAR_COLUMNS.index("net_recv_mb_s")] == 13 / 1024
+    assert row[SCALAR_COLUMNS.index("load_1m")] == 47 / 128
     assert row[-1] == {"3": 6399 / 64}
     for col, q in COLUMN_QUANTA.items():
         assert q & (q - 1) == 0, f"{col}: {q} is not a power of two"
@@ -160,4 +161,4 @@ def test_grid_rounding_survives_huge_values():
     """Found by the property tests: 1.7e305 MB/s times the grid's 1024 overflowed to infinity."""
     raw = series({"__name__": "sru:disk_read_mb_s", "hostname": "lab1"}, [(T0, 1.7555597020139804e+305)])
     row = Pivoter(load_mapping()).pivot(raw).usage[("lab1", T0)]
-    assert row[USAGE_COLUMNS.index("disk_read_mb_s")] == 1.7555597020139804e+305
+    assert row[SCALAR_COLUMNS.index("disk_read_mb_s")] == 1.7555597020139804e+305

@@ -140,9 +140,10 @@ def test_what_the_database_still_refuses_costs_only_its_host(database):
     """Defence in depth: a row the pivot's checks let through (forced here past them) that the
     database refuses, a CHECK or an index entry over btree's 2704 bytes (an OperationalError in
     psycopg, formerly a 503), loses only its host's part; the other hosts' rows are committed."""
-    from remote_write_adapter.mapping import USAGE_COLUMNS, load_mapping
+    from remote_write_adapter.mapping import load_mapping
     from remote_write_adapter.pivot import Pivoter
     from remote_write_adapter.writer import Writer, prepare_connection
+    from sru.columns import SCALAR_COLUMNS
     from tests.fixtures.adapter import write_request
 
     p, w = Pivoter(load_mapping()), Writer()
@@ -150,7 +151,7 @@ def test_what_the_database_still_refuses_costs_only_its_host(database):
         ({"__name__": "sru:process_cpu_percent", "hostname": "bad2", "pid": "1", "name": "x", "user": "u"},
          [(T0, 1.0)])])
     batch = p.pivot(raw)
-    batch.usage[("bad1", T0)][USAGE_COLUMNS.index("cpu_percent")] = 101.0
+    batch.usage[("bad1", T0)][SCALAR_COLUMNS.index("cpu_percent")] = 101.0
     key = ("bad2", T0, 1)
     batch.processes[key][1] = "".join(chr(0x10000 + i * 7919 % 0xFFFFF) for i in range(800))  # 3200 bytes
     with database.connect("data_collector") as conn:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from remote_write_adapter import writer
-from remote_write_adapter.mapping import USAGE_COLUMNS, load_mapping
+from remote_write_adapter.mapping import load_mapping
 from remote_write_adapter.pivot import Pivoter
 from remote_write_adapter.writer import Writer, prepare_connection
+from sru.columns import SCALAR_COLUMNS
 from tests.adapter.test_pivot import series
 
 T0 = 1_700_000_000_000
@@ -45,7 +46,7 @@ def test_facts_follow_label_changes_and_only_committed_ones_are_remembered(datab
     assert fetch(database, "SELECT location FROM systems") == [("A",)]
     # A batch that fails after the systems update rolls it back: "B" must not count as written.
     bad = p.pivot(request(T0 + 2 * MIN, location="B"))
-    bad.usage[("lab1", T0 + 2 * MIN)][USAGE_COLUMNS.index("cpu_percent")] = 500.0  # CHECK violation
+    bad.usage[("lab1", T0 + 2 * MIN)][SCALAR_COLUMNS.index("cpu_percent")] = 500.0  # CHECK violation
     # The database refuses it: the host's part is refused (counted, a 400), never raised as a 5xx.
     assert w.write(conn, bad).usage_rows == 0
     assert bad.dropped["refused_by_database"] == 1 and "cpu_percent_check" in bad.refused[0]

@@ -9,6 +9,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from sru.columns import USAGE_COLUMNS
+
 EXPECTED_COLUMNS = {
     "systems": {"id", "hostname", "cpu_model", "cpu_cores", "ram_total_gb", "gpu_model", "gpu_count",
                 "location", "status", "last_seen", "created_at", "updated_at"},
@@ -16,10 +18,8 @@ EXPECTED_COLUMNS = {
     "user_sessions": {"id", "user_id", "system_id", "login_time", "logout_time",
                       "session_duration_minutes", "is_active", "active_processes", "peak_cpu_usage",
                       "peak_ram_usage"},
-    "usage_metrics": {"system_id", "timestamp", "cpu_percent", "cpu_per_core", "cpu_temp", "ram_percent",
-                      "swap_percent", "gpu_utilization", "gpu_temp", "gpu_memory_percent",
-                      "disk_read_mb_s", "disk_write_mb_s", "disk_io_wait_percent", "net_sent_mb_s",
-                      "net_recv_mb_s", "load_1m"},
+    # The value columns are declared once, in sru.columns (held against the database in test_columns.py).
+    "usage_metrics": {"system_id", "timestamp", *(c.name for c in USAGE_COLUMNS)},
     "process_snapshots": {"system_id", "timestamp", "pid", "name", "username", "cpu_percent", "memory_mb"},
     "alert_rules": {"id", "name", "expression", "threshold", "duration", "severity", "enabled",
                     "source_file"},
