@@ -56,8 +56,6 @@ def test_command_line(tsdb_database, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     html = out.read_text()
     assert "Mon 30 Nov – Sun 06 Dec 2026" in html and 'src="data:image/png;base64,' in html
-    r = sru("digest", "--preview", "--format", "text", "--database-url", url, "--now", "2026-12-07T08:00Z")
-    assert r.returncode == 0 and "Decisions waiting" in r.stdout
     r = sru("digest", "--preview", "--department", "physics", "--database-url", url)
     assert r.returncode == 1 and "--department" in r.stderr and "issue 19" in r.stderr
     (tmp_path / "bad.yml").write_text("routes: {fleet: [nobody]}\ndestinations: {x: {webhook_url: 'https://x'}}\n")
@@ -65,5 +63,3 @@ def test_command_line(tsdb_database, tmp_path: Path) -> None:
     assert r.returncode == 1 and "routes.fleet[0]: no destination 'nobody'" in r.stderr
     r = sru("optimize", "--digest.config", str(tmp_path / "bad.yml"), "--database-url", url)
     assert r.returncode == 1 and "--digest.config" in r.stderr
-    r = sru("digest", "--now", "yesterday", "--preview", "--database-url", url)
-    assert r.returncode == 1 and "--now" in r.stderr

@@ -128,3 +128,11 @@ def test_png_is_a_valid_image() -> None:
 def test_numbers_are_written_one_way() -> None:
     assert (fmt(None), fmt(3), fmt(12.345, 1, "%"), fmt(1234.5, 1, "d"), fmt("n/a")) == \
         ("—", "3", "12.3%", "1,234.5 d", "n/a")
+
+
+def test_now_flag_names_itself() -> None:
+    from digest.cli import parse_now
+
+    assert parse_now("2026-12-07T08:00") == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="^--now: 'yesterday' is not an ISO 8601 time"):
+        parse_now("yesterday")
