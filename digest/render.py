@@ -67,6 +67,11 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[:n - 1] + "…"
 
 
+def _esc(s: str) -> str:
+    """Slack's mrkdwn control characters in our text (host names, titles) as the entities it wants."""
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack(d: Digest) -> dict[str, Any]:
     """An incoming-webhook payload: header, period, one section block per digest section (facts,
     then the first table rows as a code block, clipped to 3000 characters), a link to the console."""
@@ -75,12 +80,12 @@ def slack(d: Digest) -> dict[str, Any]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(
             f"{d.period.label()} ({d.period.zone}) · <{d.console_url}|console>", SLACK_MAX_TEXT)}]}]
     for s in d.sections:
-        title = f"*<{s.link}|{s.title}>*" if s.link else f"*{s.title}*"
-        facts = "\n".join(f"{f.label}: *{f.text()}*" for f in s.facts)
+        title = f"*<{s.link}|{_esc(s.title)}>*" if s.link else f"*{_esc(s.title)}*"
+        facts = "\n".join(f"{_esc(f.label)}: *{_esc(f.text())}*" for f in s.facts)
         blocks.append({"type": "divider"})
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"{title}\n{facts}", SLACK_MAX_TEXT)}})
         if s.table and s.table.rows:
-            body = "\n".join(_table_text(s))
+            body = _esc("\n".join(_table_text(s)))
             blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                         "text": _clip("```" + _clip(body, SLACK_MAX_TEXT - 7) + "```",
                                                                       SLACK_MAX_TEXT)}})

@@ -113,6 +113,13 @@ def test_slack_payload_stays_within_slacks_limits() -> None:
         assert all(len(t) <= (150 if b["type"] == "header" else 3000) for t in texts)
 
 
+def test_slack_text_is_escaped() -> None:
+    d = _big_digest()
+    d.sections = [Section("x", "RAM <90 % & swap", "", [Fact("f", "host <a|b>", 1)], None, "http://c/x")]
+    text = render.slack(d)["blocks"][3]["text"]["text"]
+    assert text == "*<http://c/x|RAM &lt;90 % &amp; swap>*\nhost &lt;a|b&gt;: *1*"
+
+
 def test_png_is_a_valid_image() -> None:
     data = png.bar_chart([[10.0, 50.0, None], [100.0, 0.0, 120.0]], [(1, 2, 3), (4, 5, 6), (7, 8, 9)],
                          width=40, height=20)
