@@ -47,6 +47,35 @@ def test_schedule_sends_each_period_once_and_catches_up_once(tsdb_database, smtp
                             ).fetchone() == (3, 3)
 
 
+def test_optimize_every_sends_the_digest(tsdb_database, smtp_sink: SmtpSink, http_sink: HttpSink,
+                                         tmp_path: Path) -> None:
+    """The wiring of `sru optimize --every … --digest.config`: after its first pass the loop has sent
+    the digest (an empty fleet: the pass is instant) and written the metrics file."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.net import wait_for
+
+    with tsdb_database.connect() as conn:
+        conn.execute("INSERT INTO systems (hostname) VALUES ('lab-01')")
+        conn.execute("DO $$BEGIN CREATE ROLE sru_t_optdigest LOGIN IN ROLE analyst, digest_sender; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END$$")
+    http_sink.posts.clear()
+    config = write_config(tmp_path, smtp_sink, http_sink, emails=0, slacks=0)
+    prom = tmp_path / "digest.prom"
+    proc = subprocess.Popen([sys.executable, "-m", "sru.cli", "optimize", "--every", "1h", "--digest.config", str(config),
+                             "--digest.metrics-textfile", str(prom), "--database-url",
+                             tsdb_database.cluster.url(tsdb_database.name, "sru_t_optdigest")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: prom.exists(), 60, "the digest step of sru optimize --every", process=proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [p.path for p in http_sink.posts] == ["/hook/0"]
+    assert 'sru_digest_deliveries{state="sent"} 1.0' in prom.read_text()
+
+
 def test_command_line(tsdb_database, tmp_path: Path) -> None:
     with tsdb_database.connect() as conn:
         conn.execute("INSERT INTO systems (hostname) VALUES ('lab-01')")
