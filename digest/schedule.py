@@ -74,6 +74,14 @@ class Period:
             return f"{self.first_day:%a %d %b %Y}"
         return f"{self.first_day:%a %d %b} – {self.last_day:%a %d %b %Y}"
 
+    def previous(self) -> "Period":
+        """The period of as many local days just before this one (the week before: 167-169 h)."""
+        zone = ZoneInfo(self.zone)
+        n = (self.last_day - self.first_day).days + 1
+        first = self.first_day - timedelta(days=n)
+        return Period(datetime.combine(first, time(0), zone).astimezone(timezone.utc), self.start, self.zone,
+                      first, self.first_day - timedelta(days=1))
+
     def days(self) -> list[date]:
         return [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
 

@@ -45,6 +45,12 @@ def test_dst_weeks_have_their_own_length(monday: date, hours: int, due_utc: date
     assert BERLIN.latest_due(due_utc)[0] == p and BERLIN.latest_due(due_utc - timedelta(seconds=1))[0] != p
 
 
+def test_previous_period_is_the_local_week_before() -> None:
+    p = BERLIN.period_ending(date(2026, 11, 2))        # Oct 26 - Nov 1: after the autumn change
+    prev = p.previous()
+    assert prev == BERLIN.period_ending(date(2026, 10, 26)) and prev.hours == 169 and prev.end == p.start
+
+
 def test_daily_and_a_due_time_in_a_dst_gap() -> None:
     s = Schedule(every="daily", at=time(2, 30), zone=ZoneInfo("Europe/Berlin"))
     # 2026-03-29 02:30 does not exist in Berlin: read with the offset before the gap (+01:00)
