@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -123,11 +124,15 @@ def prepare_sent(conn: psycopg.Connection, row_id: int, token: int, now: datetim
     dies is rolled back by the server: the row stays committing (an ambiguous resend, never a skip).
     synchronous_commit is off for this transaction only: a sender's crash cannot lose a COMMIT the
     server has read; a database crash in the next ~200 ms can, with the same outcome."""
-    conn.execute("BEGIN")
-    cur = conn.execute("SET LOCAL synchronous_commit TO off")
-    cur = conn.execute("UPDATE digest_deliveries SET state = 'sent', sent_at = %s, claim_token = NULL, "
-                       "last_error = NULL WHERE id = %s AND claim_token = %s AND state = 'committing'",
-                       (now, row_id, token))
+    # one round trip: BEGIN, SET LOCAL and the UPDATE as one simple query (no parameters: literals,
+    # all of them numbers and a timestamp we made); the explicit BEGIN keeps the transaction open
+    query = sql.SQL("BEGIN; SET LOCAL synchronous_commit TO off; UPDATE digest_deliveries SET state = 'sent', "
+                    "sent_at = {}, claim_token = NULL, last_error = NULL "
+                    "WHERE id = {} AND claim_token = {} AND state = 'committing'"
+                    ).format(sql.Literal(now), sql.Literal(row_id), sql.Literal(token))
+    cur = conn.execute(query)
+    while cur.nextset():   # the UPDATE's result comes last
+        pass
     if cur.rowcount != 1:
         conn.execute("ROLLBACK")
         raise RuntimeError(f"delivery {row_id} is no longer claimed by this sender")
