@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "optimizer.cli",
     "web.cli",
     "digest.cli",
+    "backup.cli",
 )
 
 
