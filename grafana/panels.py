@@ -26,6 +26,7 @@ UIDS = {
     "alerts": "sru-alerts",
     "recs": "sru-recommendations",
     "users": "sru-users",
+    "usage": "sru-usage",
 }
 
 

@@ -134,6 +134,7 @@ class AdapterApp:
             telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
             telemetry.ROWS.labels("usage_metrics").inc(result.usage_rows)
             telemetry.ROWS.labels("process_snapshots").inc(result.process_rows)
+            telemetry.ROWS.labels("user_usage_metrics").inc(result.user_usage_rows)
             telemetry.ROWS.labels("systems").inc(result.systems_touched)
             telemetry.ROWS.labels("user_sessions").inc(result.sessions_opened + result.sessions_closed)
         telemetry.SAMPLES_WRITTEN.inc(batch.accepted)

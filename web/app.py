@@ -19,7 +19,7 @@ from markupsafe import Markup
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import create_app, json_error
 from sru.http.status import reason
-from web import actions, digests, queries, security
+from web import actions, digests, queries, security, usage
 from web.accounts import Accounts
 from web.ratelimit import LoginLimiter
 from web.charts import forecast_chart, full_in, history_chart, summary
@@ -427,6 +427,7 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     def api_transition(report_id: str, action: str) -> Response:
         return _json({"status": "success", "recommendation": do_transition(report_id, action, _json_body().get("note"))})
 
+    app.register_blueprint(usage.create_blueprint(db, page))
     return app
 
 

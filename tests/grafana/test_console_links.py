@@ -103,7 +103,7 @@ def test_every_console_link_is_a_page_the_console_serves():
             for key, values in parse_qs(parts.query).items():
                 assert endpoint == "alerts" and key in filters, f"{name}: {url}: {key} is no filter of the page"
                 assert filters[key] is None or set(values) <= filters[key], (name, url, key, values)
-    assert seen == {"fleet", "host", "alerts", "alert", "recommendations", "recommendation"}
+    assert seen == {"fleet", "host", "alerts", "alert", "recommendations", "recommendation", "usage.usage_page"}
 
 
 def test_the_variable_returns_the_url_create_logins_set_for_the_site(tsdb_database):
