@@ -109,6 +109,32 @@ def test_digest_numbers_equal_the_console_api_and_the_page_renders(tsdb_database
         for i, row in enumerate(table):
             assert row[1:] == pytest.approx([r1(per_day[i][k]) for k in ("cpu", "ram", "gpu")], abs=0.051)
 
+        # usage per department and top users (issue 19's ledger), with the change from the week before
+        def change(now_: float, before: float | None) -> float | None:
+            return None if not before else round((now_ - before) / before * 100, 1)
+
+        prev_start = (datetime.fromisoformat(start) - (datetime.fromisoformat(end) - datetime.fromisoformat(start)))
+        deps = api("/api/v1/usage", by="department", **{"from": start, "to": end})["rows"]
+        deps_old = api("/api/v1/usage", by="department", **{"from": prev_start.isoformat(), "to": start})["rows"]
+        total, total_old = sum(r["cpu_core_hours"] for r in deps), sum(r["cpu_core_hours"] for r in deps_old)
+        assert deps and total > 0
+        assert facts(data, "usage") == pytest.approx({
+            "cpu_core_hours": round(total, 1), "cpu_core_hours_change": change(total, total_old),
+            "gpu_hours": round(sum(r["gpu_hours"] for r in deps), 1),
+            "gpu_idle_held_hours": round(sum(r["gpu_idle_held_hours"] for r in deps), 1)}, abs=0.051)
+        old_by_dep = {r.get("department"): r["cpu_core_hours"] for r in deps_old}
+        table = next(s for s in data["sections"] if s["key"] == "usage")["table"]["rows"]
+        assert [row[0] for row in table] == [r.get("department") or "unassigned" for r in deps[:15]]
+        assert [x for row in table for x in row[1:3]] == pytest.approx(
+            [x for r in deps[:15] for x in (round(r["cpu_core_hours"], 1),
+                                            change(r["cpu_core_hours"], old_by_dep.get(r.get("department"))))], abs=0.051)
+        users = api("/api/v1/usage", by="user", **{"from": start, "to": end})["rows"]
+        assert facts(data, "top_users") == {"active_users": len(users)}
+        top = next(s for s in data["sections"] if s["key"] == "top_users")["table"]["rows"]
+        ranked = sorted(users, key=lambda r: (-r["cpu_core_hours"], r["user"]))[:10]
+        assert [row[0] for row in top] == [r["user"] for r in ranked]
+        assert [row[2] for row in top] == pytest.approx([round(r["cpu_core_hours"], 1) for r in ranked], abs=0.051)
+
         # waste from the period's daily summaries
         by_host: dict[str, list[dict]] = defaultdict(list)
         for s in api("/api/v1/summaries", **{"from": start, "to": end})["summaries"]:
