@@ -37,6 +37,8 @@ def build_digest(conn: "psycopg.Connection", period: "Period", key: str, *, now:
             continue
         section = module.build(ctx)
         if section is not None:
+            if department is not None and not getattr(module, "DEPARTMENT", False):
+                section.summary = "Fleet-wide. " + section.summary   # a department's digest says so
             sections.append(section)
     title = "Fleet digest" if department is None else f"Digest for {department}"
     digest = Digest(key, title, period, now, console_url, sections, left_out)

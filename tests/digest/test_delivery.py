@@ -41,15 +41,20 @@ def test_one_run_sends_each_digest_once(database, smtp_sink: SmtpSink, http_sink
     load_fleet(database, now)
     smtp_sink.mails.clear()
     http_sink.posts.clear()
-    cfg = dconfig.load(str(write_config(tmp_path, smtp_sink, http_sink)))
+    cfg = dconfig.load(str(write_config(tmp_path, smtp_sink, http_sink, routes={
+        "fleet": ["mail-0", "slack-0", "hook-0"], "departments": {"physics": ["hook-0"]}})))
     with database.connect("digest_sender", autocommit=True) as conn:
         summary = run(conn, cfg, now, metrics_textfile=str(tmp_path / "digest.prom"))
-        assert (summary.built, summary.sent, summary.failed) == (["fleet"], 3, 0), summary.describe()
+        assert (summary.built, summary.sent, summary.failed) == (["fleet", "department:physics"], 4, 0), \
+            summary.describe()
         again = run(conn, cfg, now)
         assert (again.built, again.sent) == ([], 0)
-        states = conn.execute("SELECT destination, state, attempts FROM digest_deliveries ORDER BY 1").fetchall()
-        assert states == [("hook-0", "sent", 1), ("mail-0", "sent", 1), ("slack-0", "sent", 1)]
-        data, html, text = conn.execute("SELECT data, html, text_body FROM digests").fetchone()
+        states = conn.execute("SELECT destination, state, attempts FROM digest_deliveries ORDER BY 1, digest_id"
+                              ).fetchall()
+        assert states == [("hook-0", "sent", 1)] * 2 + [("mail-0", "sent", 1), ("slack-0", "sent", 1)]
+        data, html, text = conn.execute("SELECT data, html, text_body FROM digests WHERE digest_key = 'fleet'"
+                                        ).fetchone()
+        dept = conn.execute("SELECT data FROM digests WHERE digest_key = 'department:physics'").fetchone()[0]
         # the ledger role writes the ledger only
         for sql in ("DELETE FROM digest_deliveries", "DELETE FROM digests", "UPDATE digests SET subject = 'x'",
                     "UPDATE systems SET location = 'x'", "INSERT INTO users (username) VALUES ('x')"):
@@ -87,13 +92,18 @@ def test_one_run_sends_each_digest_once(database, smtp_sink: SmtpSink, http_sink
     for b in slack.body["blocks"]:
         for t in [b.get("text", {}).get("text", "")] + [e.get("text", "") for e in b.get("elements", [])]:
             assert len(t) <= (render.SLACK_MAX_HEADER if b["type"] == "header" else render.SLACK_MAX_TEXT)
-    hook = next(p for p in http_sink.posts if p.path == "/hook/0")
+    # the department's digest: its own usage and users only
+    usage = {s["key"]: s for s in dept["sections"]}
+    assert [r[0] for r in usage["usage"]["table"]["rows"]] == ["physics"]
+    assert {r[1] for r in usage["top_users"]["table"]["rows"]} == {"physics"}
+    assert usage["waste"]["summary"].startswith("Fleet-wide. ") and not usage["usage"]["summary"].startswith("Fleet")
+    hook = next(p for p in http_sink.posts if p.path == "/hook/0" and p.body["digest"] == "fleet")
     assert hook.headers["Authorization"] == "Bearer hook-token-0"
     assert hook.headers["Idempotency-Key"] == hook.body["idempotency_key"]
     assert hook.body["sections"] == data["sections"]
     # the metrics textfile, from the ledger
     prom = (tmp_path / "digest.prom").read_text()
-    assert 'sru_digest_deliveries{state="sent"} 3.0' in prom and 'sru_digest_deliveries{state="failed"} 0.0' in prom
+    assert 'sru_digest_deliveries{state="sent"} 4.0' in prom and 'sru_digest_deliveries{state="failed"} 0.0' in prom
 
 
 def test_failures_are_retried_then_given_up_and_counted(tsdb_database, smtp_sink: SmtpSink, http_sink: HttpSink,

@@ -85,8 +85,10 @@ def test_command_line(tsdb_database, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     html = out.read_text()
     assert "Mon 30 Nov – Sun 06 Dec 2026" in html and 'src="data:image/png;base64,' in html
-    r = sru("digest", "--preview", "--department", "physics", "--database-url", url)
-    assert r.returncode == 1 and "--department" in r.stderr and "issue 19" in r.stderr
+    r = sru("digest", "--preview", "--format", "text", "--department", "physics", "--database-url", url)
+    assert r.returncode == 0 and r.stdout.startswith("Digest for physics"), r.stderr
+    r = sru("digest", "--preview", "--department", "x" * 201, "--database-url", url)
+    assert r.returncode == 1 and "--department: a department name is 1-200 characters" in r.stderr
     (tmp_path / "bad.yml").write_text("routes: {fleet: [nobody]}\ndestinations: {x: {webhook_url: 'https://x'}}\n")
     r = sru("digest", "--config", str(tmp_path / "bad.yml"), "--database-url", url)
     assert r.returncode == 1 and "routes.fleet[0]: no destination 'nobody'" in r.stderr
