@@ -15,6 +15,7 @@ from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration, require_database_url
 from sru.output import write_output
 
+from optimizer import plan_cli
 # The renderers' own list: report.py imports only the standard library at import time.
 from optimizer.report import FORMATS as REPORT_FORMATS
 
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--window", default="30d", help="history judged by recommendations (default: 30d)")
     opt.add_argument("--every", metavar="DURATION",
                      help="run forever, one pass every DURATION (for `make up`; prefer a timer)")
+    opt.add_argument("--plan-every", default="7d",
+                     help="file a consolidation plan (`sru plan --store`) when the last is this old (default: 7d; "
+                          "0 never)")
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
     opt.add_argument("--digest.config", dest="digest_config", metavar="FILE",
                      help="with --every: also send the digest on its schedule (digest/README.md); "
@@ -83,6 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--note", help="why (kept in the report's history)")
         p.set_defaults(func=_reports_transition, target=target)
     reps.set_defaults(func=lambda args: (reps.print_help(), 2)[1])
+
+    plan_cli.register(sub, _connect, _login())
 
     maint = db_subcommands(sub).add_parser(
         "maintain", help="retention, rollups and ANALYZE where the server has no TimescaleDB policies "
@@ -139,6 +145,7 @@ def _optimize(args: argparse.Namespace) -> int:
     late = parse_duration(args.late_window, "--late-window")
     window = parse_duration(args.window, "--window")
     since = parse_since(args.since) if args.since else None
+    plan_every = parse_duration(args.plan_every, "--plan-every") if args.plan_every not in ("0", "0s") else None
     progress = not args.no_progress and sys.stderr.isatty()
     if args.every:
         every = parse_duration(args.every, "--every")
@@ -152,11 +159,12 @@ def _optimize(args: argparse.Namespace) -> int:
             after = scheduled(lambda: _connect(args, "digest", autocommit=True), cfg,
                               metrics_textfile=args.digest_metrics_textfile)
         return run_forever(lambda: _connect(args, "optimize"), every, after_pass=after, late_window=late,
-                           window=window)
+                           window=window, plan_every=plan_every)
     if args.digest_config:
         raise ConfigError("--digest.config", "only with --every (once: run `sru digest`)")
     with _connect(args, "optimize") as conn:
-        result = run_once(conn, full=args.full, since=since, late_window=late, window=window, progress=progress)
+        result = run_once(conn, full=args.full, since=since, late_window=late, window=window, progress=progress,
+                          plan_every=plan_every)
     print(result.describe())
     return 0
 

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import create_app, json_error
 from sru.http.status import reason
-from web import actions, digests, queries, security, usage
+from web import actions, digests, plan, queries, security, usage
 from web.accounts import Accounts
 from web.ratelimit import LoginLimiter
 from web.charts import forecast_chart, full_in, history_chart, summary
@@ -389,6 +389,8 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
             text = render(build_report(conn), fmt)
         report_cache[fmt] = (time.monotonic(), text)
         return text
+
+    app.register_blueprint(plan.create_blueprint(pool))
 
     # -- actions (operators only) -------------------------------------------------------------------
     def do_ack(alert_id: int, note: Any, silence: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.web.plan_checks import plan_journey
 from tests.web.conftest import PASSWORDS, Console
 
 CHROMIUM = "/usr/bin/chromium"
@@ -147,6 +148,8 @@ def test_operator_journey(console_one_tier: Console, browser, tmp_path: Path) ->
     assert page.locator("#formats a").count() == 8
     page.goto(console.url + "/reports/fleet.html")
     assert "sru" in page.content().lower()
+
+    plan_journey(page, console, shots)   # the Plan page's what-if (tests/web/plan_checks.py)
 
     # Log out: the pages are closed again.
     page.goto(console.url + "/")
