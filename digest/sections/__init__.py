@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from digest.sections import alerts, decisions, forecasts, overview, top_users, usage, waste
+from digest.sections import alerts, decisions, forecasts, overview, plan, top_users, usage, waste
 
-SECTIONS: tuple[ModuleType, ...] = (overview, usage, top_users, waste, decisions, forecasts, alerts)
+SECTIONS: tuple[ModuleType, ...] = (overview, usage, top_users, waste, plan, decisions, forecasts, alerts)

@@ -135,6 +135,16 @@ def test_digest_numbers_equal_the_console_api_and_the_page_renders(tsdb_database
         assert [row[0] for row in top] == [r["user"] for r in ranked]
         assert [row[2] for row in top] == pytest.approx([round(r["cpu_core_hours"], 1) for r in ranked], abs=0.051)
 
+        # the consolidation plan's candidates (issue 20): the newest plan and its reports
+        stored = api("/api/v1/plan")["plan"]
+        cands = [r for r in stored["reports"] if r["recommendations"].get("kind") == "consolidation"
+                 and r["status"] != "rejected"]
+        saving = [r["recommendations"]["saving"] for r in cands]
+        assert facts(data, "plan") == {
+            "plan_candidates": len(cands), "plan_pending": sum(r["status"] == "pending" for r in cands),
+            "plan_cores": sum(x["cpu_cores"] for x in saving), "plan_ram_gb": sum(x["ram_gb"] for x in saving),
+            "plan_gpus": sum(x["gpus"] for x in saving)}
+
         # waste from the period's daily summaries
         by_host: dict[str, list[dict]] = defaultdict(list)
         for s in api("/api/v1/summaries", **{"from": start, "to": end})["summaries"]:

@@ -81,7 +81,7 @@ def test_one_run_sends_each_digest_once(database, smtp_sink: SmtpSink, http_sink
 
     # every section whose source exists, with its facts
     keys = [s["key"] for s in data["sections"]]
-    assert keys == ["overview", "usage", "top_users", "waste", "decisions", "forecasts", "alerts"]
+    assert keys == ["overview", "usage", "top_users", "waste", "plan", "decisions", "forecasts", "alerts"]
     alerts = {f["key"]: f["value"] for f in next(s for s in data["sections"] if s["key"] == "alerts")["facts"]}
     assert (alerts["alerts"], alerts["alerts_critical"], alerts["alerts_open"]) == (3, 1, 1)
     assert alerts["mttr_minutes"] == pytest.approx((45 + 130) / 2)
