@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration, require_database_url
+from sru.output import write_output
 
 from optimizer import plan_cli
 # The renderers' own list: report.py imports only the standard library at import time.
@@ -47,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="file a consolidation plan (`sru plan --store`) when the last is this old (default: 7d; "
                           "0 never)")
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    opt.add_argument("--digest.config", dest="digest_config", metavar="FILE",
+                     help="with --every: also send the digest on its schedule (digest/README.md); "
+                          "the login needs the digest_sender role")
+    opt.add_argument("--digest.metrics-textfile", dest="digest_metrics_textfile", metavar="FILE",
+                     help="with --digest.config: the digest ledger's metrics for node_exporter's textfile collector")
     opt.set_defaults(func=_optimize)
 
     rep = sub.add_parser("report", help="fleet report: overview, recommendations, per-host sections")
@@ -95,12 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     maint.set_defaults(func=_maintain)
 
 
-def _connect(args: argparse.Namespace, command: str) -> "psycopg.Connection":
+def _connect(args: argparse.Namespace, command: str, autocommit: bool = False) -> "psycopg.Connection":
     """The connection a command works on: the URL stays here, at the edge. An unreachable server
     raises DatabaseUnavailable, which `sru` prints as one line."""
     from sru.db import connect
 
-    return connect(require_database_url(args), application_name=f"sru-{command}")
+    return connect(require_database_url(args), autocommit=autocommit, application_name=f"sru-{command}")
 
 
 def _login() -> str:
@@ -144,8 +150,18 @@ def _optimize(args: argparse.Namespace) -> int:
     if args.every:
         every = parse_duration(args.every, "--every")
         require_database_url(args)   # a missing URL is a usage error, not an outage to wait out
-        return run_forever(lambda: _connect(args, "optimize"), every, late_window=late, window=window,
-                           plan_every=plan_every)
+        after = None
+        if args.digest_config:
+            from digest import config as dconfig
+            from digest.run import scheduled
+
+            cfg = dconfig.load(args.digest_config, "--digest.config")   # a bad file stops the start
+            after = scheduled(lambda: _connect(args, "digest", autocommit=True), cfg,
+                              metrics_textfile=args.digest_metrics_textfile)
+        return run_forever(lambda: _connect(args, "optimize"), every, after_pass=after, late_window=late,
+                           window=window, plan_every=plan_every)
+    if args.digest_config:
+        raise ConfigError("--digest.config", "only with --every (once: run `sru digest`)")
     with _connect(args, "optimize") as conn:
         result = run_once(conn, full=args.full, since=since, late_window=late, window=window, progress=progress,
                           plan_every=plan_every)
@@ -159,12 +175,7 @@ def _report(args: argparse.Namespace) -> int:
     window = parse_duration(args.window, "--window")
     with _connect(args, "report") as conn:
         report = build_report(conn, window=window, hosts=args.hosts)
-    text = render(report, args.format)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    write_output(render(report, args.format), args.output)
     return 0
 
 

@@ -60,11 +60,12 @@ class RunResult:
         return "\n".join(lines)
 
 
-def parse_since(text: str) -> datetime:
+def parse_since(text: str, option: str = "--since") -> datetime:
+    """An ISO 8601 time from a flag (UTC when it names no zone); ConfigError naming ``option``."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError("--since", f"{text!r} is not an ISO 8601 time like 2025-01-31T00:00Z") from None
+        raise ConfigError(option, f"{text!r} is not an ISO 8601 time like 2025-01-31T00:00Z") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -212,10 +213,12 @@ def _plan(conn: "psycopg.Connection", result: RunResult, now: datetime, every: t
                    + (f" ({', '.join(p.retire[:5])}{', …' if len(p.retire) > 5 else ''})" if p.retire else ""))
 
 
-def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, **kw: Any) -> int:
+def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta,
+                after_pass: Callable[[], None] | None = None, **kw: Any) -> int:
     """`sru optimize --every`: a pass on a fresh connection from ``connect``, then sleep. A failed
     pass (database down, or gone in the middle) is logged and retried at the next tick instead of
-    ending the loop; a new connection per pass is what lets it recover after an outage."""
+    ending the loop; a new connection per pass is what lets it recover after an outage.
+    ``after_pass`` (the digest's schedule) runs after each pass, on the fresh summaries."""
     import psycopg
 
     while True:
@@ -225,4 +228,9 @@ def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, *
                 log.info("%s", run_once(conn, **kw).describe())
         except (psycopg.OperationalError, SruError) as exc:
             log.error("optimizer pass failed: %s", exc)
+        if after_pass is not None:
+            try:
+                after_pass()
+            except (psycopg.Error, SruError) as exc:
+                log.error("digest step failed: %s", exc)
         time.sleep(max(1.0, every.total_seconds() - (time.monotonic() - started)))

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "optimizer.cli",
     "optimizer.usage_cli",
     "web.cli",
+    "digest.cli",
     "backup.cli",
 )
 

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import create_app, json_error
 from sru.http.status import reason
-from web import actions, plan, queries, security, usage
+from web import actions, digests, plan, queries, security, usage
 from web.accounts import Accounts
 from web.ratelimit import LoginLimiter
 from web.charts import forecast_chart, full_in, history_chart, summary
@@ -186,6 +186,8 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     def page(name: str, **kw: Any) -> str:
         return render_template(name, account=g.get("account"), **kw)
 
+    app.register_blueprint(digests.make_blueprint(pool))
+
     # -- log-in -----------------------------------------------------------------------------------
     @app.get("/login", endpoint="login_page")
     def login_page() -> str:
@@ -273,7 +275,8 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
             raise HTTPError(400, f"range must be one of {', '.join(queries.RANGES)}")
         with db() as conn:
             try:
-                return queries.host(conn, _text_arg(hostname, "host") or "", queries.utcnow(), range_)
+                at = digests.period_arg("at", required=False) or queries.utcnow()
+                return queries.host(conn, _text_arg(hostname, "host") or "", at, range_)
             except queries.NotFound as exc:
                 raise HTTPError(404, str(exc)) from None
 
@@ -299,7 +302,9 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
             "state": _choice(request.args.get("state"), ("firing", "resolved", "all"), "state") or "firing",
             "severity": _choice(request.args.get("severity"), SEVERITIES, "severity"),
             "host": _text_arg(request.args.get("host"), "host"),
-            "rule": _text_arg(request.args.get("rule"), "rule")}
+            "rule": _text_arg(request.args.get("rule"), "rule"),
+            # [from, to) of triggered_at: the alerts of a digest's period
+            "since": digests.period_arg("from", required=False), "until": digests.period_arg("to", required=False)}
         with db() as conn:
             return queries.alerts(conn, **f), f
 

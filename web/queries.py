@@ -180,7 +180,8 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
 
 
 def alerts(conn: psycopg.Connection, *, state: str = "firing", severity: str | None = None, host: str | None = None,
-           rule: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+           rule: str | None = None, since: datetime | None = None, until: datetime | None = None,
+           limit: int = 200) -> list[dict[str, Any]]:
     return _rows(conn, """
         SELECT d.id, d.alert_name, d.severity, d.host, d.triggered_at, d.resolved_at, d.actual_value,
                d.threshold_value, d.is_acknowledged, d.acknowledged_by, d.acknowledged_at,
@@ -192,8 +193,11 @@ def alerts(conn: psycopg.Connection, *, state: str = "firing", severity: str | N
            AND (%(severity)s::text IS NULL OR d.severity = %(severity)s)
            AND (%(host)s::text IS NULL OR d.host = %(host)s)
            AND (%(rule)s::text IS NULL OR d.alert_name = %(rule)s)
+           AND (%(since)s::timestamptz IS NULL OR d.triggered_at >= %(since)s)
+           AND (%(until)s::timestamptz IS NULL OR d.triggered_at < %(until)s)
          ORDER BY d.triggered_at DESC LIMIT %(limit)s""",
-                 {"state": state, "severity": severity, "host": host, "rule": rule, "limit": limit})
+                 {"state": state, "severity": severity, "host": host, "rule": rule, "since": since, "until": until,
+                  "limit": limit})
 
 
 def alert(conn: psycopg.Connection, alert_id: int) -> dict[str, Any]:
