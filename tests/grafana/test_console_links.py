@@ -106,6 +106,12 @@ def test_every_console_link_is_a_page_the_console_serves():
     assert seen == {"fleet", "host", "alerts", "alert", "recommendations", "recommendation", "usage.usage_page"}
 
 
+def _login_variables() -> list[str]:
+    """The password variables create-logins.sql reads (one per service login), from the file itself."""
+    text = (ROOT / "deploy/postgres/create-logins.sql").read_text()
+    return sorted(set(re.findall(r":'(\w+_password)'", text)))
+
+
 def test_the_variable_returns_the_url_create_logins_set_for_the_site(tsdb_database):
     """create-logins.sql through the real psql with the site's console URL; the variable's query as
     sru_grafana returns it (trailing slash trimmed) in this database, and the default in another."""
@@ -116,7 +122,7 @@ def test_the_variable_returns_the_url_create_logins_set_for_the_site(tsdb_databa
     r = run(
         [str(psql), "--no-psqlrc", f"--host={cluster.host}", f"--port={cluster.port}", "--username=postgres",
          f"--dbname={tsdb_database.name}", "--set=console_url=https://console.example.org/sru/",
-         *(f"--set={k}_password=pw-{k}" for k in ("adapter", "receiver", "optimizer", "grafana", "web")),
+         *(f"--set={k}=pw-{k}" for k in _login_variables()),
          f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"], check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     (var,) = [v for v in DASHBOARDS["host-detail.json"]["templating"]["list"] if v["name"] == "console_url"]
