@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from alertmanager.payload import AlertEvent
+from sru.hosts import host_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -20,7 +21,7 @@ UPSERT = """
 INSERT INTO alert_logs AS a (rule_id, system_id, alert_name, fingerprint, triggered_at, resolved_at,
                              metric_name, actual_value, threshold_value, severity, labels, annotations)
 VALUES ((SELECT id FROM alert_rules WHERE name = %(alert_name)s),
-        sru_system_id_for_host(sru_alert_host(%(labels)s)),
+        sru_system_id_for_host(%(host)s),
         %(alert_name)s, %(fingerprint)s, %(starts_at)s, %(ends_at)s,
         %(metric_name)s, %(actual_value)s, %(threshold_value)s, %(severity)s, %(labels)s, %(annotations)s)
 ON CONFLICT (fingerprint, triggered_at) DO UPDATE SET
@@ -55,7 +56,7 @@ def store_events(conn: "psycopg.Connection", events: Iterable[AlertEvent]) -> in
         "alert_name": e.alert_name, "fingerprint": e.fingerprint, "starts_at": e.starts_at,
         "ends_at": e.ends_at, "metric_name": e.metric_name, "actual_value": e.actual_value,
         "threshold_value": e.threshold_value, "severity": e.severity,
-        "labels": Jsonb(e.labels), "annotations": Jsonb(e.annotations),
+        "labels": Jsonb(e.labels), "annotations": Jsonb(e.annotations), "host": host_of(e.labels),
     } for e in events]
     if not params:
         return 0

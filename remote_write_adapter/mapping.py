@@ -11,6 +11,7 @@ import yaml
 
 from sru.columns import JSON_COLUMNS, SCALAR_COLUMNS
 from sru.errors import ConfigError
+from sru.hosts import HOST_LABELS
 
 OPTION = "--config.mapping"
 
@@ -75,7 +76,7 @@ def _section(doc: dict, name: str) -> dict:
 
 def parse_mapping(doc: dict[str, Any]) -> Mapping:
     host = _section(doc, "host")
-    labels = host.get("labels", ["hostname"])
+    labels = host.get("labels", list(HOST_LABELS))
     if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
         raise ConfigError(OPTION, "host.labels: must be a list of label names")
     usage: dict[str, tuple[str, str | None]] = {}
