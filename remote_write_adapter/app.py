@@ -123,21 +123,14 @@ class AdapterApp:
                                 f"cluster {pair[0][:64]!r}\n", 202, mimetype="text/plain")
             telemetry.HA_REQUESTS.labels("leader_stored").inc()
         batch = self._pivoter.pivot(raw)
-        telemetry.LABEL_CACHE.set(self._pivoter.cache_bytes)
-        telemetry.SAMPLES_RECEIVED.inc(batch.samples)
-        for reason, n in batch.dropped.items():
-            telemetry.SAMPLES_DROPPED.labels(reason).inc(n)
-        if batch.hosts:
-            started = time.perf_counter()
-            with self.pool.connection(timeout=self.s.pool_timeout) as conn:
-                result = self.s.writer.write(conn, batch)
-            telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
-            telemetry.ROWS.labels("usage_metrics").inc(result.usage_rows)
-            telemetry.ROWS.labels("process_snapshots").inc(result.process_rows)
-            telemetry.ROWS.labels("systems").inc(result.systems_touched)
-            telemetry.ROWS.labels("user_sessions").inc(result.sessions_opened + result.sessions_closed)
-        telemetry.SAMPLES_WRITTEN.inc(batch.accepted)
-        telemetry.VALUES_NULL.inc(batch.nulls)
+        result = None
+        started = time.perf_counter()
+        try:
+            if batch.hosts:
+                with self.pool.connection(timeout=self.s.pool_timeout) as conn:
+                    result = self.s.writer.write(conn, batch)
+        finally:  # a failed write (503) still counts what arrived and what was dropped
+            telemetry.record_write(batch, result, time.perf_counter() - started, self._pivoter.cache_bytes)
         if batch.refused:
             raise HTTPError(400, f"stored {batch.accepted} samples; refused {batch.refused_samples}: "
                             + "; ".join(batch.refused))

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from sru.columns import JSON_COLUMNS, SCALAR_COLUMNS
+from sru.config import load_yaml_file
 from sru.errors import ConfigError
 from sru.hosts import HOST_LABELS
 
@@ -51,13 +52,7 @@ def _default_document() -> dict[str, Any]:
 def load_mapping(path: str | None = None) -> Mapping:
     doc = _default_document()
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                user = yaml.safe_load(f) or {}
-        except OSError as exc:
-            raise ConfigError(OPTION, f"cannot read {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(OPTION, f"{path} is not valid YAML: {exc}") from None
+        user = load_yaml_file(path, OPTION) or {}
         if not isinstance(user, dict):
             raise ConfigError(OPTION, f"{path}: top level must be a mapping")
         unknown = set(user) - set(doc)
