@@ -30,12 +30,13 @@ class Host:
     def __init__(self, settings: Settings) -> None:
         import psutil
 
-        from exporter.procfs import UserNames
+        from exporter.procfs import ProcessTable, UserNames
 
         psutil.PROCFS_PATH = settings.procfs  # psutil's documented knob for a host /proc mounted elsewhere
         self.psutil = psutil
         self.procfs = settings.procfs
         self.users = UserNames()
+        self.process_table = ProcessTable(settings.procfs)  # one read per scrape for processes and users
         self._settings = settings
 
     @cached_property

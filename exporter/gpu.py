@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeVar
 
-from exporter.nvml import NVML_ERROR_GPU_IS_LOST, DeviceHandle, Nvml, NvmlModule, _text
+from exporter.nvml import NVML_ERROR_GPU_IS_LOST, DeviceHandle, Nvml, NvmlModule, _text, optional
 from exporter.procfs import UserNames, read_process
 from exporter.registry import CollectorSpec, Option, count, duration, register
 
@@ -94,12 +94,7 @@ class GpuCollector:
         lv = [str(index), uuid, _text(nv.nvmlDeviceGetName(h))]
 
         def read(fn: Callable[[], T]) -> T | None:
-            try:
-                return fn()
-            except nv.NVMLError as exc:
-                if getattr(exc, "value", None) in (nv.NVML_ERROR_NOT_SUPPORTED, nv.NVML_ERROR_NO_PERMISSION):
-                    return None
-                raise
+            return optional(nv, fn)
 
         mem = read(lambda: nv.nvmlDeviceGetMemoryInfo(h))
         if mem is not None:

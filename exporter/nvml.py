@@ -49,6 +49,20 @@ class ProcessInfo(Protocol):
     def usedGpuMemory(self) -> int | None: ...      # None without permission to see the figure
 
 
+class ProcessUtilizationSample(Protocol):
+    """One per-process sample (``nvmlProcessUtilizationSample_t``): the driver keeps recent samples
+    of the processes that had non-zero utilisation in a sample period (1/6 s to 1 s by product)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def timeStamp(self) -> int: ...                  # CPU timestamp of the sample, in microseconds
+
+    @property
+    def smUtil(self) -> int: ...                     # percent of the sample period a kernel of it ran
+
+
 class NvmlModule(Protocol):
     """The part of ``pynvml`` the exporter uses (nvidia-ml-py ships no types): what the loader
     returns, and what a test's fake provides. Strings are bytes in old releases of pynvml."""
@@ -94,6 +108,10 @@ class NvmlModule(Protocol):
     def nvmlDeviceGetComputeRunningProcesses(self, handle: DeviceHandle, /) -> Sequence[ProcessInfo]: ...
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, handle: DeviceHandle, /) -> Sequence[ProcessInfo]: ...
+
+    # Samples newer than the timestamp (µs). NOT_SUPPORTED on some products and under MIG; NOT_FOUND
+    # (or, through pynvml, an NVMLError of value 0) when there is no newer sample.
+    def nvmlDeviceGetProcessUtilization(self, handle: DeviceHandle, last_seen: int, /) -> Sequence[ProcessUtilizationSample]: ...
 
     def nvmlDeviceGetMigMode(self, handle: DeviceHandle, /) -> Sequence[int]: ...        # (current, pending)
 
@@ -161,6 +179,17 @@ class Nvml:
             self._last_reason = reason
         else:
             log.debug("no NVIDIA GPU metrics: %s", reason)
+
+
+def optional(nv: NvmlModule, fn: Callable[[], T]) -> T | None:
+    """One NVML reading, or None where the device does not support it or we may not see it; any
+    other NVML error propagates (the caller tells a lost GPU or a lost NVML from the rest)."""
+    try:
+        return fn()
+    except nv.NVMLError as exc:
+        if getattr(exc, "value", None) in (nv.NVML_ERROR_NOT_SUPPORTED, nv.NVML_ERROR_NO_PERMISSION):
+            return None
+        raise
 
 
 def _safe(fn: Callable[[], T]) -> T | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 
 from exporter.procfs import ProcStat, UserNames, iter_processes
@@ -26,8 +26,9 @@ class ProcessesCollector:
 
     def __init__(self, proc: str = "/proc", top: int = DEFAULT_TOP,
                  user_name: Callable[[int], str] | None = None,
-                 clock_ticks: int | None = None, page_size: int | None = None) -> None:
-        self._proc = proc
+                 clock_ticks: int | None = None, page_size: int | None = None,
+                 table: Callable[[], Iterable[ProcStat]] | None = None) -> None:
+        self._table = table or (lambda: iter_processes(proc))
         self._top = top
         self._user_name = user_name or UserNames()
         self._hz = clock_ticks or os.sysconf("SC_CLK_TCK")
@@ -37,7 +38,7 @@ class ProcessesCollector:
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        procs = list(iter_processes(self._proc))
+        procs = list(self._table())
         previous = self._previous
         recent = {}
         current: dict[tuple[int, int], int] = {}
@@ -74,4 +75,5 @@ register(CollectorSpec(
     "processes", "the top processes by CPU and by memory", options=(
         Option("collector.processes.top", "processes_top", DEFAULT_TOP, count(1, 1000),
                "expose the top N processes by CPU and the top N by memory", "N"),),
-    build=lambda settings, host: ProcessesCollector(host.procfs, settings.processes_top, host.users)))
+    build=lambda settings, host: ProcessesCollector(host.procfs, settings.processes_top, host.users,
+                                                    table=host.process_table)))

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 SECTOR_BYTES = 512  # /proc/diskstats counts 512-byte sectors whatever the device's sector size
 
@@ -68,6 +69,28 @@ def iter_processes(proc: str) -> Iterator[ProcStat]:
             stat = read_process(proc, entry)
             if stat is not None:
                 yield stat
+
+
+class ProcessTable:
+    """Every process's ``ProcStat``, read once for the collectors of one scrape (processes, users):
+    reading the table is nearly all their cost. A read younger than ``max_age`` seconds is handed out
+    again; that can only happen to a scrape that follows another within ``max_age`` (two Prometheus
+    servers scraping one exporter), which then sees the host as it was that much earlier."""
+
+    def __init__(self, proc: str = "/proc", max_age: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._proc = proc
+        self._max_age = max_age
+        self._clock = clock
+        self._read_at = float("-inf")
+        self._table: list[ProcStat] = []
+
+    def __call__(self) -> list[ProcStat]:
+        now = self._clock()
+        if now - self._read_at > self._max_age:
+            self._table = list(iter_processes(self._proc))
+            self._read_at = self._clock()
+        return self._table
 
 
 class UserNames:

@@ -126,19 +126,25 @@ class NVMLError(Exception):
 Util = namedtuple("Util", "gpu memory")
 MemInfo = namedtuple("MemInfo", "total free used")
 ProcInfo = namedtuple("ProcInfo", "pid usedGpuMemory")
+ProcUtil = namedtuple("ProcUtil", "pid timeStamp smUtil memUtil encUtil decUtil")
 
 
 class FakeGpu:
     def __init__(self, name: str, uuid: str, util: int = 50, used: int = 2**30, total: int = 16 * 2**30,
                  temp: int = 60, power_mw: int = 150_000, limit_mw: int = 300_000, energy_mj: int | None = 5_000_000,
                  processes: list[tuple[int, int | None]] | None = None, mig: list[tuple[str, str, int, int] | None] | None = None,
-                 mig_capable: bool = False) -> None:
+                 mig_capable: bool = False, samples: list[tuple[int, int, int]] | None = None,
+                 graphics: list[tuple[int, int | None]] | None = None) -> None:
         self.name, self.uuid, self.util, self.used, self.total = name, uuid, util, used, total
         self.temp, self.power_mw, self.limit_mw, self.energy_mj = temp, power_mw, limit_mw, energy_mj
         self.processes = processes or []
         self.mig = mig  # None: MIG off; list of (name, uuid, used, total) or None for an empty slot
         self.mig_capable = mig_capable or mig is not None
         self.lost = False
+        # Per-process utilisation samples (pid, timestamp µs, SM %); None: the device has none
+        # (NOT_SUPPORTED). ``graphics``: graphics processes, replacing the default (below).
+        self.samples = samples
+        self.graphics = graphics
 
 
 class FakeNvml:
@@ -214,7 +220,17 @@ class FakeNvml:
         return [ProcInfo(pid, mem) for pid, mem in h.processes]
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, h: FakeGpu) -> list[ProcInfo]:
+        if h.graphics is not None:
+            return [ProcInfo(pid, mem) for pid, mem in h.graphics]
         return [ProcInfo(pid, 2**20) for pid, _ in h.processes[:1]]  # also drawing: counted together
+
+    def nvmlDeviceGetProcessUtilization(self, h: FakeGpu, last_seen: int) -> list[ProcUtil]:
+        if h.samples is None:
+            raise NVMLError(3)
+        newer = [ProcUtil(pid, ts, sm, 0, 0, 0) for pid, ts, sm in h.samples if ts > last_seen]
+        if not newer:
+            raise NVMLError(6)  # what the driver answers when there is no newer sample
+        return newer
 
     def nvmlDeviceGetMigMode(self, h: FakeGpu) -> tuple[int, int]:
         if not h.mig_capable:

@@ -20,6 +20,7 @@ def test_defaults() -> None:
     s = settings()
     assert (s.listen_host, s.listen_port, s.telemetry_path) == ("0.0.0.0", 9847, "/metrics")
     assert s.collectors == COLLECTORS and s.processes_top == 10 and s.gpu_retry_interval == 60.0
+    assert (s.users_top, s.users_group_system, s.users_uid_min) == (20, True, None)  # None: login.defs
     assert s.network_device_exclude.search("lo") and not s.network_device_exclude.search("eth0")
 
 
@@ -33,6 +34,9 @@ def test_flags_override_the_file_which_overrides_defaults(tmp_path: Path) -> Non
     assert not s.network_device_exclude.search("lo")  # empty pattern: exclude nothing
     s = settings("--config.file", str(cfg), "--collector.gpu")
     assert "gpu" in s.collectors
+    cfg.write_text("collector.users.top: 5\ncollector.users.group-system: false\ncollector.users.uid-min: 500\n")
+    s = settings("--config.file", str(cfg), "--collector.users.uid-min", "auto")
+    assert (s.users_top, s.users_group_system, s.users_uid_min) == (5, False, None)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -44,6 +48,9 @@ def test_flags_override_the_file_which_overrides_defaults(tmp_path: Path) -> Non
     (["--collector.gpu.retry-interval", "soon"], "--collector.gpu.retry-interval: 'soon' is not a duration"),
     (["--collector.gpu.retry-interval", "0s"], "--collector.gpu.retry-interval: '0s' must be positive"),
     (["--collector.disk.device-exclude", "(sd"], "--collector.disk.device-exclude: invalid regular expression"),
+    (["--collector.users.top", "0"], "--collector.users.top: 0 is out of range 1-1000"),
+    (["--collector.users.uid-min", "people"], "--collector.users.uid-min: 'people' is not an integer"),
+    (["--collector.users.uid-min", "-1"], "--collector.users.uid-min: -1 is out of range"),
 ])
 def test_bad_flags_are_named(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as exc:
@@ -56,6 +63,8 @@ def test_bad_flags_are_named(argv: list[str], message: str) -> None:
     ("--collector.gpu: false\n", "write keys without the leading '--'"),
     ("collector.gpu: 'no'\n", "--config.file: collector.gpu: must be true or false"),
     ("collector.processes.top: 2.5\n", "--config.file: collector.processes.top: 2.5 is not an integer"),
+    ("collector.users.group-system: 'no'\n", "--config.file: collector.users.group-system: must be true or false"),
+    ("collector.users.uid-min: [1]\n", "--config.file: collector.users.uid-min: [1] is not an integer"),
     ("collector.filesystem.fs-types-exclude: '[a'\n", "--config.file: collector.filesystem.fs-types-exclude: invalid"),
     ("- a\n", "must hold a mapping"),
     ("a: [\n", "is not valid YAML"),

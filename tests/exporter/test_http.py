@@ -54,7 +54,7 @@ def exposition() -> str:
 def test_every_documented_family_is_exposed_and_no_gpu_family_here(exposition: str) -> None:
     families = exposed(exposition)
     documented = documented_families()
-    gpu = {f for f in documented if f.startswith("sru_gpu_")}
+    gpu = {f for f in documented if f.startswith(("sru_gpu_", "sru_user_gpu_"))}
     assert gpu and not gpu & families.keys(), "no NVIDIA GPU here: GPU families must be absent"
     missing = documented - gpu - families.keys()
     assert not missing, f"documented but not exposed: {missing}"
@@ -64,7 +64,7 @@ def test_every_documented_family_is_exposed_and_no_gpu_family_here(exposition: s
     assert not empty, f"families without samples on this host: {empty}"
     success = dict(re.findall(r'sru_exporter_collector_success\{collector="(\w+)"\} (\S+)', exposition))
     assert success == {c: "1.0" for c in ("cpu", "memory", "disk", "filesystem", "network", "gpu", "sessions",
-                                          "processes", "system")}
+                                          "processes", "system", "users")}
     assert re.search(r'sru_system_info\{.*hostname="[^"]+".*\} 1\.0', exposition)
     assert "sru_system_gpus 0.0" in exposition
 

@@ -20,7 +20,8 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 def test_every_shipped_collector_declares_itself() -> None:
     names = [spec.name for spec in collectors()]
     assert names == sorted(names) == list(COLLECTORS)
-    assert set(names) == {"cpu", "memory", "disk", "filesystem", "network", "gpu", "sessions", "processes", "system"}
+    assert set(names) == {"cpu", "memory", "disk", "filesystem", "network", "gpu", "sessions", "processes", "system",
+                          "users"}
     keys = [opt.key for opt in OPTIONS]
     assert len(keys) == len(set(keys))
     # Each option sits under its collector's name, as node_exporter's flags do.
