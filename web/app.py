@@ -114,7 +114,7 @@ def _report_id(value: str) -> str:
 def _silence(value: Any) -> timedelta | None:
     if value in (None, "", "none"):
         return None
-    from alertmanager.silences import parse_duration
+    from sru.silences import parse_duration
 
     try:
         return parse_duration(str(value))
