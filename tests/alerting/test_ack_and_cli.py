@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from alertmanager.config import load_shipped, localize
-from tests.alerting.conftest import T0, Receiver, make_alert, notification
+from tests.fixtures.receiver import Receiver
+from tests.support.alerts import T0, make_alert, notification
 from tests.support.proc import sru
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 
-from tests.grafana.dashboards import ROOT, all_panels, load_dashboards
+from tests.support.grafana.dashboards import ROOT, all_panels, load_dashboards
 from tests.support.proc import run
 
 DASHBOARDS = load_dashboards()

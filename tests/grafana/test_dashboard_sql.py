@@ -18,8 +18,8 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.fixtures.postgres import Database, create_database, drop_database
-from tests.grafana.dashboards import load_dashboards, queries
-from tests.grafana.render import RANGES, default_range, panel_context, resolve_variables, run_sql
+from tests.support.grafana.dashboards import load_dashboards, queries
+from tests.support.grafana.render import RANGES, default_range, panel_context, resolve_variables, run_sql
 
 DASHBOARDS = load_dashboards()
 SQL_QUERIES = [q for name, d in DASHBOARDS.items() for q in queries(name, d) if q.kind == "sql"]
