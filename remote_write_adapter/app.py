@@ -9,7 +9,6 @@ drops on 429)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -22,7 +21,7 @@ from remote_write_adapter.ha import Elector, HAConfig, connect_from, replica_of
 from remote_write_adapter.mapping import Mapping
 from remote_write_adapter.pivot import CACHE_MAX_BYTES, Pivoter
 from remote_write_adapter.protocol import Limits, ProtocolError, decode_read, decode_write, encode_read_response
-from remote_write_adapter.writer import Writer, prepare_connection
+from remote_write_adapter.writer import Writer
 from sru.http.auth import Authenticator
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import body, create_app, text_error
@@ -32,12 +31,10 @@ _ROUTES = ("/api/v1/write", "/api/v1/read", "/metrics", "/healthz")
 
 @dataclass
 class Settings:
-    database_url: str
     mapping: Mapping
     limits: Limits = field(default_factory=Limits)
     label_cache_bytes: int = CACHE_MAX_BYTES
     ha: HAConfig | None = field(default_factory=HAConfig)  # None: store every replica
-    pool_size: int = 4
     pool_timeout: float = 5.0       # seconds a request waits for a connection before answering 503
     retry_after: int = 5            # seconds, for the Retry-After header of a 503
     bearer_token: str | None = None
@@ -46,32 +43,17 @@ class Settings:
 
 
 class AdapterApp:
-    """The WSGI application (``self.flask``) with its lazily created connection pool."""
+    """The WSGI application (``self.flask``) on the pool its cli.py opened (in the worker)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
         self.s = settings
-        self._pool: ConnectionPool | None = None
-        self._lock = threading.Lock()
+        self.pool = pool
         self._pivoter = Pivoter(settings.mapping, settings.label_cache_bytes)
         self._elector = Elector(settings.ha) if settings.ha else None
         self.flask = self._build()
 
-    # The pool is created on first use, i.e. in each gunicorn worker after the fork.
-    @property
-    def pool(self) -> ConnectionPool:
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ConnectionPool(
-                        self.s.database_url, min_size=1, max_size=self.s.pool_size, open=False,
-                        configure=prepare_connection, name="sru-adapter",
-                        kwargs={"application_name": "sru-adapter"})
-                    self._pool.open(wait=False)
-        return self._pool
-
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self.pool.close()
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         return self.flask.wsgi_app(environ, start_response)
@@ -156,9 +138,7 @@ class AdapterApp:
         return Response("ok\n", 200, mimetype="text/plain")
 
     def _pool_gauges(self) -> None:
-        if self._pool is None:
-            return
-        stats = self._pool.get_stats()
+        stats = self.pool.get_stats()
         size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
         telemetry.POOL.labels("in_use").set(size - idle)
         telemetry.POOL.labels("idle").set(idle)
