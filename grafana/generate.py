@@ -23,6 +23,7 @@ from grafana.definitions.alerts import alerts  # noqa: E402
 from grafana.definitions.fleet_overview import fleet_overview  # noqa: E402
 from grafana.definitions.host_detail import host_detail  # noqa: E402
 from grafana.definitions.recommendations import recommendations  # noqa: E402
+from grafana.definitions.usage import usage  # noqa: E402
 from grafana.definitions.users import users  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "dashboards"
@@ -33,6 +34,7 @@ DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "alerts.json": alerts,
     "recommendations.json": recommendations,
     "users.json": users,
+    "usage.json": usage,
 }
 
 

@@ -28,6 +28,7 @@ UIDS = {
     "alerts": "sru-alerts",
     "recs": "sru-recommendations",
     "users": "sru-users",
+    "usage": "sru-usage",
 }
 
 

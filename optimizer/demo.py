@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sru.columns import COLUMN_QUANTA, SCALAR_COLUMNS
+from sru.columns import COLUMN_QUANTA, SCALAR_COLUMNS, USER_USAGE_NAMES
 from sru.db import scalar, schema_tier
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class DemoResult:
     metric_rows: int = 0
     session_rows: int = 0
     process_rows: int = 0
+    user_usage_rows: int = 0
     by_archetype: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -249,7 +250,10 @@ def _generate(conn: "psycopg.Connection", hosts: int, days: float, step: int, se
             conn.execute("UPDATE systems SET last_seen = %s WHERE hostname LIKE 'demo-%%'", (end,))
         result.session_rows = _sessions(conn, result.hosts, user_ids, ts, signals)
         result.process_rows = _processes(conn, result.hosts, ts, step, signals, seed, progress)
+        result.user_usage_rows = _user_usage(conn, result.hosts, user_ids, ts, step, signals, progress)
         _mark_stale(conn, start)
+        if tier != "full":  # the ledger's rollup tables hold the replaced hosts' hours no more
+            conn.execute("UPDATE user_usage_rollup_state SET rolled_through = least(rolled_through, %s)", (start,))
     conn.commit()
     return result
 
@@ -350,6 +354,101 @@ def _processes(conn: "psycopg.Connection", hosts: list[DemoHost], ts: np.ndarray
                                     gpu_mb, cmd))
                     count += 1
             bar.update(1)
+    return count
+
+
+# Per-user usage (issue 19): who of the host's users used what. The host's own figures are split, so
+# users + system + idle = capacity holds against usage_metrics too: system accounts take a share,
+# the primary user (the host's first process owner above) most of the rest, a second user the
+# remainder. GPU hosts' users hold a GPU each; a GPU at under 5 % of its user's share is held idle
+# (the gpu_saturated hosts at night), and the idle archetype's GPU boxes have a second user who keeps
+# a GPU's memory all working day without computing. One row per host and user every USER_STEP
+# (means of the host's samples), at least two per hour: the ledger measures its step within hours.
+USER_STEP = 1800
+_USER_COLUMNS = USER_USAGE_NAMES[:-1]   # the doubles; processes (int4) is written after them
+GPU_MEMORY_GB = 80.0
+
+
+def _user_shares(arch: str, gpu_count: int) -> list[tuple[int, float, float]]:
+    """(user offset, CPU/RAM share of the users' part, share of the GPUs) per user of the host."""
+    if arch == "idle":
+        return [(0, 1.0, 1.0)] if not gpu_count else [(0, 1.0, 0.0), (5, 0.0, 1.0)]
+    if arch == "gpu_saturated":
+        return [(0, 0.6, 0.5), (1, 0.4, 0.5)]
+    return [(0, 0.75, 1.0), (1, 0.25, 0.0)]
+
+
+def _user_usage(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
+                step: int, signals: dict[uuid.UUID, dict], progress: bool) -> int:
+    every = max(1, -(-USER_STEP // step))          # host samples per user sample
+    blocks = len(ts) // every
+    if blocks < 1:
+        return 0
+    cut = ts[len(ts) - blocks * every:]
+    when = cut.reshape(blocks, every)[:, 0]
+    system_id = scalar(conn, "INSERT INTO users (username) VALUES ('system') ON CONFLICT (username) "
+                             "DO UPDATE SET username = EXCLUDED.username RETURNING id")
+    fields = [("nf", ">i2"), ("l_id", ">i4"), ("id", "V16"), ("l_ts", ">i4"), ("ts", ">i8"), ("l_user", ">i4"),
+              ("user", ">i8")]
+    for name in _USER_COLUMNS:
+        fields += [(f"l_{name}", ">i4"), (name, ">f8")]
+    fields += [("l_processes", ">i4"), ("processes", ">i4")]
+    dtype = np.dtype(fields)
+    count = 0
+    columns = ", ".join(("system_id", '"timestamp"', "user_id") + _USER_COLUMNS + ("processes",))
+    with _progress(len(hosts), progress, "user_usage_metrics") as bar, conn.cursor() as cur, \
+            cur.copy(f"COPY user_usage_metrics ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(_COPY_HEADER)
+        for i, host in enumerate(hosts):
+            _, cores, ram_gb, _, gpu_count = _HARDWARE[host.archetype]
+            gpu_count = host.gpu_count
+            cols = signals[host.system_id]
+
+            def mean(name: str) -> np.ndarray:
+                values = cols[name]
+                if values is None:
+                    return np.zeros(blocks)
+                return np.asarray(values[len(ts) - blocks * every:]).reshape(blocks, every).mean(axis=1)
+
+            cpu = mean("cpu_percent") / 100 * cores
+            ram = mean("ram_percent") / 100 * ram_gb
+            gpu = mean("gpu_utilization") * gpu_count          # % of one GPU, summed over the GPUs
+            gmem = mean("gpu_memory_percent") / 100 * GPU_MEMORY_GB * gpu_count
+            work, _, _ = _working_hours(when)
+            per_user: list[tuple[int, dict[str, np.ndarray], int]] = [
+                (system_id, {"cpu_cores": 0.05 * cpu, "ram_gb": 0.12 * ram, "gpu_memory_gb": np.zeros(blocks),
+                             "gpu_utilization": np.zeros(blocks), "gpus_held": np.zeros(blocks),
+                             "gpus_idle_held": np.zeros(blocks)}, 140)]
+            for k, (offset, share, gpu_share) in enumerate(_user_shares(host.archetype, gpu_count)):
+                held = np.full(blocks, float(max(1, round(gpu_count * gpu_share)))) if gpu_count and gpu_share else \
+                    np.zeros(blocks)
+                util = gpu * gpu_share
+                memory = gmem * gpu_share
+                if host.archetype == "idle" and gpu_count and k == 1:
+                    # holds one GPU's memory on working days without computing: idle-held
+                    held = (work > 0.05).astype(float)
+                    util = np.where(held > 0, 0.4, 0.0)
+                    memory = held * 18.0
+                idle_held = np.where((held > 0) & (util < 5.0 * held), held, 0.0)
+                per_user.append((user_ids[(i + offset) % len(user_ids)],
+                                 {"cpu_cores": 0.95 * cpu * share, "ram_gb": 0.88 * ram * share,
+                                  "gpu_memory_gb": memory, "gpu_utilization": util, "gpus_held": held,
+                                  "gpus_idle_held": idle_held}, 3 + 4 * k))
+            for user, values, procs in per_user:
+                rec = np.empty(blocks, dtype=dtype)
+                rec["nf"] = 3 + len(_USER_COLUMNS) + 1
+                rec["l_id"], rec["l_ts"], rec["l_user"] = 16, 8, 8
+                rec["id"] = np.frombuffer(host.system_id.bytes, dtype="V16")[0]
+                rec["ts"] = (when - _PG_EPOCH) * 1_000_000
+                rec["user"] = user
+                for name in _USER_COLUMNS:
+                    rec[f"l_{name}"] = 8
+                    rec[name] = np.round(np.maximum(values[name], 0.0) * 1024) / 1024
+                rec["l_processes"], rec["processes"] = 4, procs
+                copy.write(rec.tobytes())
+                count += blocks
+            bar.update(1)
+        copy.write(_COPY_TRAILER)
     return count
 
 

@@ -21,17 +21,39 @@ def refresh_hourly_aggregate(conn: "psycopg.Connection", start: datetime, end: d
 
     if schema_tier(conn) != "full":
         return
+    _refresh(conn, (("hourly_performance_stats", "hour"),), start, end)
+
+
+def _refresh(conn: "psycopg.Connection", views: tuple[tuple[str, str], ...], start: datetime, end: datetime) -> None:
+    """Refresh each (aggregate, bucket unit) over the whole buckets that meet [start, end), in
+    order, outside any transaction (a refresh commits by itself): commits ``conn`` first."""
     conn.commit()
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        # Whole hours: TimescaleDB refreshes only the buckets that lie entirely inside the window.
-        conn.execute("CALL refresh_continuous_aggregate('hourly_performance_stats', "
-                     "date_trunc('hour', %s::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
-                     "date_trunc('hour', %s::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
-                     "+ INTERVAL '1 hour')", (start, end))
+        for view, unit in views:
+            # Whole buckets: TimescaleDB refreshes only the buckets that lie entirely inside the window.
+            conn.execute(f"CALL refresh_continuous_aggregate('{view}', "
+                         f"date_trunc('{unit}', %s::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
+                         f"date_trunc('{unit}', %s::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+                         f"+ INTERVAL '1 {unit}')", (start, end))
     finally:
         conn.autocommit = autocommit
+
+
+# The usage ledger's continuous aggregates (sql/063), hourly before the daily ones built on them.
+USER_USAGE_AGGREGATES = ("user_usage_hourly", "user_usage_host_hourly", "user_usage_daily", "user_usage_host_daily")
+
+
+def refresh_user_usage_aggregates(conn: "psycopg.Connection", start: datetime, end: datetime) -> None:
+    """Full tier only: refresh the ledger's aggregates over the whole hours (and for the daily ones
+    the whole days) that meet [start, end); commits. The other tiers roll up with
+    ``sru_rollup_user_usage()`` inside the pass."""
+    from sru.db import schema_tier
+
+    if schema_tier(conn) != "full":
+        return
+    _refresh(conn, tuple((v, "day" if v.endswith("daily") else "hour") for v in USER_USAGE_AGGREGATES), start, end)
 
 
 def roll_up(conn: "psycopg.Connection", start: datetime, end: datetime) -> int | None:

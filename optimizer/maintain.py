@@ -59,7 +59,7 @@ def _policy_lines(conn: "psycopg.Connection") -> list[str]:
         nxt = f", next {next_start:%Y-%m-%d %H:%M} UTC" if next_start else ""
         fails = f", {failures} failure(s) in all" if failures else ""
         lines.append(f"policy {relation}: {what}; {ran}{nxt}{fails}")
-    for table in ("usage_metrics", "process_snapshots"):
+    for table in ("usage_metrics", "process_snapshots", "user_usage_metrics"):
         stats = conn.execute(
             "SELECT s.total_chunks, s.number_compressed_chunks, s.before_compression_total_bytes, "
             "s.after_compression_total_bytes FROM hypertable_compression_stats(%s) s", (table,)).fetchone()

@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from optimizer.report_charts import SERIES, daily_lines, weekly_profile
-from optimizer.report_text import HOST_HEADER, fmt, host_rows
+from optimizer.report_text import HOST_HEADER, USAGE_HEADER, fmt, host_rows, usage_rows
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:980px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:3px 8px;font-size:13px;text-align:left}
@@ -43,6 +43,13 @@ def as_html(report: dict[str, Any]) -> str:
     out.append("<h2>Hosts</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in HOST_HEADER) + "</tr>")
     out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in host_rows(report)]
     out.append("</table>")
+    out.append("<h2>Usage by department</h2>")
+    if report.get("usage"):
+        out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in USAGE_HEADER) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in usage_rows(report)]
+        out.append("</table>")
+    else:
+        out.append("<p>No per-user usage recorded in this period.</p>")
     legend = "".join(f'<span style="color:{c}">■ {n}</span>' for n, c in SERIES)
     for hsec in report["hosts"]:
         hw = hsec["hardware"]

@@ -22,6 +22,7 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
 
     from optimizer import forecast
     from optimizer.anomalies import recent_episodes
+    from optimizer.usage import ledger
 
     cur = conn.cursor(row_factory=dict_row)
     now = now or datetime.now(timezone.utc)
@@ -56,6 +57,8 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
     forecasts = forecast.host_forecasts(conn, now, ("ram_percent",))
     limits = thresholds.load(conn)
     top = cur.execute("SELECT * FROM get_top_resource_consumers('cpu', %s, 5)", (since,)).fetchall()
+    usage = [{k: v for k, v in row.items() if k not in ("user", "host")}
+             for row in ledger(conn, "department", since, now).as_dicts()]
     conn.rollback()
 
     by_host: dict[Any, list[dict[str, Any]]] = {}
@@ -105,6 +108,9 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
                   "anomalies": sum(anomalies.values()), "top_cpu_users": top},
         "recommendations": [{k: (str(v) if k == "id" else v) for k, v in r.items()} for r in reports],
         "hosts": host_sections,
+        # Department totals of the usage ledger (issue 19): the report is for everyone who may read
+        # the fleet's figures, so it names no user (sql/README.md, "Per-user usage").
+        "usage": usage,
     }
 
 

@@ -25,6 +25,14 @@ def host_rows(report: dict[str, Any]) -> list[list[str]]:
             for h in report["hosts"]]
 
 
+USAGE_HEADER = ["department", "users", "hosts", "cpu core-h", "ram GB-h", "gpu h", "gpu h held idle"]
+
+
+def usage_rows(report: dict[str, Any]) -> list[list[str]]:
+    return [[u["department"], str(u["users"]), str(u["hosts"]), fmt(u["cpu_core_hours"]), fmt(u["ram_gb_hours"]),
+             fmt(u["gpu_hours"]), fmt(u["gpu_idle_held_hours"])] for u in report.get("usage", [])]
+
+
 def as_json(report: dict[str, Any]) -> str:
     return json.dumps(report, default=json_default, indent=2) + "\n"
 
@@ -41,6 +49,10 @@ def as_table(report: dict[str, Any]) -> str:
     out += ["", "recommendations (highest priority first):"]
     out += [f"  [{r['priority_score']:>2}] {r['severity']:<8} {r['report_type']:<16} {r['title']}"
             for r in report["recommendations"]] or ["  none"]
+    out += ["", "usage by department (core-hours, GB-hours, GPU-hours):"]
+    rows = [USAGE_HEADER] + usage_rows(report)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(USAGE_HEADER))]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows] if len(rows) > 1 else ["  none"]
     return "\n".join(out) + "\n"
 
 
@@ -55,6 +67,10 @@ def as_csv(report: dict[str, Any]) -> str:
     w.writerow(["section"] + HOST_HEADER)
     for row in host_rows(report):
         w.writerow(["host"] + row)
+    w.writerow([])
+    w.writerow(["section"] + USAGE_HEADER)
+    for row in usage_rows(report):
+        w.writerow(["usage"] + row)
     return buf.getvalue()
 
 
@@ -71,4 +87,6 @@ def as_markdown(report: dict[str, Any]) -> str:
             f"{r['title'].replace('|', '/')} |" for r in report["recommendations"]]
     out += ["", "## Hosts", "", "| " + " | ".join(HOST_HEADER) + " |", "|" + "---|" * len(HOST_HEADER)]
     out += ["| " + " | ".join(r) + " |" for r in host_rows(report)]
+    out += ["", "## Usage by department", "", "| " + " | ".join(USAGE_HEADER) + " |", "|" + "---|" * len(USAGE_HEADER)]
+    out += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in usage_rows(report)]
     return "\n".join(out) + "\n"

@@ -83,7 +83,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     from tqdm import tqdm
 
     from optimizer import anomalies, forecast
-    from optimizer.hourly_stats import refresh_hourly_aggregate
+    from optimizer.hourly_stats import refresh_hourly_aggregate, refresh_user_usage_aggregates
 
     lo: datetime | None = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
     hi: datetime = scalar(conn, 'SELECT max("timestamp") FROM usage_metrics')
@@ -103,11 +103,18 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     end = hi + timedelta(microseconds=1)
     result.data_from, result.data_to = start, hi
     _timed(result, "rollup", refresh_hourly_aggregate, conn, start, end)
+    # The usage ledger's rollups over the same hours, up to the newest per-user sample.
+    user_lo, user_hi = conn.execute('SELECT min("timestamp"), max("timestamp") FROM user_usage_metrics').fetchone() \
+        or (None, None)
+    user_end = max(end, user_hi + timedelta(microseconds=1)) if user_hi else end
+    user_start = min(start, user_lo) if user_lo and mode == "full" else start
+    _timed(result, "user_rollup", refresh_user_usage_aggregates, conn, user_start, user_end)
     hourly_from = max(start, hi - timedelta(days=HOURLY_SUMMARY_DAYS))
 
     steps: list[tuple[str, Callable[[], int]]] = [
         ("hourly", partial(scalar, conn, "SELECT sru_refresh_summaries('hourly', %s, %s)", (hourly_from, end))),
-        ("rollup", partial(scalar, conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end)))]
+        ("rollup", partial(scalar, conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end))),
+        ("user_rollup", partial(scalar, conn, "SELECT sru_rollup_user_usage(%s, %s)", (user_start, user_end)))]
     steps += [(p, partial(scalar, conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
               for p in PERIODS]
     with tqdm(total=len(steps) + 3, disable=not progress, desc="optimize", unit="step") as bar:
@@ -144,6 +151,10 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
 
     rows = conn.execute("SELECT system_id, hostname, report_type, kind, severity, priority_score, title, evidence "
                         "FROM generate_hardware_recommendations(%s, %s)", (window, now)).fetchall()
+    # Findings that name a user (issue 19): GPUs held idle on a shared host, a big host's main user
+    # using a fraction of it.
+    rows += conn.execute("SELECT system_id, hostname, report_type, kind, severity, priority_score, title, evidence "
+                         "FROM generate_user_recommendations(%s, %s)", (window, now)).fetchall()
     episodes = recent_episodes(conn, now - window)
     for sid, host, rtype, kind, severity, priority, title, evidence in rows:
         if rtype is None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from sru.columns import JSON_COLUMNS, SCALAR_COLUMNS
+from sru.columns import JSON_COLUMNS, SCALAR_COLUMNS, USER_USAGE_NAMES
 from sru.config import load_yaml_file
 from sru.errors import ConfigError
 from sru.hosts import HOST_LABELS
@@ -38,6 +38,9 @@ class Mapping:
     process_cpu: str | None
     process_memory: str | None
     process_labels: tuple[str, str, str]  # pid, name, user
+    # series name -> user_usage_metrics column, and the label that names the user
+    user_usage: dict[str, str] = field(default_factory=dict)
+    user_usage_label: str = "user"
 
     def series_for_column(self) -> dict[str, tuple[str, str | None]]:
         """column -> (series name, key label): the reverse map remote read uses."""
@@ -100,8 +103,19 @@ def parse_mapping(doc: dict[str, Any]) -> Mapping:
             raise ConfigError(OPTION, f"systems.values.{series}: unknown column {col!r}")
     sessions = _section(doc, "sessions")
     procs = _section(doc, "processes")
+    per_user = _section(doc, "user_usage")
+    user_label = per_user.get("user_label", "user")
+    if not isinstance(user_label, str) or not user_label:
+        raise ConfigError(OPTION, "user_usage.user_label: must be a label name")
+    user_series = per_user.get("series") or {}
+    if not isinstance(user_series, dict):
+        raise ConfigError(OPTION, "user_usage.series: must be a mapping of series to columns")
+    for series, col in user_series.items():
+        if col not in USER_USAGE_NAMES:
+            raise ConfigError(OPTION, f"user_usage.series.{series}: unknown column {col!r} "
+                                      f"(one of {', '.join(USER_USAGE_NAMES)})")
     names = [*usage, systems.get("info_series"), *values, sessions.get("series"),
-             procs.get("cpu_percent"), procs.get("memory_mb")]
+             procs.get("cpu_percent"), procs.get("memory_mb"), *user_series]
     names = [n for n in names if n]
     if len(names) != len(set(names)):
         raise ConfigError(OPTION, "a series is mapped twice")
@@ -120,4 +134,6 @@ def parse_mapping(doc: dict[str, Any]) -> Mapping:
         process_memory=procs.get("memory_mb"),
         process_labels=(procs.get("pid_label", "pid"), procs.get("name_label", "name"),
                         procs.get("user_label", "user")),
+        user_usage={str(k): str(v) for k, v in user_series.items()},
+        user_usage_label=user_label,
     )

@@ -31,10 +31,13 @@ from remote_write_adapter.mapping import SYSTEM_VALUE_COLUMNS, SYSTEM_VALUE_RANG
 from remote_write_adapter.prompb import types_pb2
 from remote_write_adapter.wire import (STALE_BYTES, ProtocolError, prometheus_sample, sample, skip, timeseries_fields,
                                        unpack_double, varint)
-from sru.columns import COLUMN_QUANTA, COLUMN_RANGES, SCALAR_COLUMNS
+from sru.columns import COLUMN_QUANTA, COLUMN_RANGES, SCALAR_COLUMNS, USER_USAGE_NAMES, USER_USAGE_QUANTA
 from sru.hosts import host_of
 
 COL_INDEX = {c: i for i, c in enumerate(SCALAR_COLUMNS)}
+USER_COL_INDEX = {c: i for i, c in enumerate(USER_USAGE_NAMES)}
+_USER_QUANTA = [USER_USAGE_QUANTA[c] for c in USER_USAGE_NAMES]
+_PROCESSES = USER_COL_INDEX["processes"]
 # Label values are limited in UTF-8 bytes, not characters: btree index entries (users.username,
 # process_snapshots.username, the user_sessions identity with its terminal) fail above 2704 bytes,
 # and 1024 random 4-byte characters are 4096 bytes. 1024 bytes leaves room for the other key columns.
@@ -87,6 +90,8 @@ class Batch:
     sessions_open: dict[tuple[str, str, str, float], list] = field(default_factory=dict)
     # (host, user, terminal) -> ts_ms of the stale marker
     sessions_closed: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (host, user, ts_ms) -> [values in USER_USAGE_NAMES order]
+    user_usage: dict[tuple[str, str, int], list] = field(default_factory=dict)
     samples: int = 0
     accepted: int = 0
     dropped: Counter = field(default_factory=Counter)   # reason -> samples
@@ -102,13 +107,15 @@ class Batch:
                      processes={k: v for k, v in self.processes.items() if k[0] == host},
                      sessions_open={k: v for k, v in self.sessions_open.items() if k[0] == host},
                      sessions_closed={k: v for k, v in self.sessions_closed.items() if k[0] == host},
+                     user_usage={k: v for k, v in self.user_usage.items() if k[0] == host},
                      ts_limit=self.ts_limit)
 
     def rows(self) -> int:
         """Values and events this batch stores (for counting what the database refused)."""
         return (sum(sum(v is not None for v in row) for row in self.usage.values())
                 + sum((r[2] is not None) + (r[3] is not None) for r in self.processes.values())
-                + len(self.sessions_open) + len(self.sessions_closed))
+                + len(self.sessions_open) + len(self.sessions_closed)
+                + sum(sum(v is not None for v in row) for row in self.user_usage.values()))
 
     def refuse(self, reason: str, n: int, detail: str) -> None:
         self.dropped[reason] += n
@@ -120,7 +127,7 @@ class Batch:
 @dataclass(frozen=True, slots=True)
 class Series:
     """What one label set means, resolved once and cached."""
-    kind: str                        # usage, info, sysvalue, session, proc_cpu, proc_mem, drop, refuse
+    kind: str                        # usage, info, sysvalue, session, proc_cpu, proc_mem, user_usage, drop, refuse
     host: str = ""
     location: str | None = None
     column: str = ""                 # usage / sysvalue column
@@ -129,7 +136,7 @@ class Series:
     lo: float | None = None          # usage column's range (sru.columns)
     hi: float | None = None
     info: tuple = ()                 # ((column, value), …) for info series
-    extra: tuple = ()                # session (user, terminal, remote) / process (pid, name, user)
+    extra: tuple = ()                # session (user, terminal, remote) / process (pid, name, user) / (user,)
     reason: str = ""                 # drop / refuse reason
     detail: str = ""
 
@@ -168,6 +175,8 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
         kind = "proc_cpu"
     elif name == m.process_memory:
         kind = "proc_mem"
+    elif name in m.user_usage:
+        kind = "user_usage"
     else:
         return Series("drop", reason="unknown_series")
     host = host_of(labels, m.host_labels, m.fallback_instance)
@@ -200,6 +209,14 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
         return Series(kind, info=tuple(info), host=host, location=location)
     if kind == "sysvalue":
         return Series(kind, column=m.system_values[name], host=host, location=location)
+    if kind == "user_usage":
+        user = labels.get(m.user_usage_label, "")
+        if not user or len(user) > MAX_USERNAME or _bad_text(user):
+            return _refuse("invalid_label", f"{name} series with an empty, too long or NUL "
+                                            f"{m.user_usage_label!r} label refused")
+        column = m.user_usage[name]
+        return Series(kind, column=column, index=USER_COL_INDEX[column], extra=(user,), host=host,
+                      location=location)
     if kind == "session":
         ul, tl, rl = m.session_labels
         user, terminal, remote = labels.get(ul, ""), labels.get(tl, ""), labels.get(rl, "")
@@ -380,6 +397,8 @@ class Pivoter:
                     b.dropped["stale_marker" if stale else "invalid_value"] += 1
         elif kind == "session":
             self._session(b, info, parsed)
+        elif kind == "user_usage":
+            self._user_usage(b, info, parsed)
         else:
             self._process(b, info, parsed)
 
@@ -440,6 +459,34 @@ class Pivoter:
                 b.accepted += 1
             else:
                 b.dropped["invalid_value"] += 1
+
+    @staticmethod
+    def _user_usage(b: Batch, info: Series, parsed: list) -> None:
+        """Per-user figures: all >= 0 with no upper bound. As usage columns: NaN/±Inf become NULL,
+        a little below 0 (rate jitter) is clamped, farther is NULL, both counted; values on the
+        column's grid; processes a whole number that fits the integer column."""
+        user = info.extra[0]
+        i = info.index
+        q = _USER_QUANTA[i]
+        for t, v, stale in parsed:
+            if stale:
+                b.dropped["stale_marker"] += 1
+                continue
+            value: float | None = v
+            if not _isfinite(v) or v < -SLACK or (i == _PROCESSES and v > INT4_MAX):
+                value = None
+                b.nulls += 1
+            elif v < 0:
+                value = 0.0
+            elif v < 1e12:
+                value = round(v * q) / q
+            if i == _PROCESSES and value is not None:
+                value = int(value)
+            row = b.user_usage.get((info.host, user, t))
+            if row is None:
+                row = b.user_usage[(info.host, user, t)] = [None] * len(USER_USAGE_NAMES)
+            row[i] = value
+            b.accepted += 1
 
     @staticmethod
     def _process(b: Batch, info: Series, parsed: list) -> None:

@@ -50,6 +50,7 @@ def record_write(batch: "Batch", result: "WriteResult | None", seconds: float, c
         BATCH_SECONDS.observe(seconds)
         ROWS.labels("usage_metrics").inc(result.usage_rows)
         ROWS.labels("process_snapshots").inc(result.process_rows)
+        ROWS.labels("user_usage_metrics").inc(result.user_usage_rows)
         ROWS.labels("systems").inc(result.systems_touched)
         ROWS.labels("user_sessions").inc(result.sessions_opened + result.sessions_closed)
     SAMPLES_WRITTEN.inc(batch.accepted)

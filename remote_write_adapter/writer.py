@@ -31,7 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from remote_write_adapter.pivot import Batch
-from sru.columns import BY_NAME, JSON_COLUMNS, SCALAR_COLUMNS
+from sru.columns import BY_NAME, JSON_COLUMNS, SCALAR_COLUMNS, USER_USAGE_NAMES
 from sru.db import schema_tier
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,19 @@ ON CONFLICT (system_id, "timestamp", pid) DO UPDATE SET
   cpu_percent = COALESCE(EXCLUDED.cpu_percent, p.cpu_percent),
   memory_mb = COALESCE(EXCLUDED.memory_mb, p.memory_mb)"""
 
+# Per-user rows (user_usage_metrics): few per host and evaluation, written from arrays. As the
+# usage_metrics merge: a row split across requests (one recording rule per request) is completed, a
+# retried request changes nothing and rewrites nothing; key order against deadlocks.
+_USER_USAGE = ("""
+INSERT INTO user_usage_metrics AS u (system_id, "timestamp", user_id, """ + ", ".join(USER_USAGE_NAMES) + """)
+SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::bigint[], """
+               + ", ".join("%s::int[]" if c == "processes" else "%s::float8[]" for c in USER_USAGE_NAMES) + """)
+ ORDER BY 1, 2, 3
+ON CONFLICT (system_id, "timestamp", user_id) DO UPDATE SET
+  """ + ",\n  ".join(f"{c} = COALESCE(EXCLUDED.{c}, u.{c})" for c in USER_USAGE_NAMES) + """
+WHERE """ + "\n   OR ".join(f"EXCLUDED.{c} IS NOT NULL AND EXCLUDED.{c} IS DISTINCT FROM u.{c}"
+                           for c in USER_USAGE_NAMES))
+
 _OPEN_SESSIONS = """
 INSERT INTO user_sessions AS us (system_id, user_id, terminal, remote_host, login_time, last_sample_at)
 SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
@@ -174,7 +187,8 @@ _CHUNKS = """
 SELECT hypertable_name, (extract(epoch FROM range_start) * 1000)::bigint,
        (extract(epoch FROM range_end) * 1000)::bigint
   FROM timescaledb_information.chunks
- WHERE hypertable_schema = 'public' AND hypertable_name IN ('usage_metrics', 'process_snapshots')"""
+ WHERE hypertable_schema = 'public'
+   AND hypertable_name IN ('usage_metrics', 'process_snapshots', 'user_usage_metrics')"""
 _LOCK_FOR_NEW_CHUNK = "LOCK TABLE systems IN SHARE ROW EXCLUSIVE MODE"
 _LOCK_SYSTEMS = "LOCK TABLE systems IN ROW EXCLUSIVE MODE"  # conflicts only with the one above
 
@@ -213,11 +227,13 @@ class WriteResult:
     systems_touched: int = 0
     sessions_opened: int = 0
     sessions_closed: int = 0
+    user_usage_rows: int = 0
     # What the Writer remembers once the transaction has committed.
     system_ids: dict[str, Any] = field(default_factory=dict, repr=False)
     facts_written: dict[str, tuple] = field(default_factory=dict, repr=False)
     vanished_checked: dict[str, int] = field(default_factory=dict, repr=False)
     session_systems: set = field(default_factory=set, repr=False)  # where sessions were (re)opened
+    user_ids: dict[str, int] = field(default_factory=dict, repr=False)
 
 
 class Writer:
@@ -234,7 +250,9 @@ class Writer:
         self._with_sessions: set = set()                  # system ids with an open session
         self._with_sessions_until = 0.0
         self._hypertables: bool | None = None
-        self._chunks = {"usage_metrics": ChunkRanges(), "process_snapshots": ChunkRanges()}
+        self._chunks = {"usage_metrics": ChunkRanges(), "process_snapshots": ChunkRanges(),
+                        "user_usage_metrics": ChunkRanges()}
+        self._user_ids_cache: dict[str, int] = {}  # username -> users.id, as committed
 
     def write(self, conn: psycopg.Connection, batch: Batch) -> WriteResult:
         """Write and commit the batch. Should the database refuse something the pivot's checks let
@@ -262,7 +280,8 @@ class Writer:
                 batch.refuse("refused_by_database", rows,
                              f"host {host[:64]!r}: refused by the database: {exc.diag.message_primary or exc}")
                 continue
-            for name in ("usage_rows", "process_rows", "systems_touched", "sessions_opened", "sessions_closed"):
+            for name in ("usage_rows", "process_rows", "systems_touched", "sessions_opened", "sessions_closed",
+                         "user_usage_rows"):
                 setattr(total, name, getattr(total, name) + getattr(res, name))
         return total
 
@@ -280,6 +299,7 @@ class Writer:
                     self._facts[host] = (facts, refresh)
                 self._vanished_checked.update(res.vanished_checked)
                 self._with_sessions.update(res.session_systems)
+                self._user_ids_cache.update(res.user_ids)
                 return res
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == ATTEMPTS:
@@ -301,8 +321,10 @@ class Writer:
 
     def _new_chunk_times(self, batch: Batch) -> bool:
         usage, procs = self._chunks["usage_metrics"], self._chunks["process_snapshots"]
+        per_user = self._chunks["user_usage_metrics"]
         return (any(not usage.covers(t) for t in {t for _, t in batch.usage})
-                or any(not procs.covers(t) for t in {t for _, t, _ in batch.processes}))
+                or any(not procs.covers(t) for t in {t for _, t, _ in batch.processes})
+                or any(not per_user.covers(t) for t in {t for _, _, t in batch.user_usage}))
 
     def _may_create_chunk(self, conn: psycopg.Connection, batch: Batch) -> bool:
         """Whether the batch has a timestamp outside the chunks this process knows of (re-read
@@ -311,7 +333,7 @@ class Writer:
             self._hypertables = schema_tier(conn) != "plain"
         if not self._hypertables or not self._new_chunk_times(batch):
             return False
-        ranges: dict[str, list[tuple[int, int]]] = {"usage_metrics": [], "process_snapshots": []}
+        ranges: dict[str, list[tuple[int, int]]] = {t: [] for t in self._chunks}
         for table, start, end in conn.execute(_CHUNKS):
             ranges[table].append((start, end))
         for table, found in ranges.items():
@@ -334,6 +356,8 @@ class Writer:
             res.usage_rows = self._usage(conn, batch, ids)
         if batch.processes:
             res.process_rows = self._processes(conn, batch, ids)
+        if batch.user_usage:
+            res.user_usage_rows = self._user_usage(conn, batch, ids, res)
         if batch.sessions_open or batch.sessions_closed or batch.usage:
             self._sessions(conn, batch, ids, res)
         return res
@@ -408,6 +432,24 @@ class Writer:
             for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem)):
                 col.append(v)
         return conn.execute(_PROCESSES, cols).rowcount
+
+    def _user_usage(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any], res: WriteResult) -> int:
+        """Per-user rows; their users are upserted into ``users`` (a name this process has
+        committed before is not asked for again)."""
+        rows = batch.user_usage
+        names = {user for _, user, _ in rows}
+        users = {n: self._user_ids_cache[n] for n in names if n in self._user_ids_cache}
+        missing = names - users.keys()
+        if missing:
+            found = self._user_ids(conn, missing)
+            users.update(found)
+            res.user_ids.update(found)
+        cols: list[list] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
+        for (host, user, ts), values in rows.items():
+            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values)):
+                col.append(v)
+        conn.execute(_USER_USAGE, cols)
+        return len(rows)
 
     def _user_ids(self, conn: psycopg.Connection, names: set[str]) -> dict[str, int]:
         if not names:

@@ -2,7 +2,8 @@
 -- retention of raw data and of hourly data. SECURITY DEFINER because drop_chunks and DELETE need
 -- the tables' owner; granted to admin only. TimescaleDB's information views are read through
 -- dynamic SQL: on the plain tier they do not exist, even to the planner.
--- History: 035_maintenance, 036_maintenance_plain_tier; this file is the definition in force.
+-- History: 035_maintenance, 036_maintenance_plain_tier; this file is the definition in force
+-- (user_usage_metrics and the ledger's rollups since 060-063).
 CREATE OR REPLACE FUNCTION sru_apply_retention(p_raw interval DEFAULT INTERVAL '1 year',
                                     p_hourly interval DEFAULT INTERVAL '3 years')
 RETURNS TABLE (relation text, method text, removed bigint)
@@ -18,7 +19,7 @@ BEGIN
     RAISE EXCEPTION 'retention must keep at least a day of raw data and no less hourly than raw data'
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  FOREACH t IN ARRAY ARRAY['usage_metrics', 'process_snapshots'] LOOP
+  FOREACH t IN ARRAY ARRAY['usage_metrics', 'process_snapshots', 'user_usage_metrics'] LOOP
     relation := t;
     has_policy := false;
     is_hyper := false;
@@ -47,6 +48,22 @@ BEGIN
     method := 'delete'; removed := n;
   ELSE
     method := 'policy'; removed := 0;        -- the continuous aggregate's retention policy (006)
+  END IF;
+  RETURN NEXT;
+  -- The usage ledger's rollups (063) are kept as long as hourly_performance_stats.
+  relation := 'user_usage rollups';
+  IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = 'user_usage_hourly'::regclass AND c.relkind = 'r') THEN
+    DELETE FROM user_usage_hourly WHERE bucket < now() - p_hourly;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    removed := n;
+    DELETE FROM user_usage_host_hourly WHERE bucket < now() - p_hourly;
+    DELETE FROM user_usage_daily WHERE bucket < now() - p_hourly;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    removed := removed + n;
+    DELETE FROM user_usage_host_daily WHERE bucket < now() - p_hourly;
+    method := 'delete';
+  ELSE
+    method := 'policy'; removed := 0;        -- the continuous aggregates' retention policies (063)
   END IF;
   RETURN NEXT;
   -- Hourly summaries follow the raw data; daily and longer summaries are small and kept.

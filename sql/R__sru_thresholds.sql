@@ -23,6 +23,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     ('hot_share', 0.3, 'a host is over-utilised when a limit is hit on this share of days or more'),
     ('idle_share', 0.8, 'a host is idle when under-utilised on this share of days or more'),
     ('min_days', 7, 'days of data a host needs before it is judged'),
+    -- Recommendations that name a user (generate_user_recommendations, issue 19).
+    ('user_idle_held_hours', 1, 'a user holding GPU memory at near-zero utilisation this long on a shared GPU host is named'),
+    ('user_underuse_percent', 25, 'a host''s main user whose p95 hourly CPU and RAM stay below this share of the host is named'),
+    ('user_underuse_days', 14, 'days of use over which that under-use must hold'),
     -- The summaries' flags (sru_refresh_summaries): per period, from p95 values.
     ('idle_cpu_percent', 20, 'a period is under-utilised when p95 CPU, RAM and GPU stay below their idle limits'),
     ('idle_ram_percent', 30, 'the RAM part of under-utilised'),

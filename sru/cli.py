@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "remote_write_adapter.cli",
     "alertmanager.cli",
     "optimizer.cli",
+    "optimizer.usage_cli",
     "web.cli",
     "backup.cli",
 )

@@ -30,7 +30,7 @@ class UsageColumn:
     (bench/storage; integers in the same units would save 0.5 byte more, at the price of every
     reader). Each grid is finer than what its source measures: psutil's CPU and memory percentages
     have 0.1, hwmon temperatures 1 or 0.125 °C, /proc/loadavg 0.01; 1/1024 MB/s is 1 KiB/s.
-    ``sql_type``: ``double precision``, or ``jsonb`` for an object of key → value (each value in the
+    ``sql_type``: ``double precision`` (``integer`` in user_usage_metrics), or ``jsonb`` for an object of key → value (each value in the
     range and on the grid; the adapter supports one such column, ``cpu_per_core``).
     """
 
@@ -69,5 +69,22 @@ JSON_COLUMNS: tuple[str, ...] = tuple(c.name for c in USAGE_COLUMNS if c.sql_typ
 COLUMN_RANGES: dict[str, tuple[float | None, float | None]] = {c.name: (c.lo, c.hi) for c in USAGE_COLUMNS}
 COLUMN_QUANTA: dict[str, int] = {c.name: c.quantum for c in USAGE_COLUMNS}
 
+# The value columns of ``user_usage_metrics`` (issue 19, sql/060_user_usage.sql), in table order:
+# what a user's processes held on a host at one evaluation. All >= 0 with no upper bound (a user's
+# share is bounded by the host, which the adapter does not know per sample); ``processes`` is an
+# integer column. The grids: 1/1024 core, 1/1024 GB (1 MiB), 1/64 % and 1/64 GPU.
+USER_USAGE_COLUMNS: tuple[UsageColumn, ...] = (
+    UsageColumn("cpu_cores", "double precision", *NONNEGATIVE, quantum=1024, unit="cores"),
+    UsageColumn("ram_gb", "double precision", *NONNEGATIVE, quantum=1024, unit="GB"),
+    UsageColumn("gpu_memory_gb", "double precision", *NONNEGATIVE, quantum=1024, unit="GB"),
+    UsageColumn("gpu_utilization", "double precision", *NONNEGATIVE, quantum=64, unit="% of one GPU, summed"),
+    UsageColumn("gpus_held", "double precision", *NONNEGATIVE, quantum=64, unit="GPUs"),
+    UsageColumn("gpus_idle_held", "double precision", *NONNEGATIVE, quantum=64, unit="GPUs"),
+    UsageColumn("processes", "integer", *NONNEGATIVE, quantum=1, unit="processes"),
+)
+USER_USAGE_NAMES: tuple[str, ...] = tuple(c.name for c in USER_USAGE_COLUMNS)
+USER_USAGE_QUANTA: dict[str, int] = {c.name: c.quantum for c in USER_USAGE_COLUMNS}
+
 __all__ = ("BY_NAME", "COLUMN_QUANTA", "COLUMN_RANGES", "JSON_COLUMNS", "NONNEGATIVE", "PERCENT",
-           "SCALAR_COLUMNS", "TEMPERATURE", "USAGE_COLUMNS", "UsageColumn")
+           "SCALAR_COLUMNS", "TEMPERATURE", "USAGE_COLUMNS", "USER_USAGE_COLUMNS", "USER_USAGE_NAMES",
+           "USER_USAGE_QUANTA", "UsageColumn")

@@ -98,12 +98,13 @@ def test_every_console_link_is_a_page_the_console_serves():
             assert "$" not in link, f"{name}: {url} has a variable the test does not know"
             parts = urlsplit(link)
             endpoint, args = routes.match(parts.path, method="GET")
-            assert endpoint.startswith("pages."), (name, url, endpoint)
+            assert endpoint.startswith(("pages.", "usage.")), (name, url, endpoint)  # pages for people
             seen.add(endpoint)
             for key, values in parse_qs(parts.query).items():
                 assert endpoint == "pages.alerts" and key in filters, f"{name}: {url}: {key} is no filter of the page"
                 assert filters[key] is None or set(values) <= filters[key], (name, url, key, values)
-    assert seen == {f"pages.{e}" for e in ("fleet", "host", "alerts", "alert", "recommendations", "recommendation")}
+    assert seen == {f"pages.{e}" for e in ("fleet", "host", "alerts", "alert", "recommendations", "recommendation")} | {
+        "usage.usage_page"}
 
 
 def test_the_variable_returns_the_url_create_logins_set_for_the_site(tsdb_database):

@@ -23,7 +23,8 @@ from tests.support.grafana.dashboards import (
 from tests.support.proc import run
 
 DASHBOARDS = load_dashboards()
-EXPECTED = {"fleet-overview.json", "host-detail.json", "alerts.json", "recommendations.json", "users.json"}
+EXPECTED = {"fleet-overview.json", "host-detail.json", "alerts.json", "recommendations.json", "users.json",
+            "usage.json"}
 
 
 def test_all_dashboards_present_and_generated_file_up_to_date():
@@ -96,7 +97,7 @@ def test_links_point_at_existing_dashboards_and_dashboards_link_each_other():
 
 
 def test_host_variables():
-    for name in EXPECTED - {"users.json"}:
+    for name in EXPECTED - {"users.json", "usage.json"}:
         variables = {v["name"]: v for v in DASHBOARDS[name]["templating"]["list"]}
         assert "host" in variables, name
         assert variables["host"]["datasource"]["uid"] == "sru-timescaledb"

@@ -7,18 +7,18 @@ import re
 import pytest
 from psycopg import errors
 
-from sru.columns import BY_NAME, JSON_COLUMNS, SCALAR_COLUMNS, USAGE_COLUMNS
+from sru.columns import BY_NAME, JSON_COLUMNS, SCALAR_COLUMNS, USAGE_COLUMNS, USER_USAGE_COLUMNS
 
 # pg_get_constraintdef of a range CHECK: "CHECK (((c >= (0)::double precision) AND (c <= (100)::…)))"
 _BOUND = re.compile(r"\(?(\w+) (>=|<=) \(?(-?[0-9.]+)\)?(?:::double precision)?\)?")
 
 
-def _checks(conn) -> dict[str, tuple[float | None, float | None]]:
-    """column -> (lo, hi) of the CHECK constraints of usage_metrics, one column per constraint."""
+def _checks(conn, table: str = "usage_metrics") -> dict[str, tuple[float | None, float | None]]:
+    """column -> (lo, hi) of the CHECK constraints of ``table``, one column per constraint."""
     found: dict[str, tuple[float | None, float | None]] = {}
     for (definition,) in conn.execute(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'usage_metrics'::regclass AND contype = 'c' ORDER BY conname"):
+            "WHERE conrelid = %s::regclass AND contype = 'c' ORDER BY conname", (table,)):
         bounds = _BOUND.findall(definition)
         assert bounds, f"a CHECK of usage_metrics that is not a range: {definition}"
         (column,) = {c for c, _, _ in bounds}
@@ -55,6 +55,18 @@ def test_declaration_is_the_table(database) -> None:
                 else:
                     with pytest.raises(errors.CheckViolation), conn.transaction():
                         conn.execute(insert, (sid, n * 10 + 5, value))
+
+
+def test_user_usage_declaration_is_the_table(database) -> None:
+    """The same for user_usage_metrics (issue 19): sru.columns.USER_USAGE_COLUMNS are its value
+    columns, in order, with its types and its CHECKs (all >= 0)."""
+    with database.connect() as conn:
+        table = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name = 'user_usage_metrics' ORDER BY ordinal_position").fetchall()
+        assert table[:3] == [("system_id", "uuid"), ("timestamp", "timestamp with time zone"), ("user_id", "bigint")]
+        assert table[3:] == [(c.name, c.sql_type) for c in USER_USAGE_COLUMNS]
+        assert _checks(conn, "user_usage_metrics") == {c.name: (c.lo, c.hi) for c in USER_USAGE_COLUMNS}
 
 
 def test_derived_lookups() -> None:

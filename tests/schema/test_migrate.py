@@ -97,8 +97,9 @@ def test_community_server_fresh_database_is_full(empty_db_full) -> None:
     assert r.returncode == 0, r.stderr
     assert "TimescaleDB tier: full" in r.stdout
     with psycopg.connect(empty_db_full) as conn:
+        # hourly_performance_stats and the usage ledger's four (063)
         assert conn.execute("SELECT count(*) FROM timescaledb_information.continuous_aggregates"
-                            ).fetchone() == (1,)
+                            ).fetchone() == (5,)
     assert "TimescaleDB tier: full" in _migrate_cli(empty_db_full, "full").stdout
 
 
