@@ -29,9 +29,9 @@ def load(conn: "psycopg.Connection") -> dict[str, float]:
     return {name: float(value) for name, value in conn.execute("SELECT name, value FROM sru_thresholds()")}
 
 
-def forecast_limits(conn: "psycopg.Connection") -> dict[str, float]:
-    """Forecast metric → its limit."""
-    values = load(conn)
+def forecast_limits(conn: "psycopg.Connection", values: dict[str, float] | None = None) -> dict[str, float]:
+    """Forecast metric → its limit (from ``values`` when the caller has read them already)."""
+    values = values if values is not None else load(conn)
     return {metric: values[name] for metric, name in FORECAST_LIMITS.items()}
 
 
