@@ -104,7 +104,7 @@ class Console:
         f["sort"] = sort
         return rows, f
 
-    def host_data(self, hostname: str) -> dict[str, Any]:
+    def host_data(self, hostname: str) -> queries.HostPage:
         range_ = request.args.get("range", "24h")
         if range_ not in queries.RANGES:
             raise HTTPError(400, f"range must be one of {', '.join(queries.RANGES)}")
