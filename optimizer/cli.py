@@ -14,6 +14,7 @@ from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration, require_database_url
 
+from optimizer import plan_cli
 # The renderers' own list: report.py imports only the standard library at import time.
 from optimizer.report import FORMATS as REPORT_FORMATS
 
@@ -42,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--window", default="30d", help="history judged by recommendations (default: 30d)")
     opt.add_argument("--every", metavar="DURATION",
                      help="run forever, one pass every DURATION (for `make up`; prefer a timer)")
+    opt.add_argument("--plan-every", default="7d",
+                     help="file a consolidation plan (`sru plan --store`) when the last is this old (default: 7d; "
+                          "0 never)")
     opt.add_argument("--no-progress", action="store_true", help="no progress bar")
     opt.set_defaults(func=_optimize)
 
@@ -77,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--note", help="why (kept in the report's history)")
         p.set_defaults(func=_reports_transition, target=target)
     reps.set_defaults(func=lambda args: (reps.print_help(), 2)[1])
+
+    plan_cli.register(sub, _connect, _login())
 
     maint = db_subcommands(sub).add_parser(
         "maintain", help="retention, rollups and ANALYZE where the server has no TimescaleDB policies "
@@ -133,13 +139,16 @@ def _optimize(args: argparse.Namespace) -> int:
     late = parse_duration(args.late_window, "--late-window")
     window = parse_duration(args.window, "--window")
     since = parse_since(args.since) if args.since else None
+    plan_every = parse_duration(args.plan_every, "--plan-every") if args.plan_every not in ("0", "0s") else None
     progress = not args.no_progress and sys.stderr.isatty()
     if args.every:
         every = parse_duration(args.every, "--every")
         require_database_url(args)   # a missing URL is a usage error, not an outage to wait out
-        return run_forever(lambda: _connect(args, "optimize"), every, late_window=late, window=window)
+        return run_forever(lambda: _connect(args, "optimize"), every, late_window=late, window=window,
+                           plan_every=plan_every)
     with _connect(args, "optimize") as conn:
-        result = run_once(conn, full=args.full, since=since, late_window=late, window=window, progress=progress)
+        result = run_once(conn, full=args.full, since=since, late_window=late, window=window, progress=progress,
+                          plan_every=plan_every)
     print(result.describe())
     return 0
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sru import clock
 from sru.columns import COLUMN_QUANTA, SCALAR_COLUMNS, USER_USAGE_NAMES
 from sru.db import scalar, schema_tier
 
@@ -48,6 +49,8 @@ METRIC_COLUMNS = SCALAR_COLUMNS
 _PG_EPOCH = 946684800  # 2000-01-01T00:00:00Z, the origin of binary timestamptz
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
+# Archetypes whose hosts have sessions on weekends too (batch jobs are started every day).
+EVERY_DAY_SESSIONS = frozenset({"cpu_bound", "gpu_saturated"})
 PROCESS_DAYS = 14  # process snapshots cover the recent window the process analysis looks at
 
 
@@ -195,7 +198,7 @@ def generate(conn: "psycopg.Connection", hosts: int = 50, days: float = 365,
     step = int(interval.total_seconds() if isinstance(interval, timedelta) else interval)
     if hosts < 1 or days <= 0 or step < 1:
         raise ValueError("hosts, days and interval must be positive")
-    end_s = int((end or datetime.now(timezone.utc)).timestamp()) // step * step
+    end_s = int((end or clock.now()).timestamp()) // step * step
     n = int(days * 86400 // step)
     if n < 2:
         raise ValueError("days must cover at least two intervals")
@@ -274,7 +277,9 @@ def _day_starts(ts: np.ndarray) -> np.ndarray:
 
 def _sessions(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
               signals: dict[uuid.UUID, dict]) -> int:
-    """One or two working-day sessions per host and weekday; idle hosts see an occasional login."""
+    """One or two sessions per host and working day; idle hosts see an occasional login. Compute
+    hosts (CPU-bound, GPU-saturated) see users every day, weekends included, as real labs do: any 24
+    hours of their history hold a session, whatever the day and hour the history ends."""
     rows = []
     end = int(ts[-1])
     for i, host in enumerate(hosts):
@@ -286,7 +291,7 @@ def _sessions(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: list[
         np.maximum.at(peak_cpu, day_index, cols["cpu_percent"])
         np.maximum.at(peak_ram, day_index, cols["ram_percent"])
         for d, day in enumerate(_day_starts(ts)):
-            if ((day // 86400) + 3) % 7 >= 5:
+            if ((day // 86400) + 3) % 7 >= 5 and host.archetype not in EVERY_DAY_SESSIONS:
                 continue
             if host.archetype == "idle" and rng.random() > 0.05:
                 continue

@@ -117,14 +117,28 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float
     return fc
 
 
+def whole_days_end(conn: "psycopg.Connection", now: datetime) -> datetime:
+    """Where the daily summaries a forecast may use end: ``now``, or earlier where the optimizer's
+    last pass had not seen data past it (``summaries_through``, the newest sample it summarised).
+
+    A pass writes the summary of the day it runs in from that day's first hours. Once the day is
+    over (``period_end <= now``) that partial mean looked whole until the next pass recomputed it,
+    so a forecast read between midnight and the next pass (all night with a daily timer) moved by a
+    day and moved back (issue 18). A day counts once a pass has summarised data up to its end."""
+    through = conn.execute(
+        "SELECT value FROM sru_optimizer_state WHERE key = 'summaries_through'").fetchone()
+    return now if through is None or through[0] is None else min(now, through[0])
+
+
 def host_forecasts(conn: "psycopg.Connection", now: datetime,
                    metrics: Sequence[str] = METRICS,
                    system_ids: Sequence[Any] | None = None,
                    thresholds: dict[str, float] | None = None) -> dict[Any, dict[str, Forecast]]:
-    """Forecasts per host and metric from the last 60 daily summaries before ``now`` (of the hosts
-    ``system_ids``, default all: the console's host page asks for one); ``thresholds``: as the
-    optimizer pass already read them (default: read here)."""
+    """Forecasts per host and metric from the whole days among the last 60 daily summaries before
+    ``now`` (:func:`whole_days_end`; of the hosts ``system_ids``, default all: the console's host
+    page asks for one); ``thresholds``: as the optimizer pass already read them (default: read here)."""
     since = now - timedelta(days=HISTORY_DAYS)
+    until = whole_days_end(conn, now)
     limits = forecast_limits(conn, thresholds)
     cols = ", ".join(f"avg_{m}" for m in metrics)
     ids = list(system_ids) if system_ids is not None else None
@@ -132,7 +146,7 @@ def host_forecasts(conn: "psycopg.Connection", now: datetime,
         f"SELECT system_id, period_start, {cols} FROM performance_summaries "
         "WHERE period_type = 'daily' AND period_start >= %s AND period_end <= %s "
         "AND (%s::uuid[] IS NULL OR system_id = ANY(%s)) "
-        "ORDER BY system_id, period_start", (since, now, ids, ids)).fetchall()
+        "ORDER BY system_id, period_start", (since, until, ids, ids)).fetchall()
     by_host: dict[Any, list] = {}
     for r in rows:
         by_host.setdefault(r[0], []).append(r)

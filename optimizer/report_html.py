@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from optimizer.plan_render import report_lines as plan_lines
 from optimizer.report_charts import SERIES, daily_lines, weekly_profile
 from optimizer.report_text import HOST_HEADER, USAGE_HEADER, fmt, host_rows, usage_rows
 
@@ -40,6 +41,8 @@ def as_html(report: dict[str, Any]) -> str:
         out.append("</table>")
     else:
         out.append("<p>None.</p>")
+    out.append("<h2>Consolidation plan</h2><ul id=\"plan\">"
+               + "".join(f"<li>{e(line)}</li>" for line in plan_lines(report.get("plan"))) + "</ul>")
     out.append("<h2>Hosts</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in HOST_HEADER) + "</tr>")
     out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in host_rows(report)]
     out.append("</table>")

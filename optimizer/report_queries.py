@@ -5,10 +5,11 @@ renderer of :mod:`optimizer.report_render` formats. Reads only; the caller owns 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
 from optimizer import thresholds
+from sru import clock
 
 if TYPE_CHECKING:
     import psycopg
@@ -20,12 +21,12 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
     ``now``. Ends the read-only transaction it opened, so a long-lived connection stays idle."""
     from psycopg.rows import dict_row
 
-    from optimizer import forecast
+    from optimizer import forecast, plan_store
     from optimizer.anomalies import recent_episodes
     from optimizer.usage import ledger
 
     cur = conn.cursor(row_factory=dict_row)
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     since = now - window
     host_filter = list(hosts) if hosts else None
     systems = cur.execute(
@@ -57,6 +58,7 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
     forecasts = forecast.host_forecasts(conn, now, ("ram_percent",))
     limits = thresholds.load(conn)
     top = cur.execute("SELECT * FROM get_top_resource_consumers('cpu', %s, 5)", (since,)).fetchall()
+    plan = plan_store.report_section(conn, now)
     usage = [{k: v for k, v in row.items() if k not in ("user", "host")}
              for row in ledger(conn, "department", since, now).as_dicts()]
     conn.rollback()
@@ -108,6 +110,7 @@ def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(da
                   "anomalies": sum(anomalies.values()), "top_cpu_users": top},
         "recommendations": [{k: (str(v) if k == "id" else v) for k, v in r.items()} for r in reports],
         "hosts": host_sections,
+        "plan": plan,   # the newest consolidation plan (optimizer/plan_store.py), or None
         # Department totals of the usage ledger (issue 19): the report is for everyone who may read
         # the fleet's figures, so it names no user (sql/README.md, "Per-user usage").
         "usage": usage,

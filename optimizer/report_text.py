@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+from optimizer.plan_render import CSV_HEADER as PLAN_HEADER, report_lines as plan_lines, report_rows as plan_rows
 from sru.output import json_default
 
 HOST_HEADER = ["host", "score", "p95 cpu %", "p95 ram %", "p95 gpu %", "p95 io wait %", "bottlenecks",
@@ -53,6 +54,7 @@ def as_table(report: dict[str, Any]) -> str:
     rows = [USAGE_HEADER] + usage_rows(report)
     widths = [max(len(r[i]) for r in rows) for i in range(len(USAGE_HEADER))]
     out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows] if len(rows) > 1 else ["  none"]
+    out += ["", "consolidation plan:"] + ["  " + line for line in plan_lines(report.get("plan"))]
     return "\n".join(out) + "\n"
 
 
@@ -71,6 +73,10 @@ def as_csv(report: dict[str, Any]) -> str:
     w.writerow(["section"] + USAGE_HEADER)
     for row in usage_rows(report):
         w.writerow(["usage"] + row)
+    w.writerow([])
+    w.writerow(["section"] + PLAN_HEADER)
+    for row in plan_rows(report.get("plan")):
+        w.writerow(["plan"] + row)
     return buf.getvalue()
 
 
@@ -89,4 +95,5 @@ def as_markdown(report: dict[str, Any]) -> str:
     out += ["| " + " | ".join(r) + " |" for r in host_rows(report)]
     out += ["", "## Usage by department", "", "| " + " | ".join(USAGE_HEADER) + " |", "|" + "---|" * len(USAGE_HEADER)]
     out += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in usage_rows(report)]
+    out += ["", "## Consolidation plan", ""] + ["* " + line for line in plan_lines(report.get("plan"))]
     return "\n".join(out) + "\n"

@@ -11,6 +11,7 @@ from functools import partial
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+from sru import clock
 from sru.db import scalar
 from sru.errors import ConfigError, SruError
 
@@ -22,6 +23,8 @@ log = logging.getLogger("sru.optimizer")
 HOURLY_SUMMARY_DAYS = 35   # hourly summaries (p95 per hour) are kept for the recent past only
 ANOMALY_DAYS = 7           # a full pass judges the last week for anomalies; later passes what is new
 PERIODS = ("daily", "weekly", "monthly")
+PLAN_EVERY = timedelta(days=7)   # the weekly consolidation plan (sru plan --store)
+PLAN_ACTOR = "sru optimize"
 
 
 @dataclass
@@ -37,6 +40,7 @@ class RunResult:
     reports_unchanged: int = 0
     not_enough_data: list[str] = field(default_factory=list)
     forecasts: int = 0
+    plan: str | None = None   # the consolidation plan filed by this pass, in words
 
     def describe(self) -> str:
         if self.data_from is None:
@@ -49,6 +53,8 @@ class RunResult:
                  f"  anomaly episodes stored or extended: {self.anomalies}; forecasts: {self.forecasts}",
                  f"  recommendations: {self.reports_created} new, {self.reports_refreshed} refreshed, "
                  f"{self.reports_unchanged} already approved or recently rejected"]
+        if self.plan:
+            lines.append(f"  consolidation plan: {self.plan}")
         if self.not_enough_data:
             lines.append(f"  not enough data yet: {', '.join(self.not_enough_data)}")
         return "\n".join(lines)
@@ -64,9 +70,11 @@ def parse_since(text: str) -> datetime:
 
 def run_once(conn: "psycopg.Connection", *, full: bool = False, since: datetime | None = None,
              late_window: timedelta = timedelta(days=2), window: timedelta = timedelta(days=30),
-             now: datetime | None = None, progress: bool = False) -> RunResult:
-    """One pass on ``conn`` (the ``analyst`` role suffices); commits at the end."""
-    return _run(conn, full, since, late_window, window, now, progress)
+             now: datetime | None = None, progress: bool = False,
+             plan_every: timedelta | None = PLAN_EVERY) -> RunResult:
+    """One pass on ``conn`` (the ``analyst`` role suffices); commits at the end. ``plan_every``: file
+    a consolidation plan when the last one this step filed is that old (None: never)."""
+    return _run(conn, full, since, late_window, window, now, progress, plan_every)
 
 
 def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -79,7 +87,7 @@ def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> 
 
 
 def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_window: timedelta,
-         window: timedelta, now: datetime | None, progress: bool) -> RunResult:
+         window: timedelta, now: datetime | None, progress: bool, plan_every: timedelta | None) -> RunResult:
     from tqdm import tqdm
 
     from optimizer import anomalies, forecast, thresholds
@@ -95,7 +103,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     if lo is None:
         conn.commit()
         return result
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     if full or through is None:
         start = lo
     else:
@@ -118,7 +126,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
         ("user_rollup", partial(scalar, conn, "SELECT sru_rollup_user_usage(%s, %s)", (user_start, user_end)))]
     steps += [(p, partial(scalar, conn, "SELECT sru_refresh_summaries(%s, %s, %s)", (p, start, end)))
               for p in PERIODS]
-    with tqdm(total=len(steps) + 3, disable=not progress, desc="optimize", unit="step") as bar:
+    with tqdm(total=len(steps) + 4, disable=not progress, desc="optimize", unit="step") as bar:
         for name, fn in steps:
             bar.set_postfix_str(name)
             _timed(result, name, fn)
@@ -141,6 +149,11 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
 
         bar.set_postfix_str("recommendations")
         _timed(result, "recommendations", _recommend, conn, result, forecasts, window, now)
+        bar.update(1)
+
+        if plan_every is not None:
+            bar.set_postfix_str("plan")
+            _timed(result, "plan", _plan, conn, result, now, plan_every)
         bar.update(1)
     conn.commit()
     return result
@@ -183,6 +196,23 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             result.reports_refreshed += 1
         else:
             result.reports_unchanged += 1
+
+
+def _plan(conn: "psycopg.Connection", result: RunResult, now: datetime, every: timedelta) -> None:
+    """The weekly consolidation plan: filed when this step's last plan is ``every`` old, over the
+    default window and options (what-ifs are `sru plan` and the console's Plan page)."""
+    from optimizer import plan_store
+
+    last = plan_store.latest_planned_at(conn, PLAN_ACTOR)
+    if last is not None and now - last < every:
+        return
+    made = plan_store.make(conn, now)
+    if len(made["fleet"].hosts) < 2:
+        return
+    plan_id = plan_store.store(conn, made, PLAN_ACTOR)
+    p = made["plan"]
+    result.plan = (f"{plan_id[:8]} retires {len(p.retire)} of {len(made['fleet'].hosts)} hosts"
+                   + (f" ({', '.join(p.retire[:5])}{', …' if len(p.retire) > 5 else ''})" if p.retire else ""))
 
 
 def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta, **kw: Any) -> int:

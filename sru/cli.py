@@ -10,7 +10,7 @@ import sys
 from typing import Sequence
 
 from sru import __version__
-from sru.errors import SruError
+from sru.errors import NotMigratedError, SruError
 
 # Modules providing ``register(subparsers)``. Each registered subparser sets ``func`` to a callable
 # taking the parsed namespace and returning an exit code.
@@ -64,6 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        missing = _missing_schema(exc)
+        if missing is None:
+            raise
+        print(f"sru {args.command}: error: {missing}", file=sys.stderr)
+        return 1
+
+
+def _missing_schema(exc: BaseException) -> NotMigratedError | None:
+    """A table or function of sru's schema is missing: the database was never migrated, or is older
+    than this sru. Every command meets it at its first query, so it is told here, in one line."""
+    errors = sys.modules.get("psycopg.errors")   # not imported by an exporter-only install
+    if errors is None or not isinstance(exc, (errors.UndefinedTable, errors.UndefinedFunction)):
+        return None
+    return NotMigratedError((exc.diag.message_primary or str(exc)).splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Callable, LiteralString
 
-from sru.errors import ConfigError, SruError
+from sru.errors import ConfigError, NotMigratedError, SruError
 
 if TYPE_CHECKING:
     import psycopg
@@ -80,7 +80,7 @@ def schema_tier(conn: "psycopg.Connection") -> str:
     """The TimescaleDB tier this database was migrated for: 'plain', 'apache' or 'full'."""
     row = conn.execute("SELECT value FROM sru_meta WHERE key = 'timescaledb_tier'").fetchone()
     if row is None:
-        raise LookupError("database is not migrated: run `sru db migrate`")
+        raise NotMigratedError("no timescaledb_tier in sru_meta")
     return row[0]
 
 

@@ -15,3 +15,11 @@ class ConfigError(SruError):
 
 class MigrationError(SruError):
     """The schema could not be brought up to date."""
+
+
+class NotMigratedError(SruError):
+    """The database lacks sru's schema, or part of it (never migrated, or older than this sru)."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(f"the database is not migrated{f' ({detail})' if detail else ''}: "
+                         "run `sru db migrate` first")

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import create_app, json_error
 from sru.http.status import reason
-from web import api, login, pages, security, usage
+from web import api, login, pages, plan, security, usage
 from web.charts import full_in
 from web.console import COLORS, MAX_BODY, SERIES_NAMES, Console, WebSettings, console
 
@@ -113,6 +113,7 @@ def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(usage.create_blueprint(app.extensions["sru_web"].db, pages.page))
+    app.register_blueprint(plan.create_blueprint(pool))
     return app
 
 

@@ -12,6 +12,8 @@ from typing import Any, Mapping, Sequence, TypedDict
 import psycopg
 from psycopg.rows import dict_row
 
+from sru import clock
+
 ANOMALY = "labels ->> 'source' = 'sru-optimizer'"
 STALE_AFTER = timedelta(minutes=15)
 # range → (source, span, step of the chart's x axis: one slot per step)
@@ -178,7 +180,8 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
     cols = ", ".join(f"avg_{m} AS {m}" for m in forecast.METRICS)
     daily = _rows(conn, f"""SELECT period_start, {cols} FROM performance_summaries
                              WHERE system_id = %s AND period_type = 'daily' AND period_start >= %s AND period_end <= %s
-                             ORDER BY period_start""", (sid, now - timedelta(days=forecast.HISTORY_DAYS), now))
+                             ORDER BY period_start""",
+                  (sid, now - timedelta(days=forecast.HISTORY_DAYS), forecast.whole_days_end(conn, now)))
     forecast_history = {m: [(r["period_start"].astimezone(timezone.utc).date(), r[m]) for r in daily]
                         for m in forecast.METRICS}
     forecasts = []
@@ -248,4 +251,4 @@ def recommendation(conn: psycopg.Connection, report_id: str) -> dict[str, Any]:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()

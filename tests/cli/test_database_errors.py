@@ -57,3 +57,24 @@ def test_missing_database_on_a_real_server_is_one_line(pg_cluster) -> None:
 def test_url_that_does_not_parse_names_the_option_not_the_url() -> None:
     line = _one_line_error(sru("report", "--database-url", f"postgresql://u:{PASSWORD}@h:notaport/x?=bad"))
     assert line.startswith("sru report: error: --database-url: "), line
+
+
+@pytest.fixture(scope="module")
+def empty_database_url(pg_cluster):
+    """A database on a real server that `sru db migrate` never saw."""
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS sru_never_migrated")
+        conn.execute("CREATE DATABASE sru_never_migrated")
+    return pg_cluster.url("sru_never_migrated")
+
+
+# A few: the first query of each differs (a table, a function, sru_meta); the handler is shared.
+@pytest.mark.parametrize("command", [("optimize",), ("reports", "list"), ("demo-data", "--hosts", "1", "--days", "1"),
+                                     ("rules", "sync")], ids=lambda c: " ".join(c[:2]))
+def test_unmigrated_database_says_to_migrate(command: tuple[str, ...], empty_database_url: str) -> None:
+    """Not a traceback from the first query (issue 18): one line that says what to run."""
+    line = _one_line_error(sru(*command, "--database-url", empty_database_url))
+    assert line.startswith(f"sru {command[0]}: error: the database is not migrated ("), line
+    assert line.endswith("run `sru db migrate` first"), line

@@ -44,3 +44,23 @@ def test_demo_data_cli(tsdb_database, capsys):
     assert "wrote 48 usage_metrics rows" in capsys.readouterr().out
     assert main(["demo-data", "--database-url", tsdb_database.url, "--interval", "5x"]) == 1
     assert "--interval" in capsys.readouterr().err
+
+
+def test_compute_hosts_have_sessions_in_any_24_hours(tsdb_database):
+    """Labs have weekend users: on the CPU-bound and GPU hosts every 24 hours of the history overlap
+    a session, wherever the history ends (here a Monday 07:55, after a whole weekend), so the host
+    page's default day always has some; the other hosts keep working-day sessions only."""
+    end = datetime(2027, 3, 8, 7, 55, tzinfo=timezone.utc)
+    assert end.weekday() == 0
+    with tsdb_database.connect() as conn:
+        generate(conn, hosts=7, days=10, interval=timedelta(hours=1), seed=3, end=end)
+        sessions = conn.execute(
+            "SELECT s.hostname, u.login_time, coalesce(u.logout_time, %s) FROM user_sessions u "
+            "JOIN systems s ON s.id = u.system_id", (end + timedelta(days=1),)).fetchall()
+    weekend = {h for h, login, _ in sessions if login.weekday() >= 5}
+    assert weekend == {"demo-cpu-bound-01", "demo-gpu-saturated-01"}, weekend
+    for host in weekend:
+        spans = [(a, b) for h, a, b in sessions if h == host]
+        for hours_back in range(0, 8 * 24):
+            t = end - timedelta(hours=hours_back)
+            assert any(a < t and b > t - timedelta(hours=24) for a, b in spans), (host, t)

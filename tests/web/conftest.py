@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,6 +17,7 @@ import pytest
 import requests
 import yaml
 
+from sru import clock
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.postgres import Database
 from tests.support.proc import start_logged, stop_process
@@ -75,7 +76,7 @@ def load_fleet(db: Database) -> list[int]:
         generate(conn, hosts=6, days=16, interval=timedelta(hours=1), seed=5)
         run_once(conn, full=True)
         hosts = [r[0] for r in conn.execute("SELECT hostname FROM systems ORDER BY hostname")]
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = clock.now().replace(microsecond=0)
         alerts = [make_alert("SruMemoryHigh", fingerprint="a000000000000001", instance=f"{hosts[0]}:9847",
                              starts=now - timedelta(minutes=30)),
                   make_alert("SruCpuSaturated", fingerprint="a000000000000002", instance=f"{hosts[1]}:9847",

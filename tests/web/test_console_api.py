@@ -12,6 +12,7 @@ import requests
 
 from tests.fixtures.certs import Pki
 from tests.support import proc
+from tests.web.plan_checks import check_plan
 from tests.web.conftest import PASSWORDS, TOKEN, Console, logged_in, run_web, web_login_url
 
 
@@ -110,6 +111,7 @@ def test_pages_read_every_source(console: Console) -> None:
                          ("/recommendations", "data-report="), ("/recommendations?status=all", "data-report=")):
         r = web.get(console.url + path, timeout=30)
         assert r.status_code == 200 and r.text.count(marker) >= 3, path
+    check_plan(console, web)   # the Plan page and its API (tests/web/plan_checks.py)
 
 
 def test_host_with_too_little_history_for_a_forecast(console: Console) -> None:
