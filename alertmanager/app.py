@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 from flask import Response, g, request
 
 from alertmanager.payload import PayloadError, parse_webhook
-from alertmanager.silences import SilenceError, create_silence, parse_duration
-from alertmanager.store import AlertNotFound, acknowledge, list_alerts, store_events
+from alertmanager.store import get_alert, list_alerts, store_events
+from sru.acknowledge import MAX_BY, AlertNotFound, acknowledge
 from sru.http.auth import Authenticator
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import body, create_app
+from sru.silences import SilenceError, parse_duration
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sru.alert_receiver")
 
 RETRY_AFTER_SECONDS = 10
-MAX_NAME = 256
 _HANDLERS = {"webhook": "webhook", "list_": "list", "ack": "ack", "metrics": "metrics", "healthz": "healthz"}
 
 T = TypeVar("T")
@@ -137,35 +137,31 @@ class ReceiverApp:
         if not isinstance(doc, dict):
             raise HTTPError(400, "body must be a JSON object")
         by = doc.get("by")
-        if not isinstance(by, str) or not by.strip() or len(by) > MAX_NAME or "\0" in by:
-            raise HTTPError(400, f"'by' must name who acknowledges (1 to {MAX_NAME} characters)")
+        if not isinstance(by, str) or not by.strip() or len(by.strip()) > MAX_BY or "\0" in by:
+            raise HTTPError(400, f"'by' must name who acknowledges (1 to {MAX_BY} characters)")
         by = by.strip()
         silence = self._silence(doc.get("silence"))
-        silence_id = None
         with self._transaction() as conn:
             try:
-                row, changed = acknowledge(conn, alert_id, by)
+                ack = acknowledge(conn, alert_id, by, silence=silence, alertmanager_url=self.alertmanager_url)
             except AlertNotFound:
                 raise HTTPError(404, f"no alert with id {alert_id}") from None
-            if silence is not None:
-                alertmanager_url, duration = silence
-                try:  # before commit: a failed silence leaves the alert unacknowledged, retry is safe
-                    silence_id = create_silence(alertmanager_url, row.labels, duration, created_by=by,
-                                                comment=f"sru alert {alert_id} acknowledged by {by}")
-                except SilenceError as exc:
-                    raise HTTPError(502, str(exc)) from None
-        if changed:
+            except SilenceError as exc:
+                raise HTTPError(502, str(exc)) from None
+            row = get_alert(conn, alert_id)
+        if ack.changed:
             self.metrics.acks.inc()
-        return _json({"status": "success", "alert": row.as_json(), "changed": changed, "silence_id": silence_id})
+        return _json({"status": "success", "alert": row.as_json(), "changed": ack.changed,
+                      "silence_id": ack.silence_id})
 
-    def _silence(self, silence: object) -> tuple[str, timedelta] | None:
-        """Where and for how long an acknowledgement asks to silence its alert, or None."""
+    def _silence(self, silence: object) -> timedelta | None:
+        """How long an acknowledgement asks to silence its alert, or None."""
         if silence is None:
             return None
         if not self.alertmanager_url:
             raise HTTPError(400, "'silence' needs the receiver to run with --alertmanager.url")
         try:
-            return self.alertmanager_url, parse_duration(silence if isinstance(silence, str) else "")
+            return parse_duration(silence if isinstance(silence, str) else "")
         except ValueError as exc:
             raise HTTPError(400, f"silence: {exc}") from None
 

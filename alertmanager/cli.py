@@ -127,12 +127,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _ack(args: argparse.Namespace) -> int:
-    from alertmanager.silences import SilenceError, create_silence, parse_duration
-    from alertmanager.store import AlertNotFound, acknowledge
+    from alertmanager.store import get_alert
+    from sru.acknowledge import MAX_BY, AlertNotFound, acknowledge
+    from sru.silences import SilenceError, parse_duration
 
     by = args.by.strip()
-    if not by or len(by) > 256:
-        raise ConfigError("--by", "must name who acknowledges (1 to 256 characters)")
+    if not by or len(by) > MAX_BY:
+        raise ConfigError("--by", f"must name who acknowledges (1 to {MAX_BY} characters)")
     duration = None
     if args.silence:
         try:
@@ -143,22 +144,18 @@ def _ack(args: argparse.Namespace) -> int:
             raise ConfigError("--alertmanager.url", f"needed by --silence (or set ${ALERTMANAGER_URL_ENV})")
     with _connect(args, "sru-alerts") as conn:
         try:
-            row, changed = acknowledge(conn, args.id, by)
+            ack = acknowledge(conn, args.id, by, silence=duration, alertmanager_url=args.alertmanager_url)
         except AlertNotFound:
             raise SruError(f"no alert with id {args.id}") from None
-        silence_id = None
-        if duration is not None:
-            try:  # before commit: a failed silence leaves the alert unacknowledged
-                silence_id = create_silence(args.alertmanager_url, row.labels, duration, created_by=by,
-                                            comment=f"sru alert {args.id} acknowledged by {by}")
-            except SilenceError as exc:
-                raise SruError(str(exc)) from None
-    if changed:
+        except SilenceError as exc:
+            raise SruError(str(exc)) from None
+        row = get_alert(conn, args.id)
+    if ack.changed:
         print(f"alert {row.id} ({row.alert_name} on {row.host or '?'}) acknowledged by {row.acknowledged_by}")
     else:
         print(f"alert {row.id} was already acknowledged by {row.acknowledged_by} at {row.acknowledged_at}")
-    if silence_id:
-        print(f"silenced in Alertmanager for {args.silence}: silence {silence_id}")
+    if ack.silence_id:
+        print(f"silenced in Alertmanager for {args.silence}: silence {ack.silence_id}")
     return 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from alertmanager.payload import DEFAULT_SEVERITY, SEVERITIES
+from sru.config import load_yaml_file
 from sru.errors import ConfigError
 from sru.options import duration_seconds
 
@@ -48,16 +49,9 @@ def shipped_rule_files() -> list[Path]:
 
 
 def read_rules(paths: Iterable[Path], option: str = "FILE") -> list[RuleRow]:
-    import yaml
-
     rows: dict[str, tuple[RuleRow, str]] = {}
     for path in paths:
-        try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(option, f"cannot read {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(option, f"{path} is not valid YAML: {exc}") from None
+        doc = load_yaml_file(str(path), option)
         if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
             raise ConfigError(option, f"{path}: not a Prometheus rule file (no 'groups' list)")
         for group in doc["groups"]:

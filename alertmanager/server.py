@@ -27,19 +27,11 @@ class ReceiverSettings:
 
 
 def build_app(settings: ReceiverSettings, web_config: "WebConfig | None" = None) -> "ReceiverApp":
-    from psycopg_pool import ConnectionPool
-
     from alertmanager.app import ReceiverApp
+    from sru.db import open_pool
 
-    pool = ConnectionPool(
-        settings.database_url, min_size=1, max_size=settings.threads, open=False,
-        timeout=settings.pool_timeout, name="sru-alert-receiver",
-        # A connection broken by a database restart is replaced before use, not failed on.
-        check=ConnectionPool.check_connection,
-        kwargs={"application_name": "sru-alert-receiver"},
-    )
-    # Do not wait for the database: the receiver starts (and answers 503) while it is down.
-    pool.open(wait=False)
+    pool = open_pool(settings.database_url, name="sru-alert-receiver", max_size=settings.threads,
+                     timeout=settings.pool_timeout)
     return ReceiverApp(pool, max_request_bytes=settings.max_request_bytes,
                        basic_auth=web_config.basic_auth if web_config else None,
                        bearer_token=settings.bearer_token, alertmanager_url=settings.alertmanager_url)

@@ -1,4 +1,5 @@
-"""alert_logs in the database: idempotent upserts of webhook events, acknowledgement, listing.
+"""alert_logs in the database: idempotent upserts of webhook events, listing (acknowledgement is
+sru/acknowledge.py's, shared with the console).
 
 The merge rules make every order of deliveries converge on the same row: a resolved row is final
 (a late or repeated firing delivery changes nothing), an open row takes the newest values, and one
@@ -12,6 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from alertmanager.payload import AlertEvent
+from sru.acknowledge import AlertNotFound
+from sru.hosts import host_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -20,7 +23,7 @@ UPSERT = """
 INSERT INTO alert_logs AS a (rule_id, system_id, alert_name, fingerprint, triggered_at, resolved_at,
                              metric_name, actual_value, threshold_value, severity, labels, annotations)
 VALUES ((SELECT id FROM alert_rules WHERE name = %(alert_name)s),
-        sru_system_id_for_host(sru_alert_host(%(labels)s)),
+        sru_system_id_for_host(%(host)s),
         %(alert_name)s, %(fingerprint)s, %(starts_at)s, %(ends_at)s,
         %(metric_name)s, %(actual_value)s, %(threshold_value)s, %(severity)s, %(labels)s, %(annotations)s)
 ON CONFLICT (fingerprint, triggered_at) DO UPDATE SET
@@ -55,7 +58,7 @@ def store_events(conn: "psycopg.Connection", events: Iterable[AlertEvent]) -> in
         "alert_name": e.alert_name, "fingerprint": e.fingerprint, "starts_at": e.starts_at,
         "ends_at": e.ends_at, "metric_name": e.metric_name, "actual_value": e.actual_value,
         "threshold_value": e.threshold_value, "severity": e.severity,
-        "labels": Jsonb(e.labels), "annotations": Jsonb(e.annotations),
+        "labels": Jsonb(e.labels), "annotations": Jsonb(e.annotations), "host": host_of(e.labels),
     } for e in events]
     if not params:
         return 0
@@ -91,24 +94,11 @@ _COLUMNS = ("id, alert_name, severity, host, triggered_at, resolved_at, actual_v
             "summary, is_acknowledged, acknowledged_by, acknowledged_at, labels")
 
 
-class AlertNotFound(LookupError):
-    pass
-
-
 def get_alert(conn: "psycopg.Connection", alert_id: int) -> AlertRow:
     row = conn.execute(f"SELECT {_COLUMNS} FROM alert_log_details WHERE id = %s", (alert_id,)).fetchone()
     if row is None:
         raise AlertNotFound(alert_id)
     return AlertRow(*row)
-
-
-def acknowledge(conn: "psycopg.Connection", alert_id: int, by: str) -> tuple[AlertRow, bool]:
-    """Mark alert ``alert_id`` acknowledged by ``by``; returns the row and whether this call changed
-    it (a second acknowledgement keeps the first one's name and time)."""
-    changed = conn.execute(
-        "UPDATE alert_logs SET is_acknowledged = true, acknowledged_by = %s, acknowledged_at = now() "
-        "WHERE id = %s AND NOT is_acknowledged", (by, alert_id)).rowcount
-    return get_alert(conn, alert_id), bool(changed)
 
 
 def list_alerts(conn: "psycopg.Connection", *, active: bool = False, host: str | None = None,

@@ -1,4 +1,4 @@
-"""Throwaway or kept PostgreSQL clusters for the benchmarks: tests/support/pgcluster.py (the code the
+"""Throwaway or kept PostgreSQL clusters for the benchmarks: scripts/pgcluster.py (the code the
 test fixtures and `make up` run), plus a migrated database with a ``sru_bench`` login per benchmark."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sru.migrate import migrate  # noqa: E402
-from tests.support.pgcluster import (  # noqa: E402
+from scripts.pgcluster import (  # noqa: E402
     FAST,
     PgCluster,
     open_cluster,

@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from tests.support.pgcluster import migrate_template, start_cluster  # noqa: E402
-from tests.grafana.dashboards import load_dashboards, queries  # noqa: E402
-from tests.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
-from tests.grafana.macros import render_sql  # noqa: E402
+from scripts.pgcluster import migrate_template, start_cluster  # noqa: E402
+from tests.support.grafana.dashboards import load_dashboards, queries  # noqa: E402
+from tests.support.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
+from tests.support.grafana.macros import render_sql  # noqa: E402
 
 
 def timed(conn: psycopg.Connection, sql: str, repeat: int) -> tuple[float, float, int]:

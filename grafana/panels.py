@@ -15,6 +15,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from sru.thresholds import shipped
+
 PROM = {"type": "prometheus", "uid": "sru-prometheus"}
 TSDB = {"type": "grafana-postgresql-datasource", "uid": "sru-timescaledb"}
 SCHEMA_VERSION = 39
@@ -87,8 +89,17 @@ def host_join(selector: str, host: str = '"$host"', op: str = "=") -> str:
 # ---------------------------------------------------------------------------------------------------
 # Panels
 
-PERCENT_STEPS = [{"color": "green", "value": None}, {"color": "#EAB839", "value": 70},
-                 {"color": "red", "value": 90}]
+
+def _number(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+# Percentages turn amber above the level new hardware is sized for and red where the optimizer calls
+# a period over-utilised: the limits of sql/R__sru_thresholds.sql, read when the JSON is generated.
+_LIMITS = shipped()
+PERCENT_STEPS = [{"color": "green", "value": None},
+                 {"color": "#EAB839", "value": _number(_LIMITS["sizing_target_percent"])},
+                 {"color": "red", "value": _number(_LIMITS["overutilized_percent"])}]
 
 
 def panel(kind: str, title: str, targets: list[dict], w: int, h: int, *, ds: dict, unit: str | None,

@@ -106,10 +106,11 @@ def _hourly_rows(conn: "psycopg.Connection", start: datetime, end: datetime
     return rows["id"], rows["h"].astype(np.int64), data
 
 
-def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime) -> list[FoundEpisode]:
+def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime,
+           limits: dict[str, float] | None = None) -> list[FoundEpisode]:
     """Episodes of every host that reach into hours [eval_from, eval_to), judged against the
-    thresholds the database holds."""
-    params = thresholds.anomaly_params(thresholds.load(conn))
+    thresholds the database holds (``limits``: as the pass already read them)."""
+    params = thresholds.anomaly_params(limits if limits is not None else thresholds.load(conn))
     first = _hour(eval_from)
     last = math.ceil(eval_to.timestamp() / 3600)      # the hour holding eval_to counts
     oldest = first - int(MAX_REJUDGE.total_seconds()) // 3600

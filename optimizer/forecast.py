@@ -132,13 +132,14 @@ def whole_days_end(conn: "psycopg.Connection", now: datetime) -> datetime:
 
 def host_forecasts(conn: "psycopg.Connection", now: datetime,
                    metrics: Sequence[str] = METRICS,
-                   system_ids: Sequence[Any] | None = None) -> dict[Any, dict[str, Forecast]]:
+                   system_ids: Sequence[Any] | None = None,
+                   thresholds: dict[str, float] | None = None) -> dict[Any, dict[str, Forecast]]:
     """Forecasts per host and metric from the whole days among the last 60 daily summaries before
     ``now`` (:func:`whole_days_end`; of the hosts ``system_ids``, default all: the console's host
-    page asks for one)."""
+    page asks for one); ``thresholds``: as the optimizer pass already read them (default: read here)."""
     since = now - timedelta(days=HISTORY_DAYS)
     until = whole_days_end(conn, now)
-    limits = forecast_limits(conn)
+    limits = forecast_limits(conn, thresholds)
     cols = ", ".join(f"avg_{m}" for m in metrics)
     ids = list(system_ids) if system_ids is not None else None
     rows = conn.execute(

@@ -91,7 +91,8 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
          window: timedelta, now: datetime | None, progress: bool, plan_every: timedelta | None) -> RunResult:
     from tqdm import tqdm
 
-    from optimizer import anomalies, forecast
+    from optimizer import anomalies, forecast, thresholds
+    from optimizer.forecast import METRICS
     from optimizer.hourly_stats import refresh_hourly_aggregate, refresh_user_usage_aggregates
 
     lo: datetime | None = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
@@ -135,13 +136,15 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
 
         bar.set_postfix_str("anomalies")
         eval_from = max(start, hi - timedelta(days=ANOMALY_DAYS)).replace(minute=0, second=0, microsecond=0)
-        found = _timed(result, "anomalies", anomalies.detect, conn, eval_from, end)
+        # The thresholds, read once for the pass (the anomaly detector and the forecasts).
+        limits = thresholds.load(conn)
+        found = _timed(result, "anomalies", anomalies.detect, conn, eval_from, end, limits)
         result.anomalies = _timed(result, "anomalies", anomalies.store, conn, found)
         result.rows.pop("anomalies", None)
         bar.update(1)
 
         bar.set_postfix_str("forecasts")
-        forecasts = _timed(result, "forecasts", forecast.host_forecasts, conn, now)
+        forecasts = _timed(result, "forecasts", forecast.host_forecasts, conn, now, METRICS, None, limits)
         result.forecasts = sum(1 for per in forecasts.values() for f in per.values() if f.status == "crossing")
         bar.update(1)
 

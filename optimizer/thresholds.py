@@ -1,13 +1,13 @@
 """The optimizer's limits, read from the database: ``sru_thresholds()`` (sql/R__sru_thresholds.sql) is
 the one place that the SQL (summaries' flags, bottlenecks, recommendations) and Python (forecasts,
 report, anomaly detector) share. Where there is no database (the pure anomaly core's tests,
-bench/anomalies) :func:`shipped` reads the same file's values."""
+bench/anomalies) :func:`shipped` (sru.thresholds) reads the same file's values."""
 
 from __future__ import annotations
 
-import re
-from importlib import resources
 from typing import TYPE_CHECKING
+
+from sru.thresholds import shipped
 
 if TYPE_CHECKING:
     import psycopg
@@ -20,8 +20,8 @@ FORECAST_LIMITS = {"ram_percent": "ram_percent", "gpu_memory_percent": "gpu_memo
 # Prefix of the anomaly detector's thresholds; ``anomaly_limit_<metric>`` is a metric's hard limit.
 ANOMALY = "anomaly_"
 ANOMALY_LIMIT = "anomaly_limit_"
-# A row of the VALUES list in R__sru_thresholds.sql: ('name', value, ...
-_ROW = re.compile(r"^\s*\('(?P<name>[a-z0-9_]+)',\s*(?P<value>-?[0-9]+(?:\.[0-9]+)?),", re.MULTILINE)
+
+__all__ = ("ANOMALY", "ANOMALY_LIMIT", "FORECAST_LIMITS", "anomaly_params", "forecast_limits", "load", "shipped")
 
 
 def load(conn: "psycopg.Connection") -> dict[str, float]:
@@ -29,16 +29,9 @@ def load(conn: "psycopg.Connection") -> dict[str, float]:
     return {name: float(value) for name, value in conn.execute("SELECT name, value FROM sru_thresholds()")}
 
 
-def shipped() -> dict[str, float]:
-    """Every threshold by name, as sql/R__sru_thresholds.sql ships them (what a freshly migrated
-    database holds; tests/optimizer/test_thresholds.py proves the two agree)."""
-    sql = resources.files("sru.sql").joinpath("R__sru_thresholds.sql").read_text(encoding="utf-8")
-    return {m["name"]: float(m["value"]) for m in _ROW.finditer(sql)}
-
-
-def forecast_limits(conn: "psycopg.Connection") -> dict[str, float]:
-    """Forecast metric → its limit."""
-    values = load(conn)
+def forecast_limits(conn: "psycopg.Connection", values: dict[str, float] | None = None) -> dict[str, float]:
+    """Forecast metric → its limit (from ``values`` when the caller has read them already)."""
+    values = values if values is not None else load(conn)
     return {metric: values[name] for metric, name in FORECAST_LIMITS.items()}
 
 

@@ -9,7 +9,6 @@ drops on 429)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -22,7 +21,7 @@ from remote_write_adapter.ha import Elector, HAConfig, connect_from, replica_of
 from remote_write_adapter.mapping import Mapping
 from remote_write_adapter.pivot import CACHE_MAX_BYTES, Pivoter
 from remote_write_adapter.protocol import Limits, ProtocolError, decode_read, decode_write, encode_read_response
-from remote_write_adapter.writer import Writer, prepare_connection
+from remote_write_adapter.writer import Writer
 from sru.http.auth import Authenticator
 from sru.http.errors import HTTPError
 from sru.http.flaskapp import body, create_app, text_error
@@ -32,12 +31,10 @@ _ROUTES = ("/api/v1/write", "/api/v1/read", "/metrics", "/healthz")
 
 @dataclass
 class Settings:
-    database_url: str
     mapping: Mapping
     limits: Limits = field(default_factory=Limits)
     label_cache_bytes: int = CACHE_MAX_BYTES
     ha: HAConfig | None = field(default_factory=HAConfig)  # None: store every replica
-    pool_size: int = 4
     pool_timeout: float = 5.0       # seconds a request waits for a connection before answering 503
     retry_after: int = 5            # seconds, for the Retry-After header of a 503
     bearer_token: str | None = None
@@ -46,32 +43,17 @@ class Settings:
 
 
 class AdapterApp:
-    """The WSGI application (``self.flask``) with its lazily created connection pool."""
+    """The WSGI application (``self.flask``) on the pool its cli.py opened (in the worker)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
         self.s = settings
-        self._pool: ConnectionPool | None = None
-        self._lock = threading.Lock()
+        self.pool = pool
         self._pivoter = Pivoter(settings.mapping, settings.label_cache_bytes)
         self._elector = Elector(settings.ha) if settings.ha else None
         self.flask = self._build()
 
-    # The pool is created on first use, i.e. in each gunicorn worker after the fork.
-    @property
-    def pool(self) -> ConnectionPool:
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ConnectionPool(
-                        self.s.database_url, min_size=1, max_size=self.s.pool_size, open=False,
-                        configure=prepare_connection, name="sru-adapter",
-                        kwargs={"application_name": "sru-adapter"})
-                    self._pool.open(wait=False)
-        return self._pool
-
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self.pool.close()
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         return self.flask.wsgi_app(environ, start_response)
@@ -123,22 +105,14 @@ class AdapterApp:
                                 f"cluster {pair[0][:64]!r}\n", 202, mimetype="text/plain")
             telemetry.HA_REQUESTS.labels("leader_stored").inc()
         batch = self._pivoter.pivot(raw)
-        telemetry.LABEL_CACHE.set(self._pivoter.cache_bytes)
-        telemetry.SAMPLES_RECEIVED.inc(batch.samples)
-        for reason, n in batch.dropped.items():
-            telemetry.SAMPLES_DROPPED.labels(reason).inc(n)
-        if batch.hosts:
-            started = time.perf_counter()
-            with self.pool.connection(timeout=self.s.pool_timeout) as conn:
-                result = self.s.writer.write(conn, batch)
-            telemetry.BATCH_SECONDS.observe(time.perf_counter() - started)
-            telemetry.ROWS.labels("usage_metrics").inc(result.usage_rows)
-            telemetry.ROWS.labels("process_snapshots").inc(result.process_rows)
-            telemetry.ROWS.labels("user_usage_metrics").inc(result.user_usage_rows)
-            telemetry.ROWS.labels("systems").inc(result.systems_touched)
-            telemetry.ROWS.labels("user_sessions").inc(result.sessions_opened + result.sessions_closed)
-        telemetry.SAMPLES_WRITTEN.inc(batch.accepted)
-        telemetry.VALUES_NULL.inc(batch.nulls)
+        result = None
+        started = time.perf_counter()
+        try:
+            if batch.hosts:
+                with self.pool.connection(timeout=self.s.pool_timeout) as conn:
+                    result = self.s.writer.write(conn, batch)
+        finally:  # a failed write (503) still counts what arrived and what was dropped
+            telemetry.record_write(batch, result, time.perf_counter() - started, self._pivoter.cache_bytes)
         if batch.refused:
             raise HTTPError(400, f"stored {batch.accepted} samples; refused {batch.refused_samples}: "
                             + "; ".join(batch.refused))
@@ -164,9 +138,7 @@ class AdapterApp:
         return Response("ok\n", 200, mimetype="text/plain")
 
     def _pool_gauges(self) -> None:
-        if self._pool is None:
-            return
-        stats = self._pool.get_stats()
+        stats = self.pool.get_stats()
         size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
         telemetry.POOL.labels("in_use").set(size - idle)
         telemetry.POOL.labels("idle").set(idle)

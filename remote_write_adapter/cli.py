@@ -128,13 +128,15 @@ def run(args: argparse.Namespace) -> int:
     def factory() -> "AdapterApp":
         from remote_write_adapter.app import AdapterApp, Settings
         from remote_write_adapter.protocol import Limits
-        from remote_write_adapter.writer import Writer
+        from remote_write_adapter.writer import Writer, prepare_connection
+        from sru.db import open_pool
 
+        pool = open_pool(url, name="sru-adapter", max_size=args.pool_size, check=False,
+                         configure=prepare_connection)
         return AdapterApp(Settings(
-            database_url=url, mapping=mapping, limits=Limits(max_body, max_decoded),
-            label_cache_bytes=label_cache, ha=ha,
-            pool_size=args.pool_size, pool_timeout=pool_timeout, bearer_token=token,
-            basic_auth=basic, writer=Writer(stale_after)))
+            mapping=mapping, limits=Limits(max_body, max_decoded), label_cache_bytes=label_cache, ha=ha,
+            pool_timeout=pool_timeout, bearer_token=token, basic_auth=basic, writer=Writer(stale_after)),
+            pool)
 
     from sru.http.serve import bind_address, serve
 

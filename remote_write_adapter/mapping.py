@@ -10,7 +10,9 @@ from typing import Any
 import yaml
 
 from sru.columns import JSON_COLUMNS, SCALAR_COLUMNS, USER_USAGE_NAMES
+from sru.config import load_yaml_file
 from sru.errors import ConfigError
+from sru.hosts import HOST_LABELS
 
 OPTION = "--config.mapping"
 
@@ -53,13 +55,7 @@ def _default_document() -> dict[str, Any]:
 def load_mapping(path: str | None = None) -> Mapping:
     doc = _default_document()
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                user = yaml.safe_load(f) or {}
-        except OSError as exc:
-            raise ConfigError(OPTION, f"cannot read {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(OPTION, f"{path} is not valid YAML: {exc}") from None
+        user = load_yaml_file(path, OPTION) or {}
         if not isinstance(user, dict):
             raise ConfigError(OPTION, f"{path}: top level must be a mapping")
         unknown = set(user) - set(doc)
@@ -78,7 +74,7 @@ def _section(doc: dict, name: str) -> dict:
 
 def parse_mapping(doc: dict[str, Any]) -> Mapping:
     host = _section(doc, "host")
-    labels = host.get("labels", ["hostname"])
+    labels = host.get("labels", list(HOST_LABELS))
     if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
         raise ConfigError(OPTION, "host.labels: must be a list of label names")
     usage: dict[str, tuple[str, str | None]] = {}

@@ -32,6 +32,7 @@ from remote_write_adapter.prompb import types_pb2
 from remote_write_adapter.wire import (STALE_BYTES, ProtocolError, prometheus_sample, sample, skip, timeseries_fields,
                                        unpack_double, varint)
 from sru.columns import COLUMN_QUANTA, COLUMN_RANGES, SCALAR_COLUMNS, USER_USAGE_NAMES, USER_USAGE_QUANTA
+from sru.hosts import host_of
 
 COL_INDEX = {c: i for i, c in enumerate(SCALAR_COLUMNS)}
 USER_COL_INDEX = {c: i for i, c in enumerate(USER_USAGE_NAMES)}
@@ -155,15 +156,6 @@ def _fit(column: str, v: float) -> float | None:
     return v
 
 
-def instance_host(instance: str) -> str:
-    """'lab1:9100' -> 'lab1', '[::1]:9100' -> '::1'; an instance without a port is kept whole."""
-    if instance.startswith("[") and "]" in instance:
-        return instance[1:instance.index("]")]
-    if instance.count(":") == 1:
-        return instance.split(":", 1)[0]
-    return instance
-
-
 def _refuse(reason: str, detail: str) -> Series:
     return Series("refuse", reason=reason, detail=detail)
 
@@ -187,13 +179,7 @@ def resolve(labels: dict[str, str], m: Mapping) -> Series:
         kind = "user_usage"
     else:
         return Series("drop", reason="unknown_series")
-    host = ""
-    for lab in m.host_labels:
-        host = labels.get(lab, "")
-        if host:
-            break
-    if not host and m.fallback_instance:
-        host = instance_host(labels.get("instance", ""))
+    host = host_of(labels, m.host_labels, m.fallback_instance)
     if not host:
         return _refuse("no_host", f"series {name!r} has no host label")
     if len(host) > MAX_HOSTNAME or _bad_text(host):

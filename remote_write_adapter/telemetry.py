@@ -5,9 +5,14 @@ answers for all workers, whichever one serves it."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
+
+if TYPE_CHECKING:
+    from remote_write_adapter.pivot import Batch
+    from remote_write_adapter.writer import WriteResult
 
 REQUESTS = Counter("sru_adapter_requests", "HTTP requests by handler and status code.", ["handler", "code"])
 SAMPLES_RECEIVED = Counter("sru_adapter_samples_received", "Samples received in write requests.")
@@ -29,6 +34,27 @@ LABEL_CACHE = Gauge("sru_adapter_label_cache_bytes",
                     multiprocess_mode="livesum")
 POOL = Gauge("sru_adapter_pool_connections", "Database connections of the pools, by state.", ["state"],
              multiprocess_mode="livesum")
+
+
+def record_write(batch: "Batch", result: "WriteResult | None", seconds: float, cache_bytes: int) -> None:
+    """Count one write request once its batch is written, or its write failed (``result`` None while
+    the batch had hosts): what arrived and what was dropped always (the writer's
+    ``refused_by_database`` included), rows, duration and stored samples only when it was written."""
+    LABEL_CACHE.set(cache_bytes)
+    SAMPLES_RECEIVED.inc(batch.samples)
+    for reason, n in batch.dropped.items():
+        SAMPLES_DROPPED.labels(reason).inc(n)
+    if result is None and batch.hosts:
+        return
+    if result is not None:
+        BATCH_SECONDS.observe(seconds)
+        ROWS.labels("usage_metrics").inc(result.usage_rows)
+        ROWS.labels("process_snapshots").inc(result.process_rows)
+        ROWS.labels("user_usage_metrics").inc(result.user_usage_rows)
+        ROWS.labels("systems").inc(result.systems_touched)
+        ROWS.labels("user_sessions").inc(result.sessions_opened + result.sessions_closed)
+    SAMPLES_WRITTEN.inc(batch.accepted)
+    VALUES_NULL.inc(batch.nulls)
 
 
 def exposition() -> bytes:

@@ -20,9 +20,9 @@ from typing import IO, TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT))  # tests/support ships with the repository, not with the package
+sys.path.insert(0, str(ROOT))  # scripts/pgcluster.py ships with the repository, not with the package
 
-from tests.support.pgcluster import TIMESCALEDB, ClusterError, PgCluster, open_cluster  # noqa: E402
+from scripts.pgcluster import TIMESCALEDB, ClusterError, PgCluster, open_cluster  # noqa: E402
 
 if TYPE_CHECKING:
     from backup.config import Repository

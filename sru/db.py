@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import TYPE_CHECKING, Any, Callable, LiteralString
 
 from sru.errors import ConfigError, NotMigratedError, SruError
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg.abc import Params
+    from psycopg_pool import ConnectionPool
 
 # libpq waits forever for a host that drops packets; a command should give up and say so.
 CONNECT_TIMEOUT_S = 10
@@ -40,6 +41,23 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "sru"
         return psycopg.connect(url, autocommit=autocommit, application_name=application_name, **extra)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(describe_failure(info, exc)) from None
+
+
+def open_pool(url: str, *, name: str, max_size: int, timeout: float = 30.0, check: bool = True,
+              configure: "Callable[[psycopg.Connection], None] | None" = None) -> "ConnectionPool":
+    """A service's connection pool, built by its cli.py and handed to its app (each gunicorn worker
+    calls the app factory after the fork, so no pool crosses a fork). Opened without waiting for the
+    database: the service starts, and answers 503, while it is down. ``check``: a connection broken
+    by a database restart is replaced before use rather than failed on (one round trip per checkout;
+    the adapter, whose requests come every few seconds per Prometheus and are retried, goes without).
+    ``timeout``: how long a request waits for a connection (the adapter passes its own per call)."""
+    from psycopg_pool import ConnectionPool
+
+    pool: ConnectionPool = ConnectionPool(
+        url, min_size=1, max_size=max_size, open=False, timeout=timeout, name=name, configure=configure,
+        check=ConnectionPool.check_connection if check else None, kwargs={"application_name": name})
+    pool.open(wait=False)
+    return pool
 
 
 def describe_failure(info: dict, exc: Exception) -> str:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import weakref
 
 from sru.options import add_database_url, require_database_url
+
+
+# The `sru db` subcommand group of each top-level parser (keyed by its subparsers action), for the
+# components that add their own: argparse has no public way back from a parser to its subparsers.
+_DB_GROUPS: "weakref.WeakKeyDictionary[argparse._SubParsersAction, argparse._SubParsersAction]" = \
+    weakref.WeakKeyDictionary()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="database schema and maintenance")
     dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
+    _DB_GROUPS[sub] = dbsub
     mig = dbsub.add_parser("migrate", help="apply the schema migrations (safe to run twice)")
     add_database_url(mig)
     mig.add_argument("--timescaledb", choices=["auto", "off", "require", "full"], default="auto",
@@ -39,5 +47,4 @@ def _migrate(args: argparse.Namespace) -> int:
 def db_subcommands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """The `sru db` subcommand group, for a component that adds its own (the optimizer's `maintain`);
     registered before the components (sru.cli.COMMAND_MODULES lists this module first)."""
-    db = sub.choices["db"]
-    return next(a for a in db._actions if isinstance(a, argparse._SubParsersAction))
+    return _DB_GROUPS[sub]

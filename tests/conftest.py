@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.adapter",
     "tests.fixtures.alertmanager",
+    "tests.fixtures.receiver",
     "tests.fixtures.certs",
     "tests.fixtures.proxy",
 ]

@@ -3,7 +3,8 @@ acknowledgement with its note and Alertmanager silence, and the recommendation w
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -30,45 +31,21 @@ def clean_note(note: Any, *, required: bool, what: str) -> str | None:
 
 def acknowledge(conn: psycopg.Connection, alert_id: int, by: str, note: str | None, silence: timedelta | None,
                 alertmanager_url: str | None) -> dict[str, Any]:
-    """Silence first (so a refused silence changes nothing), then the row and the note in one
-    transaction; if that fails, the silence is expired again."""
-    from alertmanager.silences import SilenceError, create_silence
+    """sru.acknowledge's one acknowledgement (silence first, then the row and the note in one
+    transaction, the silence expired again if that fails), its errors as HTTP answers."""
+    from sru.acknowledge import AlertNotFound
+    from sru.acknowledge import acknowledge as acknowledge_alert
+    from sru.silences import SilenceError
 
-    cur = conn.cursor(row_factory=dict_row)
-    row = cur.execute("SELECT id, labels FROM alert_logs WHERE id = %s ORDER BY triggered_at DESC LIMIT 1",
-                      (alert_id,)).fetchone()
-    conn.rollback()
-    if row is None:
-        raise HTTPError(404, f"no alert {alert_id}")
-    silence_id = until = None
-    if silence is not None:
-        if not alertmanager_url:
-            raise HTTPError(400, "silences need the console to run with --alertmanager.url")
-        try:
-            silence_id = create_silence(alertmanager_url, row["labels"], silence, created_by=by,
-                                        comment=f"sru alert {alert_id} acknowledged by {by}"
-                                                + (f": {note}" if note else ""))
-        except SilenceError as exc:
-            raise HTTPError(502, str(exc)) from None
-        until = datetime.now(timezone.utc) + silence
+    if silence is not None and not alertmanager_url:
+        raise HTTPError(400, "silences need the console to run with --alertmanager.url")
     try:
-        with conn.transaction():
-            result = cur.execute("SELECT * FROM sru_acknowledge_alert(%s, %s, %s, %s, %s)",
-                                 (alert_id, by, note, silence_id, until)).fetchone()
-    except BaseException:
-        if silence_id:
-            _expire_silence(alertmanager_url or "", silence_id)
-        raise
-    return {**(result or {}), "silence_id": silence_id, "silenced_until": until}
-
-
-def _expire_silence(alertmanager_url: str, silence_id: str) -> None:
-    import requests
-
-    try:
-        requests.delete(f"{alertmanager_url.rstrip('/')}/api/v2/silence/{silence_id}", timeout=5)
-    except requests.RequestException:
-        pass  # it ends by itself at its end time
+        return asdict(acknowledge_alert(conn, alert_id, by, note=note, silence=silence,
+                                        alertmanager_url=alertmanager_url))
+    except AlertNotFound:
+        raise HTTPError(404, f"no alert {alert_id}") from None
+    except SilenceError as exc:
+        raise HTTPError(502, str(exc)) from None
 
 
 def transition(conn: psycopg.Connection, report_id: str, action: str, by: str, note: str | None) -> dict[str, Any]:

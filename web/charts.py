@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from markupsafe import Markup, escape
 
@@ -123,7 +123,7 @@ def summary(values: Sequence[float | None]) -> dict[str, float] | None:
     return {"min": min(known), "avg": sum(known) / len(known), "max": max(known)}
 
 
-def history_chart(series: dict[str, Sequence[float | None]], colors: dict[str, str], *, since: datetime,
+def history_chart(series: Mapping[str, Sequence[float | None]], colors: dict[str, str], *, since: datetime,
                   step: timedelta, title: str, width: int = 960, height: int = 240) -> Markup:
     """Several percentage series, one value per ``step`` from ``since`` (slot i starts at since + i·step)."""
     slots = max((len(v) for v in series.values()), default=0)

@@ -112,13 +112,10 @@ def run(args: argparse.Namespace) -> int:
         secure_cookies=bool(web_config and web_config.tls))
 
     def factory() -> "Flask":
-        from psycopg_pool import ConnectionPool
-
+        from sru.db import open_pool
         from web.app import create_web_app
 
-        pool = ConnectionPool(url, min_size=1, max_size=args.threads, open=False, timeout=5.0, name="sru-web",
-                              check=ConnectionPool.check_connection, kwargs={"application_name": "sru-web"})
-        pool.open(wait=False)
+        pool = open_pool(url, name="sru-web", max_size=args.threads, timeout=5.0)
         return create_web_app(pool, settings)
 
     from sru.http.serve import bind_address, serve

@@ -6,8 +6,8 @@ for a year."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence, TypedDict
 
 import psycopg
 from psycopg.rows import dict_row
@@ -104,7 +104,25 @@ def locations(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT location FROM systems WHERE location IS NOT NULL ORDER BY 1")]
 
 
-def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) -> dict[str, Any]:
+class HostPage(TypedDict):
+    """What the host page and /api/v1/hosts/<host> show: every key always there (a missing one once
+    answered 500), values None where there is nothing to show."""
+
+    host: dict[str, Any]
+    range: str
+    source: str
+    since: datetime
+    now: datetime
+    chart: Mapping[str, Sequence[float | None]]
+    sessions: list[dict[str, Any]]
+    processes: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    recommendations: list[dict[str, Any]]
+    forecasts: list[dict[str, Any]]  # each Forecast's fields (optimizer/forecast.py), and full_in_days
+    forecast_history: dict[str, list[tuple[date, float | None]]]
+
+
+def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) -> HostPage:
     found = _rows(conn, "SELECT * FROM systems WHERE hostname = %s", (hostname,))
     if not found:
         raise NotFound(f"no host {hostname!r}")
@@ -174,9 +192,9 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
         if f.crossing_date:
             d["full_in_days"] = max(0, (datetime.fromisoformat(f.crossing_date[:10]).date() - now.date()).days)
         forecasts.append(d)
-    return {"host": h, "range": range_, "source": source, "since": since, "chart": chart, "sessions": sessions,
-            "processes": processes, "anomalies": anomalies, "recommendations": recommendations,
-            "forecasts": forecasts, "forecast_history": forecast_history, "now": now}
+    return HostPage(host=h, range=range_, source=source, since=since, chart=chart, sessions=sessions,
+                    processes=processes, anomalies=anomalies, recommendations=recommendations,
+                    forecasts=forecasts, forecast_history=forecast_history, now=now)
 
 
 def alerts(conn: psycopg.Connection, *, state: str = "firing", severity: str | None = None, host: str | None = None,

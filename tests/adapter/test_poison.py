@@ -159,6 +159,16 @@ def test_what_the_database_still_refuses_costs_only_its_host(database):
         res = w.write(conn, batch)
     assert res.usage_rows == 1
     assert batch.dropped["refused_by_database"] == 2
+    # The adapter counts them: its one telemetry call comes after the write.
+    from prometheus_client import REGISTRY
+
+    from remote_write_adapter import telemetry
+
+    def dropped() -> float:
+        return REGISTRY.get_sample_value("sru_adapter_samples_dropped_total", {"reason": "refused_by_database"}) or 0
+    before = dropped()
+    telemetry.record_write(batch, res, 0.01, p.cache_bytes)
+    assert dropped() - before == 2
     assert any("index row size" in d for d in batch.refused), batch.refused
     assert rows(database, "SELECT hostname FROM systems ORDER BY hostname") == [("good",)]
     stored_good(database)

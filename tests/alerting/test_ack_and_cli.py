@@ -3,6 +3,7 @@ list`, `sru rules sync` as admin (and refused to data_collector), and the MTTR f
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import psycopg
 import pytest
 
 from alertmanager.config import load_shipped, localize
-from tests.alerting.conftest import T0, Receiver, make_alert, notification
+from tests.fixtures.receiver import Receiver
+from tests.support.alerts import T0, make_alert, notification
 from tests.support.proc import sru
 
 
@@ -174,3 +176,47 @@ def test_mttr_by_rule_and_host(database) -> None:
     with database.connect("data_collector") as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM sru_alert_mttr_by_rule(now() - interval '1 day')")
+
+
+def test_one_acknowledgement_in_one_order(database, alertmanager) -> None:
+    """sru.acknowledge, which the receiver's API, `sru alerts ack` and the console call, against a real
+    Alertmanager: silence first (refused: nothing changes), then the row and its audit in one
+    transaction; when that fails, the silence is expired again."""
+    from alertmanager.payload import parse_webhook
+    from alertmanager.store import store_events
+    from sru.acknowledge import AlertNotFound, acknowledge
+    from sru.silences import SilenceError
+
+    alert = make_alert()
+    with database.connect("data_collector") as conn:
+        store_events(conn, parse_webhook(json.dumps(notification(alert)).encode()))
+        conn.commit()
+        (alert_id,) = conn.execute("SELECT id FROM alert_logs").fetchone()
+        now = datetime.now(timezone.utc)
+        ack = acknowledge(conn, alert_id, "alice", note="fan", silence=timedelta(hours=2),
+                          alertmanager_url=alertmanager.url, now=now)
+        assert (ack.alert_id, ack.acknowledged_by, ack.changed) == (alert_id, "alice", True)
+        assert ack.silenced_until == now + timedelta(hours=2)
+        [silence] = alertmanager.silences()
+        assert silence["id"] == ack.silence_id and silence["status"]["state"] == "active"
+        assert {m["name"]: m["value"] for m in silence["matchers"]} == alert["labels"]
+        assert silence["comment"] == f"sru alert {alert_id} acknowledged by alice: fan"
+
+        # Alertmanager unreachable: nothing is recorded.
+        with pytest.raises(SilenceError):
+            acknowledge(conn, alert_id, "bob", silence=timedelta(hours=1), alertmanager_url="http://127.0.0.1:9")
+        with pytest.raises(AlertNotFound):
+            acknowledge(conn, 424242, "bob")
+        # A second acknowledgement keeps the first one's name and is kept itself.
+        assert acknowledge(conn, alert_id, "bob").changed is False
+    with database.connect() as conn:
+        assert conn.execute("SELECT acknowledged_by, note, silence_id FROM alert_acknowledgements ORDER BY id"
+                            ).fetchall() == [("alice", "fan", ack.silence_id), ("bob", None, None)]
+        assert conn.execute("SELECT acknowledged_by FROM alert_logs").fetchone() == ("alice",)
+
+    # The database refuses after Alertmanager agreed (a role that may read alerts but not
+    # acknowledge them): the new silence is expired again.
+    with database.connect("dashboard_readonly") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        acknowledge(conn, alert_id, "mallory", silence=timedelta(hours=1), alertmanager_url=alertmanager.url)
+    states = {s["createdBy"]: s["status"]["state"] for s in alertmanager.silences()}
+    assert states == {"alice": "active", "mallory": "expired"}

@@ -22,7 +22,7 @@ import requests
 import yaml
 
 from alertmanager.config import load_shipped, localize
-from tests.alerting.conftest import make_alert, notification
+from tests.support.alerts import make_alert, notification
 from tests.fixtures.net import free_port, wait_for
 from tests.support.proc import run, sru, start_logged, stop_process
 

@@ -9,7 +9,8 @@ import json
 import pytest
 import requests
 
-from tests.alerting.conftest import Receiver, make_alert, notification
+from tests.fixtures.receiver import Receiver
+from tests.support.alerts import make_alert, notification
 
 GOOD = make_alert(fingerprint="0000000000000000")
 

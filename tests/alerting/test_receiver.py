@@ -13,7 +13,8 @@ import psycopg
 import pytest
 import requests
 
-from tests.alerting.conftest import T0, Receiver, make_alert, notification
+from tests.fixtures.receiver import Receiver
+from tests.support.alerts import T0, make_alert, notification
 
 
 def _add_system(db, hostname: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sru.thresholds import shipped
 from tests.fixtures.prometheus import PROMTOOL_BIN
 from tests.support.proc import run
 
@@ -77,3 +78,41 @@ def test_threshold_annotation_matches_expression(rule: dict) -> None:
     stated = re.findall(r"\((?:over|under) ([0-9.]+)", rule["annotations"]["description"])
     for value in stated:
         assert float(value) in (threshold, threshold / 1048576), (value, threshold)
+
+
+# Alerts that judge what the optimizer judges, at the same number: alert -> sru_thresholds() name.
+SHARED_THRESHOLDS = {
+    "SruMemoryHigh": "ram_percent", "SruHighIoWait": "disk_io_wait_percent",
+    "SruCpuTooHot": "cpu_temp_celsius", "SruGpuTooHot": "gpu_temp_celsius",
+    "SruGpuMemoryExhausted": "gpu_memory_percent",
+}
+# The others, and why their numbers are their own.
+OWN_THRESHOLDS = {
+    "SruHostDown": "a scrape that fails, not a level",
+    "SruCpuSaturated": "a CPU pinned near 100 % for 15 minutes; the optimizer's cpu_percent is a day's p95",
+    "SruSwappingHard": "swap traffic in bytes/s, which the optimizer does not store",
+    "SruDiskFillingUp": "free filesystem space, which the optimizer does not judge",
+    "SruDiskAlmostFull": "free filesystem space, which the optimizer does not judge",
+    "SruExporterCollectorFailing": "a collector failing, not a level",
+    "SruRemoteWriteFailing": "Prometheus's own remote write",
+    "SruRemoteWriteBehind": "Prometheus's own remote write",
+}
+
+
+def test_alert_thresholds_are_the_optimizers() -> None:
+    """GPU temperature once alerted at 85 °C while the optimizer called 87 °C thermal-bound: every
+    alert is either held to sql/R__sru_thresholds.sql or says why its number is its own."""
+    limits = shipped()
+    names = {r["alert"] for r in RULES}
+    assert names == set(SHARED_THRESHOLDS) | set(OWN_THRESHOLDS), "a new alert: add it to one of the two"
+    for rule in RULES:
+        if rule["alert"] in SHARED_THRESHOLDS:
+            assert float(rule["annotations"]["threshold"]) == limits[SHARED_THRESHOLDS[rule["alert"]]], rule["alert"]
+
+
+def test_grafana_percent_colours_are_the_optimizers() -> None:
+    from grafana.panels import PERCENT_STEPS
+
+    limits = shipped()
+    assert [s["value"] for s in PERCENT_STEPS] == [None, limits["sizing_target_percent"],
+                                                   limits["overutilized_percent"]]

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from tests.fixtures.net import free_port, wait_for
-from tests.grafana.dashboards import load_dashboards, queries
-from tests.grafana.macros import QueryContext, Variable, render_promql
+from tests.support.grafana.dashboards import load_dashboards, queries
+from tests.support.grafana.macros import QueryContext, Variable, render_promql
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = load_dashboards()

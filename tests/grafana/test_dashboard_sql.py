@@ -19,8 +19,8 @@ from psycopg.types.json import Jsonb
 
 from sru import clock
 from tests.fixtures.postgres import Database, create_database, drop_database
-from tests.grafana.dashboards import load_dashboards, queries
-from tests.grafana.render import RANGES, default_range, panel_context, resolve_variables, run_sql
+from tests.support.grafana.dashboards import load_dashboards, queries
+from tests.support.grafana.render import RANGES, default_range, panel_context, resolve_variables, run_sql
 
 # The default ranges (24 h for a host) must hold rows whatever the hour and weekday the demo history
 # ends at: scripts/clock-sweep runs this module at the instants that broke it (a Monday 00:10).

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from tests.grafana.dashboards import (
+from tests.support.grafana.dashboards import (
     DASHBOARD_DIR,
     GRAFANA,
     PROVIDERS_FILE,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.grafana.macros import (
+from tests.support.grafana.macros import (
     MacroError,
     QueryContext,
     Variable,

@@ -8,7 +8,7 @@ import pytest
 from optimizer import anomaly_core, thresholds
 from optimizer.anomaly_core import (CLOSE_AFTER, KINDS, NEW_NORMAL_HOURS, nanmedian_rows, resume_from,
                                     seasonal_strength)
-from tests.optimizer.synthetic import HOURS, JUDGE_FROM, Series, _work, score, synthetic_set
+from tests.support.synthetic import HOURS, JUDGE_FROM, Series, _work, score, synthetic_set
 
 # The thresholds a freshly migrated database holds (test_thresholds.py proves they are the same).
 PARAMS = thresholds.anomaly_params(thresholds.shipped())
@@ -33,7 +33,7 @@ def test_every_incident_found_within_its_delay(labelled):
     assert sc.incidents == 5 and sc.found == 5, sc
     assert not sc.late, sc.late
     assert sc.fp_hours == 0, sc
-    # The stated delays (tests/optimizer/synthetic.py): 2 h for a night incident and for level
+    # The stated delays (tests/support/synthetic.py): 2 h for a night incident and for level
     # shifts, at once for a spike, 4 days for a drift of 3 points a day.
     assert sc.delays[:3] == [2, 2, 2] and sc.delays[4] == 0 and sc.delays[3] <= 96
 

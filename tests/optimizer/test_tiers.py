@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from tests.fixtures.postgres import Database, tier_database
-from tests.grafana.dashboards import load_dashboards, queries
-from tests.grafana.render import default_range, panel_context, resolve_variables, run_sql
+from tests.support.grafana.dashboards import load_dashboards, queries
+from tests.support.grafana.render import default_range, panel_context, resolve_variables, run_sql
 
 # Recent enough that the refresh policy's window (the last 360 days) covers it.
 END = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)

@@ -61,7 +61,7 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
         assert r.status_code == 200 and os.uname().nodename in [h["hostname"] for h in r.json()["hosts"]]
         # The dashboards' console links (grafana/README.md) lead to this console: the hidden variable's
         # query as Grafana's login.
-        from tests.grafana.dashboards import load_dashboards
+        from tests.support.grafana.dashboards import load_dashboards
 
         (query,) = {v["query"] for d in load_dashboards().values() for v in d["templating"]["list"]
                     if v["name"] == "console_url"}

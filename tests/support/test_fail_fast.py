@@ -14,7 +14,7 @@ import pytest
 
 from tests.fixtures.net import ServerExited, free_port, wait_for_port
 from tests.fixtures.prometheus import PrometheusServer
-from tests.support.pgcluster import ClusterError, PgCluster, init_cluster, pg_bindir
+from scripts.pgcluster import ClusterError, PgCluster, init_cluster, pg_bindir
 from tests.support.proc import CommandFailed, run, start_logged
 
 

@@ -70,7 +70,7 @@ def load_fleet(db: Database) -> list[int]:
     from alertmanager.store import store_events
     from optimizer.demo import generate
     from optimizer.run import run_once
-    from tests.alerting.conftest import make_alert, notification
+    from tests.support.alerts import make_alert, notification
 
     with db.connect() as conn:
         generate(conn, hosts=6, days=16, interval=timedelta(hours=1), seed=5)

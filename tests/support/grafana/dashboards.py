@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
 DATASOURCES_FILE = GRAFANA / "provisioning" / "datasources" / "sru.yml"

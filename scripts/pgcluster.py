@@ -18,7 +18,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from tests.support.proc import CommandFailed, log_tail, run
+from scripts.proc import CommandFailed, log_tail, run
 
 # Durability is not under test or bench; speed is.
 FAST = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "256MB"}

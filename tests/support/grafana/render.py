@@ -10,8 +10,8 @@ from typing import Any
 
 import psycopg
 
-from tests.grafana.dashboards import Query
-from tests.grafana.macros import QueryContext, Variable, calculate_interval, parse_interval, render_sql
+from tests.support.grafana.dashboards import Query
+from tests.support.grafana.macros import QueryContext, Variable, calculate_interval, parse_interval, render_sql
 
 # What the provisioned TimescaleDB datasource sets as its minimum interval (jsonData.timeInterval).
 DATASOURCE_MIN_INTERVAL = "5m"

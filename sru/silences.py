@@ -1,13 +1,15 @@
-"""Silences in Alertmanager through its API v2, for acknowledged alerts."""
+"""The Alertmanager API v2 client: the silences an acknowledgement creates, and expires again when the
+acknowledgement could not be recorded (sru/acknowledge.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Mapping
 
 from sru.options import duration_seconds
 
 MAX_SILENCE = timedelta(days=90)
+TIMEOUT = 10.0  # s per Alertmanager request
 
 
 class SilenceError(RuntimeError):
@@ -22,17 +24,16 @@ def parse_duration(text: str) -> timedelta:
     return value
 
 
-def create_silence(alertmanager_url: str, labels: Mapping[str, str], duration: timedelta, *,
-                   created_by: str, comment: str, timeout: float = 10.0) -> str:
-    """Silence the alert with exactly these labels for ``duration``; returns the silence id."""
+def create_silence(alertmanager_url: str, labels: Mapping[str, str], starts: datetime, ends: datetime, *,
+                   created_by: str, comment: str, timeout: float = TIMEOUT) -> str:
+    """Silence the alert with exactly these labels from ``starts`` to ``ends``; returns the silence id."""
     import requests
 
-    now = datetime.now(timezone.utc)
     body = {
         "matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True}
                      for k, v in sorted(labels.items())],
-        "startsAt": now.isoformat(),
-        "endsAt": (now + duration).isoformat(),
+        "startsAt": starts.isoformat(),
+        "endsAt": ends.isoformat(),
         "createdBy": created_by,
         "comment": comment,
     }
@@ -43,4 +44,16 @@ def create_silence(alertmanager_url: str, labels: Mapping[str, str], duration: t
         raise SilenceError(f"cannot reach Alertmanager at {alertmanager_url}: {exc}") from None
     if r.status_code != 200:
         raise SilenceError(f"Alertmanager refused the silence ({r.status_code}): {r.text.strip()[:200]}")
-    return r.json()["silenceID"]
+    return str(r.json()["silenceID"])
+
+
+def expire_silence(alertmanager_url: str, silence_id: str, *, timeout: float = 5.0) -> bool:
+    """Expire a silence; False when Alertmanager could not be asked (the silence then ends by itself
+    at its end time)."""
+    import requests
+
+    try:
+        r = requests.delete(f"{alertmanager_url.rstrip('/')}/api/v2/silence/{silence_id}", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return r.status_code == 200
