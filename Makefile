@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.sru-installed
 
-.PHONY: up test deps venv clean-var
+.PHONY: up test deps venv clean-var restore
 
 deps:
 	@bash scripts/install-deps.sh
@@ -28,6 +28,15 @@ test: deps venv
 	@$(VENV)/bin/ruff check --quiet .
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Restore $(VAR)/pg from the pgBackRest repository of `make up` (stop `make up` first): to the end of
+# the WAL archive, or to TIME (ISO 8601 with a zone, e.g. TIME=2026-03-01T12:00:00Z). The next
+# `make up` replays the archive, then runs the stack. docs/operations.md.
+TIME ?=
+restore: venv
+	@install -d -o postgres -g postgres -m 0700 $(VAR)/pg
+	@$(VENV)/bin/sru db restore --pgbackrest-config $(VAR)/pgbackrest/pgbackrest.conf --pg-data $(abspath $(VAR))/pg \
+		--delta $(if $(TIME),--time $(TIME))
 
 clean-var:
 	rm -rf $(VAR)

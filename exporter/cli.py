@@ -17,8 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-    import signal
-    import threading
 
     from exporter.app import build_registry
     from exporter.config import resolve
@@ -31,12 +29,5 @@ def run(args: argparse.Namespace) -> int:
                             settings.telemetry_path, web)
     log = logging.getLogger("sru.exporter")
     log.info("listening on %s (collectors: %s)", server.url, ", ".join(settings.collectors))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start_background()
-    try:
-        stop.wait()
-    finally:
-        server.shutdown()
-        server.server_close()
+    server.serve_until_terminated()
     return 0

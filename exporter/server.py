@@ -63,6 +63,19 @@ class ExporterServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
+    def serve_until_terminated(self) -> None:
+        """Serve in the background until SIGTERM (or Ctrl-C), then close (the exporters' main loop)."""
+        import signal
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        self.start_background()
+        try:
+            stop.wait()
+        finally:
+            self.shutdown()
+            self.server_close()
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: ExporterServer

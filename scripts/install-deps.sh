@@ -15,6 +15,7 @@ esac
 
 PKGS=(postgresql "postgresql-$PGVER" "postgresql-client-$PGVER" prometheus prometheus-alertmanager
       prometheus-node-exporter docker-compose python3-venv
+      pgbackrest  # WAL archiving, backups and restores (docs/operations.md)
       chromium chromium-driver)  # the web console's browser tests (Playwright drives the system Chromium)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -16,13 +16,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))  # tests/support ships with the repository, not with the package
 
 from tests.support.pgcluster import TIMESCALEDB, ClusterError, PgCluster, open_cluster  # noqa: E402
+
+if TYPE_CHECKING:
+    from backup.config import Repository
 
 PORTS = {
     "postgres": 55432,
@@ -32,6 +35,7 @@ PORTS = {
     "prometheus": 9090,
     "alertmanager": 9093,
     "web": 9850,
+    "backup": 9851,
 }
 # Login users of the local cluster, one per service, each in the narrowest group role that works.
 LOGINS = {
@@ -40,7 +44,12 @@ LOGINS = {
     "sru_optimizer": "analyst",
     "sru_grafana": "dashboard_readonly",
     "sru_web": "web_console",
+    # The backup exporter reads the server's statistics views and nothing of sru's tables.
+    "sru_backup": "pg_monitor",
 }
+# WAL is switched and archived at least once a minute: at most that much is lost with the disk
+# (docs/operations.md).
+ARCHIVE_TIMEOUT_S = 60
 
 
 def port(name: str) -> int:
@@ -113,6 +122,62 @@ def ensure_cluster(var: Path) -> PgCluster:
         sys.exit(str(exc))
 
 
+def backup_repository(var: Path, cluster: PgCluster) -> "Repository":
+    """pgBackRest's configuration for this cluster, the repository in $SRU_BACKUP_REPO (another disk,
+    ideally) or <var>/backup, keeping $SRU_BACKUP_RETENTION_FULL full backups (default 2)."""
+    from backup.config import Repository
+
+    raw = os.environ.get("SRU_BACKUP_RETENTION_FULL", "2")
+    if not raw.isdigit() or int(raw) < 1:
+        sys.exit(f"SRU_BACKUP_RETENTION_FULL: {raw!r} is not a whole number of at least 1")
+    repo = Repository(repo_path=Path(os.environ.get("SRU_BACKUP_REPO") or var / "backup").resolve(),
+                      data_dir=cluster.datadir, port=cluster.port, socket_dir=cluster.datadir,
+                      work_dir=var / "pgbackrest", retention_full=int(raw))
+    repo.write()
+    return repo
+
+
+def enable_archiving(cluster: PgCluster, repo: "Repository") -> None:
+    """Archive into ``repo`` (ALTER SYSTEM, so a cluster made by an older `make up` gets it too);
+    restart when archive_mode had to change."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        changed = False
+        for name, value in repo.archive_settings(ARCHIVE_TIMEOUT_S).items():
+            want = value.strip("'")
+            (current,) = conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone() or ("",)
+            if current != want:
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(want)))
+                changed = True
+        if not changed:
+            return
+        conn.execute("SELECT pg_reload_conf()")
+        restart = conn.execute("SELECT bool_or(pending_restart) FROM pg_settings").fetchone()
+    if restart and restart[0]:
+        log("restarting PostgreSQL to turn WAL archiving on")
+        cluster.stop("fast")
+        cluster.start()
+
+
+def wait_for_recovery(cluster: PgCluster) -> None:
+    """After `make restore`, the server first replays the WAL archive (read-only meanwhile)."""
+    import time
+
+    import psycopg
+
+    announced = False
+    while True:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
+                return
+        if not announced:
+            log("replaying the WAL archive after a restore; the stack starts when it is done")
+            announced = True
+        time.sleep(1)
+
+
 def db_url(user: str = "postgres") -> str:
     return f"postgresql://{user}@127.0.0.1:{port('postgres')}/sru"
 
@@ -169,6 +234,9 @@ def prometheus_config(var: Path) -> Path:
         "alerting": {"alertmanagers": [{"static_configs": [
             {"targets": [f"127.0.0.1:{port('alertmanager')}"]}]}]},
     }
+    # Backups, archiving and replication (rules/alerts-backup.yml).
+    cfg["scrape_configs"].append({"job_name": "backup", "static_configs": [
+        {"targets": [f"127.0.0.1:{port('backup')}"]}]})
     # Prometheus scrapes itself: the remote-write alerts read its prometheus_remote_storage_* series.
     cfg["scrape_configs"].append({"job_name": "prometheus", "static_configs": [
         {"targets": [f"127.0.0.1:{port('prometheus')}"]}]})
@@ -228,9 +296,10 @@ def prepare_web(var: Path) -> tuple[Path, Path, str]:
     return accounts, key, note
 
 
-def procfile(var: Path) -> list[tuple[str, str, str]]:
+def procfile(var: Path, repo: "Repository") -> list[tuple[str, str, str]]:
     """(name, command, where it listens) for every service honcho runs."""
     sru = VENV_BIN / "sru"
+    every = os.environ.get("SRU_BACKUP_EVERY", "24h")
     prom_cfg = prometheus_config(var)
     am_cfg = prepare_alerting(var)
     accounts, key, web_note = prepare_web(var)
@@ -258,6 +327,14 @@ def procfile(var: Path) -> list[tuple[str, str, str]]:
         # Summaries, anomalies and recommendations every 5 minutes, as the analyst role.
         ("optimizer", f"{sru} optimize --every 5m --no-progress --database-url {db_url('sru_optimizer')}",
          "`sru report --format html` for its findings"),
+        # A backup now (full the first time and weekly, else differential) and every $SRU_BACKUP_EVERY.
+        ("backup", f"{sru} db backup --every {every} --pgbackrest-config {repo.config_path}",
+         f"repository {repo.repo_path}, every {every} (`sru db backup-status --database-url {db_url()} "
+         f"--pgbackrest-config {repo.config_path}`)"),
+        ("backup-exporter", f"{sru} backup-exporter --database-url {db_url('sru_backup')} "
+                            f"--pgbackrest-config {repo.config_path} "
+                            f"--web.listen-address 127.0.0.1:{port('backup')}",
+         f"http://127.0.0.1:{port('backup')}/metrics"),
     ]
 
 
@@ -280,11 +357,14 @@ def main() -> int:
         return 1
     cluster = ensure_cluster(var)
     try:
+        wait_for_recovery(cluster)
+        repo = backup_repository(var, cluster)
+        enable_archiving(cluster, repo)
         prepare_database()
         if args.demo_data:
             subprocess.run([str(VENV_BIN / "sru"), "demo-data", "--database-url", db_url(), "--hosts", "50",
                             "--days", "90", "--interval", "5m"], check=True)
-        services = procfile(var)
+        services = procfile(var, repo)
         (var / "Procfile").write_text("".join(f"{n}: {c}\n" for n, c, _ in services))
         log(f"postgres     postgresql://127.0.0.1:{port('postgres')}/sru (data in {cluster.datadir})")
         for name, _, where in services:

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "alertmanager.cli",
     "optimizer.cli",
     "web.cli",
+    "backup.cli",
 )
 
 

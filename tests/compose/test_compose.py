@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose") or "/usr/bin/docker-compose"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 LONG_RUNNING = {"timescaledb", "adapter", "alert-receiver", "web", "optimizer", "exporter", "prometheus",
-                "alertmanager", "grafana"}
+                "alertmanager", "grafana", "backup", "backup-exporter", "timescaledb-standby"}
 ONE_SHOT = {"migrate", "db-logins", "rules-sync"}
 
 
@@ -63,9 +63,12 @@ def test_images_pinned_and_timescaledb_full_edition(config):
             continue
         repo, _, tag = image.rpartition(":")
         assert repo and re.match(r"v?\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
-    tsdb = config["services"]["timescaledb"]["image"]
-    # "-oss" images are the Apache edition: no compression, continuous aggregates or policies.
-    assert tsdb.startswith("timescale/timescaledb:") and "oss" not in tsdb and "-pg" in tsdb
+    # The database image is the pinned TimescaleDB image plus pgBackRest; "-oss" images are the Apache
+    # edition: no compression, continuous aggregates or policies.
+    (base,) = re.findall(r"^FROM (\S+)$", (ROOT / "deploy/postgres/Dockerfile").read_text(), re.M)
+    assert base.startswith("timescale/timescaledb:") and "oss" not in base and "-pg" in base
+    assert re.match(r"timescale/timescaledb:\d+\.\d+\.\d+-pg\d+$", base)
+    assert config["services"]["timescaledb"]["image"] == "sru-timescaledb:" + base.split(":")[1]
 
 
 def test_health_checks_restart_policies_and_start_order(config):
@@ -97,9 +100,9 @@ def test_exporter_sees_the_host(config):
 def test_services_connect_as_their_own_login(config):
     services = config["services"]
     users = {name: re.match(r"postgresql://([^:]+):", services[name]["environment"]["SRU_DATABASE_URL"])[1]
-             for name in ("migrate", "rules-sync", "adapter", "alert-receiver", "web", "optimizer")}
+             for name in ("migrate", "rules-sync", "adapter", "alert-receiver", "web", "optimizer", "backup-exporter")}
     assert users == {"migrate": "postgres", "rules-sync": "postgres", "adapter": "sru_adapter", "alert-receiver": "sru_receiver",
-                     "web": "sru_web", "optimizer": "sru_optimizer"}
+                     "web": "sru_web", "optimizer": "sru_optimizer", "backup-exporter": "sru_backup"}
     assert services["grafana"]["environment"]["SRU_GRAFANA_DB_USER"] == "sru_grafana"
 
 
@@ -147,12 +150,12 @@ def test_sru_command_lines_parse_with_the_real_cli(config):
     parser = build_parser()
     checked = 0
     for name, svc in config["services"].items():
-        if "build" not in svc:
-            continue
+        if svc.get("build", {}).get("context") != str(ROOT):
+            continue  # not the sru image (the database image is built from deploy/postgres)
         args = parser.parse_args(svc["command"])
         assert getattr(args, "func", None), f"{name}: {svc['command']} selects no command"
         checked += 1
-    assert checked == 7  # migrate, rules-sync, adapter, alert-receiver, web, optimizer, exporter
+    assert checked == 8  # migrate, rules-sync, adapter, alert-receiver, web, optimizer, exporter, backup-exporter
 
 
 def test_prometheus_config_passes_promtool_with_the_rules(tmp_path):
@@ -176,7 +179,7 @@ def test_prometheus_config_passes_promtool_with_the_rules(tmp_path):
 def test_dockerignore_keeps_every_package_and_the_dockerfile_installs_the_extras():
     pyproject = (ROOT / "pyproject.toml").read_text()
     ignore = (ROOT / ".dockerignore").read_text().split()
-    top_dirs = {"sru", "sql", "rules", "exporter", "remote_write_adapter", "alertmanager", "optimizer", "web"}
+    top_dirs = {"sru", "sql", "rules", "exporter", "remote_write_adapter", "alertmanager", "optimizer", "web", "backup"}
     for d in top_dirs:
         assert f"!{d}/" in ignore, d
     assert "README.md" in pyproject and "!README.md" in ignore
@@ -195,18 +198,23 @@ def test_login_script_creates_least_privilege_users(tsdb_database):
         r = run(
             [str(psql), "--no-psqlrc", f"--host={cluster.host}", f"--port={cluster.port}", "--username=postgres",
              f"--dbname={tsdb_database.name}", *(f"--set={k}_password={password}-{k}" for k in
-                                                ("adapter", "receiver", "optimizer", "grafana", "web")),
+                                                ("adapter", "receiver", "optimizer", "grafana", "web", "backup",
+                                                 "replication")),
              f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"], check=False)
         assert r.returncode == 0, r.stdout + r.stderr
     with psycopg.connect(tsdb_database.url) as conn:
         members = dict(conn.execute("""
             SELECT u.rolname, array_agg(g.rolname ORDER BY g.rolname)
               FROM pg_roles u JOIN pg_auth_members m ON m.member = u.oid JOIN pg_roles g ON g.oid = m.roleid
-             WHERE u.rolname IN ('sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana', 'sru_web')
+             WHERE u.rolname IN ('sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana', 'sru_web',
+                                 'sru_backup', 'sru_replicator')
              GROUP BY u.rolname""").fetchall())
         assert members == {"sru_adapter": ["data_collector"], "sru_receiver": ["data_collector"],
                            "sru_optimizer": ["analyst"], "sru_grafana": ["dashboard_readonly"],
-                           "sru_web": ["web_console"]}
+                           "sru_web": ["web_console"], "sru_backup": ["pg_monitor"]}
+        # The standby's login may stream WAL and nothing else.
+        assert conn.execute("SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = 'sru_replicator'"
+                            ).fetchone() == (True, False)
         assert conn.execute("SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles "
                             "WHERE rolname = 'sru_grafana'").fetchone() == (False,)
     grafana_url = cluster.url(tsdb_database.name, "sru_grafana")
@@ -218,3 +226,38 @@ def test_login_script_creates_least_privilege_users(tsdb_database):
         conn.execute("SET default_transaction_read_only = off")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("INSERT INTO systems (hostname) VALUES ('x')")
+
+
+def test_wal_is_archived_and_backed_up_with_one_pgbackrest(config):
+    """The server archives with pgBackRest into the repository the backup service writes, which reads
+    the data volume read-only over the server's socket, with one configuration file whose stanza
+    points at the mounted data directory; the exporter reads the status file the backup service
+    writes; the standby is optional (a profile)."""
+    services = config["services"]
+    db, backup, exporter = services["timescaledb"], services["backup"], services["backup-exporter"]
+    command = " ".join(db["command"])
+    assert "archive_mode=on" in command and "archive_command=pgbackrest --stanza=sru archive-push %p" in command
+    assert "archive_timeout=60" in command
+    db_mounts, backup_mounts = mounts(db), mounts(backup)
+    assert db_mounts["/var/lib/pgbackrest"] == backup_mounts["/var/lib/pgbackrest"] == ("backups", False)
+    assert backup_mounts["/var/lib/postgresql/data"] == (db_mounts["/var/lib/postgresql/data"][0], True)
+    assert db_mounts["/var/run/postgresql"] == backup_mounts["/var/run/postgresql"]
+    assert backup["image"] == db["image"] and backup["user"] == "postgres"
+    conf = (ROOT / "deploy/postgres/pgbackrest.conf").read_text()
+    assert "pg1-path=/var/lib/postgresql/data" in conf and "repo1-path=/var/lib/pgbackrest" in conf
+    assert db_mounts["/etc/pgbackrest/pgbackrest.conf"][1] and backup_mounts["/etc/pgbackrest/pgbackrest.conf"][1]
+    assert mounts(exporter)["/var/lib/sru-backup"] == (backup_mounts["/var/lib/sru-backup"][0], True)
+    assert "/var/lib/sru-backup/info.json" in exporter["command"]
+    assert services["timescaledb-standby"]["profiles"] == ["standby"]
+    for script in ("backup-loop.sh", "standby-entrypoint.sh", "replication-hba.sh"):
+        r = run(["sh", "-n", str(ROOT / "deploy/postgres" / script)], check=False)
+        assert r.returncode == 0, r.stderr
+    # A host directory on another disk instead of the named volume.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SRU_", "POSTGRES_", "GRAFANA_"))}
+    r = run([COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "--env-file",
+             str(ROOT / ".env.example"), "config"], env={**env, "SRU_BACKUP_REPO": "/mnt/backup/sru"}, cwd=ROOT,
+            check=False)
+    assert r.returncode == 0, r.stderr
+    moved = yaml.safe_load(r.stdout)["services"]
+    assert mounts(moved["timescaledb"])["/var/lib/pgbackrest"] == ("/mnt/backup/sru", False)
+    assert mounts(moved["backup"])["/var/lib/pgbackrest"] == ("/mnt/backup/sru", False)

@@ -16,10 +16,10 @@ import psycopg
 import requests
 
 from tests.fixtures.net import free_port, wait_for
-from tests.support.proc import run
+from tests.support.proc import run, sru
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager", "web")
+SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager", "web", "backup")
 
 
 def _start(var: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -67,11 +67,18 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
                     if v["name"] == "console_url"}
         with psycopg.connect(url.replace("postgres@", "sru_grafana@"), connect_timeout=2) as conn:
             assert conn.execute(query).fetchone() == (web,)
+        # WAL is archived and the backup taken at start makes a restorable chain, which the backup
+        # exporter reports to Prometheus (docs/operations.md).
+        conf = str(var / "data" / "pgbackrest" / "pgbackrest.conf")
+        wait_for(lambda: sru("db", "backup-status", "--database-url", url, "--pgbackrest-config", conf).returncode == 0,
+                 120, f"a restorable backup (log: {log})", interval=2)
+        metrics = requests.get(f"http://127.0.0.1:{ports['backup']}/metrics", timeout=30).text
+        assert "sru_backup_restorable 1.0" in metrics and 'sru_backup_last_completed_timestamp_seconds{type="full"}' in metrics
     finally:
         rc = _stop(proc)
     text = log.read_text(errors="replace")
     assert rc == 0, text[-3000:]
-    for name in ("exporter", "adapter", "prometheus", "alertmanager", "receiver", "web"):
+    for name in ("exporter", "adapter", "prometheus", "alertmanager", "receiver", "web", "backup"):
         assert f"[sru up] {name}" in text, f"{name} missing from the printed addresses"
     assert "[sru up] stopped" in text
     # Nothing keeps listening after Ctrl-C.

@@ -104,12 +104,13 @@ def accounts_file(tmp_path: Path) -> Path:
 
 @contextmanager
 def run_web(db: Database, tmp_path: Path, *extra: str, scheme: str = "http",
-            verify: Any = True) -> Iterator[tuple[str, Path]]:
-    """A started `sru web` process: (base URL, log path)."""
+            verify: Any = True, database_url: str | None = None) -> Iterator[tuple[str, Path]]:
+    """A started `sru web` process: (base URL, log path). ``database_url``: another server to read
+    (a standby) instead of the web_console login on ``db``'s."""
     port = free_port()
     log = tmp_path / "web.log"
     proc = start_logged([SRU, "web", f"--web.listen-address=127.0.0.1:{port}",
-                         "--database-url", web_login_url(db),
+                         "--database-url", database_url or web_login_url(db),
                          "--web.accounts-file", str(accounts_file(tmp_path)), *extra], log)
     url = f"{scheme}://127.0.0.1:{port}"
     try:
