@@ -39,7 +39,8 @@ pytestmark = pytest.mark.timeout(900)
 
 def _alert_rows(conn: psycopg.Connection, now: datetime) -> None:
     """A few alert_logs rows for every demo host, as the alert receiver writes them: one resolved and
-    acknowledged, one still open, one for an instance no systems row knows (system_id NULL)."""
+    acknowledged, one still open, one for an instance no systems row knows (system_id NULL); an open
+    session and an open anomaly episode per host."""
     hosts = conn.execute("SELECT id, hostname FROM systems ORDER BY hostname").fetchall()
     rule_names = ["SruCpuSaturated", "SruMemoryHigh", "SruHighIoWait"]
     for i, (system_id, hostname) in enumerate(hosts):
@@ -57,6 +58,13 @@ def _alert_rows(conn: psycopg.Connection, now: datetime) -> None:
                     jsonb_build_object('summary', 'Swapping on ' || %(host)s), false, NULL, NULL)""",
                      {"sid": system_id, "rule": rule_names[i % 3], "fp1": f"{i:016x}", "fp2": f"{i + 100:016x}",
                       "fired": fired, "now": now, "host": hostname, "sev": ("critical", "warning", "info")[i % 3]})
+    # And a session still open on every host since 3 hours ago: the demo's sessions are on working
+    # days only, so on a weekend or a Monday morning the last 24 h (host-detail's default range) had
+    # none and its session panels no rows.
+    conn.execute("""
+        INSERT INTO user_sessions (user_id, system_id, terminal, remote_host, login_time, is_active)
+        SELECT (SELECT min(id) FROM users), id, 'tmux/9', '10.0.9.9', %s, true FROM systems""",
+                 (now - timedelta(hours=3),))
     # And an open anomaly episode per host, as `sru optimize` stores it.
     conn.execute("SELECT record_anomaly_episodes(%s)", (Jsonb([
         {"system_id": str(system_id), "kind": "level_shift", "metric": "cpu_percent",
