@@ -12,9 +12,10 @@ STAMP := $(VENV)/.sru-installed
 deps:
 	@bash scripts/install-deps.sh
 
+# No `pip install --upgrade pip`: the venv's own pip (23.x on Debian 12) installs the project
+# editable, and the upgrade cost every fresh run a download (47 s at load 12 here).
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --upgrade pip
 	@$(VENV)/bin/pip install -q -e '.[test]'
 	@touch $@
 

@@ -35,27 +35,36 @@ apt_install() {
   if [ $had_policy = 0 ]; then rm -f /usr/sbin/policy-rc.d; fi
 }
 
+PG_CONFIG=/usr/lib/postgresql/$PGVER/bin/pg_config
+PKGLIB=/usr/lib/postgresql/$PGVER/lib
+VER=
+if [ -n "${SRU_TIMESCALEDB_SOURCE:-}" ]; then
+  VER=$(basename "$SRU_TIMESCALEDB_SOURCE" | sed -nE 's/^timescaledb-([0-9]+\.[0-9]+\.[0-9]+)\.tar\.gz$/\1/p')
+  if [ -n "$VER" ] && [ -f "$SRU_TIMESCALEDB_SOURCE" ] && ! { [ -f "$PKGLIB/timescaledb-tsl-$VER.so" ] && [ -f "$PKGLIB/timescaledb-$VER.so" ]; }; then
+    # The build's own packages join the first install: one apt-get run (and one round of dpkg
+    # triggers) on a fresh machine instead of two.
+    for p in "postgresql-server-dev-$PGVER" cmake gcc make libssl-dev; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+  fi
+fi
+
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt_install "${missing[@]}"
 fi
-
-PG_CONFIG=/usr/lib/postgresql/$PGVER/bin/pg_config
 
 # The community edition (Apache core + tsl/: compression, continuous aggregates, policies), built
 # from an upstream source tarball: what compose users run, and what the suite needs for tier `full`.
 if [ -n "${SRU_TIMESCALEDB_SOURCE:-}" ]; then
   SRC=$SRU_TIMESCALEDB_SOURCE
   [ -f "$SRC" ] || { log "SRU_TIMESCALEDB_SOURCE=$SRC: no such file"; exit 1; }
-  VER=$(basename "$SRC" | sed -nE 's/^timescaledb-([0-9]+\.[0-9]+\.[0-9]+)\.tar\.gz$/\1/p')
   [ -n "$VER" ] || { log "SRU_TIMESCALEDB_SOURCE=$SRC: expected a file named timescaledb-X.Y.Z.tar.gz"; exit 1; }
-  PKGLIB=/usr/lib/postgresql/$PGVER/lib
   if [ -f "$PKGLIB/timescaledb-tsl-$VER.so" ] && [ -f "$PKGLIB/timescaledb-$VER.so" ]; then
     log "TimescaleDB $VER community edition present for PostgreSQL $PGVER"
     exit 0
   fi
   log "building TimescaleDB $VER (community edition) from $SRC for PostgreSQL $PGVER"
-  apt_install "postgresql-server-dev-$PGVER" cmake gcc make libssl-dev
   # An Apache-only Debian package would own the same file names: remove it, the build replaces it.
   if dpkg-query -W -f='${Status}' "postgresql-$PGVER-timescaledb" 2>/dev/null | grep -q "install ok installed"; then
     log "removing the Apache-only postgresql-$PGVER-timescaledb package"

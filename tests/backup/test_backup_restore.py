@@ -252,8 +252,8 @@ CLOCK_BOUND = ("now()", "sru_host_status")
 def _dashboard_answers(db_url: str, time_from: datetime, time_to: datetime) -> dict[str, list[tuple]]:
     """Every SQL query of every dashboard that does not read the clock, as Grafana would run it over a
     fixed range."""
-    from tests.grafana.dashboards import load_dashboards, queries
-    from tests.grafana.render import panel_context, resolve_variables, run_sql
+    from tests.support.grafana.dashboards import load_dashboards, queries
+    from tests.support.grafana.render import panel_context, resolve_variables, run_sql
 
     answers = {}
     with psycopg.connect(db_url) as conn:

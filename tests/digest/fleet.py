@@ -15,7 +15,7 @@ def load_fleet(db: Database, now: datetime) -> None:
     from alertmanager.store import store_events
     from optimizer.demo import generate
     from optimizer.run import run_once
-    from tests.alerting.conftest import make_alert, notification
+    from tests.support.alerts import make_alert, notification
 
     period, _ = Schedule().latest_due(now)
     with db.connect() as conn:
