@@ -167,9 +167,11 @@ def open_cluster(datadir: Path, settings: Mapping[str, str], port: int | None = 
 
 
 def _free_port() -> int:
-    from tests.fixtures.net import free_port
+    import socket
 
-    return free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _configured_port(datadir: Path) -> int:
