@@ -387,6 +387,8 @@ def _aligned(s: _State, deadline: float) -> tuple[npt.NDArray[np.int_], int]:
 
 def _percentile_fit(s: _State, stat: str) -> Array:
     """Per unit (U, 2) size a baseline packs by: p95 or mean of the hourly demand."""
+    if s.D.shape[1] == 0:   # no hour in the window (a fleet with no history yet): nothing to size
+        return np.zeros((s.D.shape[0], s.D.shape[2]))
     return np.percentile(s.D, 95, axis=1) if stat == "p95" else s.D.mean(axis=1)
 
 

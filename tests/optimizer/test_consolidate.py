@@ -135,3 +135,11 @@ def test_per_user_units_split_a_host_across_receivers():
     whole = Fleet(hosts, units[:2] + [F.Unit("shared", 0.6 * 16 * day, 0.4 * 64 * flat, 0 * flat)], hod.size)
     assert plan(whole, FAST).retire == []
     _check_receivers(p, fleet, FAST)
+
+
+@pytest.mark.parametrize("method", ["aligned", "ffd_p95", "ff_mean"])
+def test_a_fleet_without_history_plans_nothing(method):
+    """A new database (no host, no hour yet): `sru db maintain`'s pass runs the weekly plan and its
+    baselines on it, and each method must answer an empty plan, not fail on an empty array."""
+    p = plan(Fleet(hosts=[], units=[], hours=0), replace(FAST, method=method))
+    assert p.retire == [] and p.moves == []
