@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Response, g, request
 
@@ -34,9 +35,8 @@ from sru.http.flaskapp import body, create_app
 from sru.silences import SilenceError, parse_duration
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
     import psycopg
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from prometheus_client import CollectorRegistry
     from psycopg_pool import ConnectionPool
 
@@ -51,7 +51,7 @@ T = TypeVar("T")
 
 
 class Metrics:
-    def __init__(self, registry: "CollectorRegistry") -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         from prometheus_client import Counter, Histogram
 
         self.requests = Counter("sru_alert_receiver_requests", "HTTP requests by handler and status code.",
@@ -80,9 +80,9 @@ def _json(doc: Any, status: int = 200) -> Response:
 class ReceiverApp:
     """The WSGI application (``self.flask``) with the pool and metrics it serves from."""
 
-    def __init__(self, pool: "ConnectionPool", *, max_request_bytes: int = 1 << 20,
-                 basic_auth: "BasicAuth | None" = None, bearer_token: str | None = None,
-                 alertmanager_url: str | None = None, registry: "CollectorRegistry | None" = None) -> None:
+    def __init__(self, pool: ConnectionPool, *, max_request_bytes: int = 1 << 20,
+                 basic_auth: BasicAuth | None = None, bearer_token: str | None = None,
+                 alertmanager_url: str | None = None, registry: CollectorRegistry | None = None) -> None:
         from prometheus_client import CollectorRegistry
 
         self.pool = pool
@@ -94,7 +94,7 @@ class ReceiverApp:
                                 retry_after=RETRY_AFTER_SECONDS, on_database_error=self._count_db_error)
         self._routes()
 
-    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self.flask.wsgi_app(environ, start_response)
 
     def _count_db_error(self, err: HTTPError) -> None:
@@ -213,7 +213,7 @@ class ReceiverApp:
             raise HTTPError(400, f"body is not JSON: {exc}") from None
 
     @contextmanager
-    def _transaction(self) -> Iterator["psycopg.Connection"]:
+    def _transaction(self) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction committed on exit (a failed commit is raised, and
         sru.http maps it: unavailable → 503, refused data → 400)."""
         with self.pool.connection() as conn:

@@ -8,8 +8,15 @@ import sys
 from typing import TYPE_CHECKING
 
 from sru.errors import ConfigError, SruError
-from sru.options import (add_database_url, add_format, add_listen_address, parse_listen_address, parse_size,
-                         read_secret_file, require_database_url)
+from sru.options import (
+    add_database_url,
+    add_format,
+    add_listen_address,
+    parse_listen_address,
+    parse_size,
+    read_secret_file,
+    require_database_url,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -97,7 +104,7 @@ def _run_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connect(args: argparse.Namespace, name: str) -> "psycopg.Connection":
+def _connect(args: argparse.Namespace, name: str) -> psycopg.Connection:
     from sru.db import connect
 
     return connect(require_database_url(args), application_name=name)

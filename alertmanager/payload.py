@@ -10,7 +10,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 SEVERITIES = ("critical", "warning", "info")
@@ -140,13 +140,13 @@ def parse_time(value: Any, where: str) -> datetime | None:
         raise PayloadError(f"{where}: {value[:64]!r} is not an RFC 3339 time")
     year, month, day, hour, minute, second, frac, z, sign, oh, om = m.groups()
     try:
-        offset = timezone.utc if z else timezone(
+        offset = UTC if z else timezone(
             (1 if sign == "+" else -1) * timedelta(hours=int(oh), minutes=int(om)))
         t = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
                      int((frac or "0")[:6].ljust(6, "0")), tzinfo=offset)
         if t.year == 1 and t.month == 1 and t.day == 1 and t.hour == 0 and t.utcoffset() == timedelta(0):
             return None  # Go's zero time.Time: "0001-01-01T00:00:00Z"
-        return t.astimezone(timezone.utc)
+        return t.astimezone(UTC)
     except (ValueError, OverflowError):  # month 13, offset 24:00, year 10000 in UTC, …
         raise PayloadError(f"{where}: {value[:64]!r} is not a time this receiver can store") from None
 

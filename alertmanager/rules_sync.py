@@ -9,10 +9,11 @@ the optimizer's anomaly rules) are left alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from alertmanager.payload import DEFAULT_SEVERITY, SEVERITIES
 from sru.config import load_yaml_file
@@ -106,7 +107,7 @@ RETURNING (xmax = 0) AS inserted
 """
 
 
-def sync_rules(conn: "psycopg.Connection", rows: list[RuleRow]) -> SyncResult:
+def sync_rules(conn: psycopg.Connection, rows: list[RuleRow]) -> SyncResult:
     """Upsert ``rows`` and disable every other enabled rule, in one transaction."""
     result = SyncResult([], [], [], 0)
     with conn.transaction():

@@ -26,7 +26,7 @@ class ReceiverSettings:
     pool_timeout: float = 5.0
 
 
-def build_app(settings: ReceiverSettings, web_config: "WebConfig | None" = None) -> "ReceiverApp":
+def build_app(settings: ReceiverSettings, web_config: WebConfig | None = None) -> ReceiverApp:
     from alertmanager.app import ReceiverApp
     from sru.db import open_pool
 
@@ -37,7 +37,7 @@ def build_app(settings: ReceiverSettings, web_config: "WebConfig | None" = None)
                        bearer_token=settings.bearer_token, alertmanager_url=settings.alertmanager_url)
 
 
-def run(settings: ReceiverSettings, web_config: "WebConfig | None" = None) -> None:
+def run(settings: ReceiverSettings, web_config: WebConfig | None = None) -> None:
     """Serve under gunicorn: one worker process (the receiver's metrics live in it) with threads."""
     from sru.http.serve import bind_address, serve
 

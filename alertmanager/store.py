@@ -8,9 +8,10 @@ notification is one transaction, so Alertmanager sees 2xx only once all of it is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from alertmanager.payload import AlertEvent
 from sru.acknowledge import AlertNotFound
@@ -50,7 +51,7 @@ WHERE a.resolved_at IS NULL
 """
 
 
-def store_events(conn: "psycopg.Connection", events: Iterable[AlertEvent]) -> int:
+def store_events(conn: psycopg.Connection, events: Iterable[AlertEvent]) -> int:
     """Upsert ``events`` in the caller's transaction; returns the number of rows written."""
     from psycopg.types.json import Jsonb
 
@@ -94,14 +95,14 @@ _COLUMNS = ("id, alert_name, severity, host, triggered_at, resolved_at, actual_v
             "summary, is_acknowledged, acknowledged_by, acknowledged_at, labels")
 
 
-def get_alert(conn: "psycopg.Connection", alert_id: int) -> AlertRow:
+def get_alert(conn: psycopg.Connection, alert_id: int) -> AlertRow:
     row = conn.execute(f"SELECT {_COLUMNS} FROM alert_log_details WHERE id = %s", (alert_id,)).fetchone()
     if row is None:
         raise AlertNotFound(alert_id)
     return AlertRow(*row)
 
 
-def list_alerts(conn: "psycopg.Connection", *, active: bool = False, host: str | None = None,
+def list_alerts(conn: psycopg.Connection, *, active: bool = False, host: str | None = None,
                 limit: int = 100) -> list[AlertRow]:
     where: list[str] = []
     params: list[str | int] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sru.db_cli import db_subcommands
@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.set_defaults(func=_exporter)
 
 
-def _pgbackrest(args: argparse.Namespace) -> "PgBackRest":
+def _pgbackrest(args: argparse.Namespace) -> PgBackRest:
     from backup.pgbackrest import PgBackRest
 
     if args.pgbackrest_config and not os.path.isfile(args.pgbackrest_config):
@@ -100,7 +100,7 @@ def _status(args: argparse.Namespace) -> int:
     max_age = parse_duration(args.max_age, "--max-age").total_seconds()
     with connect(require_database_url(args), autocommit=True, application_name="sru-backup-status") as conn:
         snap = read_snapshot(conn, _pgbackrest(args).info)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     status = evaluate(snap, max_age, now)
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(status), indent=2) + "\n")
@@ -110,13 +110,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from backup.schedule import backup_once, backup_forever
+    from backup.schedule import backup_forever, backup_once
 
     pgbr = _pgbackrest(args)
     full_every = parse_duration(args.full_every, "--full-every").total_seconds()
     if args.every:
         return backup_forever(pgbr, args.type, full_every, parse_duration(args.every, "--every").total_seconds())
-    kind = backup_once(pgbr, args.type, full_every, datetime.now(timezone.utc))
+    kind = backup_once(pgbr, args.type, full_every, datetime.now(UTC))
     print(f"{kind} backup done")
     return 0
 

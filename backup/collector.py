@@ -8,7 +8,7 @@ stale exporter cannot report a young backup."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

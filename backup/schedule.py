@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from backup.pgbackrest import BackupError, PgBackRest
 from backup.status import parse_backups
@@ -47,7 +47,7 @@ def backup_forever(pgbr: PgBackRest, requested: str, full_every_seconds: float, 
     `sru db backup-status` and the SruBackupStale alert), the schedule goes on."""
     while True:
         try:
-            backup_once(pgbr, requested, full_every_seconds, datetime.now(timezone.utc))
+            backup_once(pgbr, requested, full_every_seconds, datetime.now(UTC))
         except BackupError as exc:
             log.error("%s", exc)
         time.sleep(every_seconds)

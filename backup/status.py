@@ -9,9 +9,10 @@ last check catches an ``archive_command`` that reports success but writes elsewh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from backup.pgbackrest import BackupError
 
@@ -99,7 +100,7 @@ def _wal(name: str | None) -> str | None:
 
 
 def _utc(epoch: Any) -> datetime:
-    return datetime.fromtimestamp(float(epoch), timezone.utc)
+    return datetime.fromtimestamp(float(epoch), UTC)
 
 
 def parse_backups(info: dict[str, Any]) -> list[Backup]:
@@ -190,7 +191,7 @@ STANDBY_LAG_SQL = """SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_re
                             END::float8"""
 
 
-def read_database(conn: "psycopg.Connection") -> tuple[bool, Archiver, list[Replica], float | None]:
+def read_database(conn: psycopg.Connection) -> tuple[bool, Archiver, list[Replica], float | None]:
     """The server's side: recovery state, archiver statistics and replication."""
     import psycopg
 
@@ -215,7 +216,7 @@ def read_database(conn: "psycopg.Connection") -> tuple[bool, Archiver, list[Repl
 InfoSource = Callable[[], dict[str, Any]]  # PgBackRest.info or InfoFile.info
 
 
-def read_snapshot(conn: "psycopg.Connection", info_source: InfoSource | None) -> Snapshot:
+def read_snapshot(conn: psycopg.Connection, info_source: InfoSource | None) -> Snapshot:
     """Both sides, now. ``info_source`` None: a server without backups of its own (a standby whose
     primary is backed up), reported as such."""
     in_recovery, archiver, replicas, lag = read_database(conn)
@@ -229,7 +230,7 @@ def read_snapshot(conn: "psycopg.Connection", info_source: InfoSource | None) ->
     return Snapshot(in_recovery, archiver, replicas, lag, info, error)
 
 
-def snapshot_reader(connect: Callable[[], "psycopg.Connection"],
+def snapshot_reader(connect: Callable[[], psycopg.Connection],
                     info_source: InfoSource | None) -> Callable[[], Snapshot]:
     """A fresh snapshot per call, on a fresh connection (the exporter's data source)."""
     def read() -> Snapshot:

@@ -10,7 +10,6 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sru.migrate import migrate  # noqa: E402
 from scripts.pgcluster import (  # noqa: E402
     FAST,
     PgCluster,
@@ -19,6 +18,7 @@ from scripts.pgcluster import (  # noqa: E402
     start_cluster,
     timescaledb_settings,
 )
+from sru.migrate import migrate  # noqa: E402
 
 
 def cluster(license: str | None = "apache") -> PgCluster:

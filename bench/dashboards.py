@@ -20,7 +20,7 @@ import shutil
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +30,8 @@ import psycopg  # noqa: E402
 
 from scripts.pgcluster import migrate_template, start_cluster  # noqa: E402
 from tests.support.grafana.dashboards import load_dashboards, queries  # noqa: E402
-from tests.support.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
 from tests.support.grafana.macros import render_sql  # noqa: E402
+from tests.support.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
 
 
 def timed(conn: psycopg.Connection, sql: str, repeat: int) -> tuple[float, float, int]:
@@ -61,7 +61,7 @@ def bench_tier(tier: str, args: argparse.Namespace) -> dict[tuple[str, str], tup
             conn.execute("CREATE DATABASE bench TEMPLATE bench_tpl")
             conn.execute("CREATE ROLE bench_readonly LOGIN IN ROLE dashboard_readonly")
         url = cluster.url("bench")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         t = time.perf_counter()
         with psycopg.connect(url) as conn:
             demo = generate(conn, hosts=args.hosts, days=args.days, interval=timedelta(minutes=5), end=now)

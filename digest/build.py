@@ -25,7 +25,7 @@ def department_of(key: str) -> str | None:
     return key.split(":", 1)[1] if key.startswith("department:") else None
 
 
-def build_digest(conn: "psycopg.Connection", period: "Period", key: str, *, now: datetime,
+def build_digest(conn: psycopg.Connection, period: Period, key: str, *, now: datetime,
                  console_url: str) -> Digest:
     department = department_of(key)
     ctx = Context(conn, period, department, now, console_url)

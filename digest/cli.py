@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, require_database_url
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def parse_now(text: str | None) -> datetime:
     from optimizer.run import parse_since
 
-    return parse_since(text, "--now") if text else datetime.now(timezone.utc)
+    return parse_since(text, "--now") if text else datetime.now(UTC)
 
 
 def _digest(args: argparse.Namespace) -> int:

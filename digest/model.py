@@ -66,7 +66,7 @@ class Section:
 class Digest:
     key: str                       # 'fleet' or 'department:NAME'
     title: str
-    period: "Period"
+    period: Period
     built_at: datetime
     console_url: str
     sections: list[Section]
@@ -88,8 +88,8 @@ class Digest:
 class Context:
     """What a section builds from: the database (read-only), the period, the digest's department
     (None: the fleet), when the digest is built, and where the console is."""
-    conn: "psycopg.Connection"
-    period: "Period"
+    conn: psycopg.Connection
+    period: Period
     department: str | None
     now: datetime
     console_url: str
@@ -105,6 +105,6 @@ class SectionSource(Protocol):
     KEY: str
     TITLE: str
 
-    def available(self, conn: "psycopg.Connection") -> bool: ...
+    def available(self, conn: psycopg.Connection) -> bool: ...
 
     def build(self, ctx: Context) -> Section | None: ...

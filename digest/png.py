@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 WHITE = (255, 255, 255)
 GRID = (225, 225, 225)

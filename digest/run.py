@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from digest import ledger, render
 from digest.build import build_digest, department_of, subject
@@ -24,7 +25,7 @@ log = logging.getLogger("sru.digest")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -43,14 +44,14 @@ class RunSummary:
                 + (f"; not built: {'; '.join(self.skipped)}" if self.skipped else ""))
 
 
-def departments_supported(conn: "psycopg.Connection") -> bool:
+def departments_supported(conn: psycopg.Connection) -> bool:
     """Department digests need a section that knows departments (the usage ledger of issue 19)."""
     from digest.sections import SECTIONS
 
     return any(getattr(m, "DEPARTMENT", False) and m.available(conn) for m in SECTIONS)
 
 
-def build_and_store(conn: "psycopg.Connection", cfg: Config, period: Period, key: str, now: datetime) -> int:
+def build_and_store(conn: psycopg.Connection, cfg: Config, period: Period, key: str, now: datetime) -> int:
     """The stored digest of (period, key), built now if it is not there yet."""
     found = ledger.find_digest(conn, key, period.start)
     if found is not None:
@@ -65,7 +66,7 @@ def build_and_store(conn: "psycopg.Connection", cfg: Config, period: Period, key
     return digest_id
 
 
-def run(conn: "psycopg.Connection", cfg: Config, now: datetime, *, wait: bool = True,
+def run(conn: psycopg.Connection, cfg: Config, now: datetime, *, wait: bool = True,
         clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
         metrics_textfile: str | None = None) -> RunSummary:
     """``conn`` must be in autocommit mode (every ledger step is durable on its own) and in
@@ -99,7 +100,7 @@ def run(conn: "psycopg.Connection", cfg: Config, now: datetime, *, wait: bool = 
     return summary
 
 
-def _send_all(conn: "psycopg.Connection", cfg: Config, token: int, ids: list[int], summary: RunSummary, *,
+def _send_all(conn: psycopg.Connection, cfg: Config, token: int, ids: list[int], summary: RunSummary, *,
               wait: bool, clock: Callable[[], datetime], sleep: Callable[[float], None]) -> None:
     cache: dict[int, tuple] = {}
     while True:
@@ -127,7 +128,7 @@ def _send_all(conn: "psycopg.Connection", cfg: Config, token: int, ids: list[int
         summary.sent += 1
 
 
-def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.Claimed, cache: dict[int, tuple],
+def _send_one(conn: psycopg.Connection, cfg: Config, token: int, row: ledger.Claimed, cache: dict[int, tuple],
               clock: Callable[[], datetime]) -> None:
     """Send one claimed delivery; it is marked sent the moment the receiver accepts it (a send that
     fails after that — QUIT, reading the answer's body — changes nothing)."""
@@ -167,7 +168,7 @@ def _send_one(conn: "psycopg.Connection", cfg: Config, token: int, row: ledger.C
     post_json(dest.url or "", body, headers, cfg.http_timeout, on_commit, on_accepted)
 
 
-def scheduled(connect: Callable[[], "psycopg.Connection"], cfg: Config, *, metrics_textfile: str | None = None,
+def scheduled(connect: Callable[[], psycopg.Connection], cfg: Config, *, metrics_textfile: str | None = None,
               clock: Callable[[], datetime] = utcnow) -> Callable[[], None]:
     """The step `sru optimize --every` runs after each pass: a no-op but for the claim query once the
     latest due period's digests are out; retries wait for the next pass instead of blocking it."""

@@ -8,7 +8,7 @@ offset before the gap, i.e. an hour later on the clock: zoneinfo's fold=0."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sru.errors import ConfigError
@@ -28,17 +28,17 @@ class Schedule:
         return self.every == "daily" or day.weekday() == self.weekday
 
     def due_time(self, day: date) -> datetime:
-        return datetime.combine(day, self.at, self.zone).astimezone(timezone.utc)
+        return datetime.combine(day, self.at, self.zone).astimezone(UTC)
 
-    def period_ending(self, day: date) -> "Period":
+    def period_ending(self, day: date) -> Period:
         """The period whose digest is due on ``day`` (a due date): the local days before it."""
         days = 7 if self.every == "weekly" else 1
         start = datetime.combine(day - timedelta(days=days), time(0), self.zone)
         end = datetime.combine(day, time(0), self.zone)
-        return Period(start.astimezone(timezone.utc), end.astimezone(timezone.utc), self.zone.key,
+        return Period(start.astimezone(UTC), end.astimezone(UTC), self.zone.key,
                       day - timedelta(days=days), day - timedelta(days=1))
 
-    def latest_due(self, now: datetime) -> tuple["Period", datetime]:
+    def latest_due(self, now: datetime) -> tuple[Period, datetime]:
         """The period just ended at ``now``: the latest one whose due time is not after ``now``, and
         that due time."""
         day = now.astimezone(self.zone).date()
@@ -74,12 +74,12 @@ class Period:
             return f"{self.first_day:%a %d %b %Y}"
         return f"{self.first_day:%a %d %b} – {self.last_day:%a %d %b %Y}"
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The period of as many local days just before this one (the week before: 167-169 h)."""
         zone = ZoneInfo(self.zone)
         n = (self.last_day - self.first_day).days + 1
         first = self.first_day - timedelta(days=n)
-        return Period(datetime.combine(first, time(0), zone).astimezone(timezone.utc), self.start, self.zone,
+        return Period(datetime.combine(first, time(0), zone).astimezone(UTC), self.start, self.zone,
                       first, self.first_day - timedelta(days=1))
 
     def days(self) -> list[date]:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import http.client
 import re
 import smtplib
-import socket
 import ssl
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from digest.config import Destination, Smtp
@@ -108,7 +107,7 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, on
         if 200 <= resp.status < 300:
             on_accepted()
         answer = resp.read(MAX_RESPONSE).decode(errors="replace")
-    except (OSError, http.client.HTTPException, socket.timeout) as exc:
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
         raise SendError(f"POST {u.scheme}://{u.hostname}:{u.port or ''}{u.path}: {exc}",
                         maybe_delivered=committed) from None
     finally:

@@ -11,8 +11,9 @@ is used, so ``sru --help`` works on a minimal install."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from exporter.registry import Option, boolean, collectors, string
 from sru.config import load_yaml_file

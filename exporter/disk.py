@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator
-
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from exporter.procfs import SECTOR_BYTES, read_diskstats
 from exporter.registry import CollectorSpec, Option, regex, register

@@ -6,7 +6,9 @@ reading a GPU does not support is left out for that GPU only."""
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from exporter.nvml import NVML_ERROR_GPU_IS_LOST, DeviceHandle, Nvml, NvmlModule, _text, optional
 from exporter.procfs import UserNames, read_process
@@ -131,7 +133,7 @@ class GpuCollector:
             # "NVIDIA A100-SXM4-40GB MIG 1g.5gb" → "1g.5gb"
             profile = name.rpartition(" MIG ")[2] if " MIG " in name else name
             mlv = lv + [str(i), _text(nv.nvmlDeviceGetUUID(m)), profile]
-            mem = read(lambda: nv.nvmlDeviceGetMemoryInfo(m))
+            mem = read(partial(nv.nvmlDeviceGetMemoryInfo, m))
             if mem is not None:
                 f.mig_used.add_metric(mlv, mem.used)
                 f.mig_total.add_metric(mlv, mem.total)
@@ -140,7 +142,7 @@ class GpuCollector:
         used: dict[int, int] = {}
         # A process may appear as compute and graphics (or once per MIG instance): sum per pid.
         for fn in (nv.nvmlDeviceGetComputeRunningProcesses, nv.nvmlDeviceGetGraphicsRunningProcesses):
-            for p in read(lambda: fn(h)) or ():
+            for p in read(partial(fn, h)) or ():
                 if p.usedGpuMemory is not None:  # None without permission to see the figure
                     used[p.pid] = used.get(p.pid, 0) + p.usedGpuMemory
         for pid, mem in heapq.nlargest(self._top, used.items(), key=lambda kv: (kv[1], -kv[0])):

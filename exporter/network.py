@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator, Literal, Mapping, Protocol
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from exporter.registry import CollectorSpec, Option, regex, register
 

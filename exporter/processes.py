@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import heapq
 import os
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
-
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from exporter.procfs import ProcStat, UserNames, iter_processes
 from exporter.registry import CollectorSpec, Option, count, register

@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from sru.errors import ConfigError
 from sru.options import parse_duration
@@ -89,7 +90,7 @@ class Option:
 class CollectorSpec:
     name: str                                           # --collector.<name>, the collector label
     help: str
-    build: Callable[["Settings", "Host"], "Collector"]
+    build: Callable[[Settings, Host], Collector]
     options: tuple[Option, ...] = ()                    # keys under collector.<name>.
     enabled_by_default: bool = True
 

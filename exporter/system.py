@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from exporter.nvml import Nvml, _text
 from exporter.registry import CollectorSpec, register

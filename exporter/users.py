@@ -28,8 +28,10 @@ import math
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter.nvml import NVML_ERROR_GPU_IS_LOST, DeviceHandle, Nvml, NvmlModule, _text, optional
 from exporter.procfs import ProcStat, UserNames, iter_processes
@@ -257,7 +259,7 @@ class UsersCollector:
         # A process may be listed as compute and as graphics: its memory is summed, it counts once.
         on_gpu: set[int] = set()
         for fn in (nv.nvmlDeviceGetComputeRunningProcesses, nv.nvmlDeviceGetGraphicsRunningProcesses):
-            for p in optional(nv, lambda: fn(h)) or ():
+            for p in optional(nv, partial(fn, h)) or ():
                 on_gpu.add(p.pid)
                 # None: not allowed to see the figure; the process still holds the GPU, amount unknown.
                 g.memory[owner.get(p.pid, OTHER)] += p.usedGpuMemory or 0

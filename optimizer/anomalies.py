@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,7 +80,7 @@ _ROW = np.dtype([("nf", ">i2"), ("l_id", ">i4"), ("id", "V16"), ("l_h", ">i4"), 
 _COPY_HEADER = 19    # binary COPY: signature (11), flags (4), header extension length (4)
 
 
-def _hourly_rows(conn: "psycopg.Connection", start: datetime, end: datetime
+def _hourly_rows(conn: psycopg.Connection, start: datetime, end: datetime
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(host ids, epoch hours, hourly mean and max of every metric) of hours [start, end), ordered by
     host and hour, as one binary COPY read by numpy: every column is NOT NULL (NULL → NaN in SQL),
@@ -106,7 +106,7 @@ def _hourly_rows(conn: "psycopg.Connection", start: datetime, end: datetime
     return rows["id"], rows["h"].astype(np.int64), data
 
 
-def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime,
+def detect(conn: psycopg.Connection, eval_from: datetime, eval_to: datetime,
            limits: dict[str, float] | None = None) -> list[FoundEpisode]:
     """Episodes of every host that reach into hours [eval_from, eval_to), judged against the
     thresholds the database holds (``limits``: as the pass already read them)."""
@@ -131,7 +131,7 @@ def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime,
     default_from = core.resume_from(first, [])
     judge_from = {key: max(core.resume_from(first, eps), oldest) for key, eps in ours.items()}
     start_hour = min([default_from, *judge_from.values()]) - int(HISTORY.total_seconds()) // 3600
-    start = datetime.fromtimestamp(start_hour * 3600, timezone.utc)
+    start = datetime.fromtimestamp(start_hour * 3600, UTC)
     ids, hours, data_all = _hourly_rows(conn, start, eval_to)
     if len(ids) == 0:
         return []
@@ -159,13 +159,13 @@ def detect(conn: "psycopg.Connection", eval_from: datetime, eval_to: datetime,
             j0 = judge_from.get((sid, metric), default_from) - start_hour
             for ep in core.find_episodes(mean, peak, judge_from=j0, params=params, limit=params.limits[metric],
                                          exclude=exclude, cap=CAP, phase=phase):
-                at = datetime.fromtimestamp((start_hour + ep.start) * 3600, timezone.utc)
+                at = datetime.fromtimestamp((start_hour + ep.start) * 3600, UTC)
                 end = None if ep.open else at + timedelta(hours=ep.end - ep.start + 1)
                 found.append(FoundEpisode(sid, metric, ep, at, end))
     return found
 
 
-def store(conn: "psycopg.Connection", episodes: list[FoundEpisode]) -> int:
+def store(conn: psycopg.Connection, episodes: list[FoundEpisode]) -> int:
     """Write through record_anomaly_episodes(): rows inserted or changed."""
     from psycopg.types.json import Jsonb
 
@@ -179,7 +179,7 @@ def store(conn: "psycopg.Connection", episodes: list[FoundEpisode]) -> int:
     return total
 
 
-def recent_episodes(conn: "psycopg.Connection", since: datetime, limit_per_host: int = 5) -> dict[Any, list[dict]]:
+def recent_episodes(conn: psycopg.Connection, since: datetime, limit_per_host: int = 5) -> dict[Any, list[dict]]:
     """The latest episodes per host that were open at some point since ``since``, newest first, for
     the evidence of recommendations."""
     rows = conn.execute(

@@ -69,7 +69,7 @@ class Params:
     limits: dict[str, float] = field(default_factory=dict)  # metric → hard limit of ``threshold``
 
     @classmethod
-    def from_values(cls, values: dict[str, float], limits: dict[str, float]) -> "Params":
+    def from_values(cls, values: dict[str, float], limits: dict[str, float]) -> Params:
         """From thresholds by field name; a missing or unknown name is an error that names it."""
         names = {f.name for f in fields(cls)} - {"limits"}
         missing, unknown = sorted(names - set(values)), sorted(set(values) - names)

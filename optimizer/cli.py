@@ -10,14 +10,14 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from optimizer import plan_cli
+
+# The renderers' own list: report.py imports only the standard library at import time.
+from optimizer.report import FORMATS as REPORT_FORMATS
 from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration, require_database_url
 from sru.output import write_output
-
-from optimizer import plan_cli
-# The renderers' own list: report.py imports only the standard library at import time.
-from optimizer.report import FORMATS as REPORT_FORMATS
 
 if TYPE_CHECKING:
     import psycopg
@@ -101,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     maint.set_defaults(func=_maintain)
 
 
-def _connect(args: argparse.Namespace, command: str, autocommit: bool = False) -> "psycopg.Connection":
+def _connect(args: argparse.Namespace, command: str, autocommit: bool = False) -> psycopg.Connection:
     """The connection a command works on: the URL stays here, at the edge. An unreachable server
     raises DatabaseUnavailable, which `sru` prints as one line."""
     from sru.db import connect

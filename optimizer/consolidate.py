@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -230,7 +231,7 @@ class _State:
         self.dkth = (np.partition(self.D, i, axis=1)[:, i] if i >= 0 else self.D.max(axis=1)) if U and T \
             else np.zeros((U, 2))
 
-    def exceed(self, load: Array, k: "int | npt.NDArray[np.int_]") -> Array:
+    def exceed(self, load: Array, k: int | npt.NDArray[np.int_]) -> Array:
         """Hours above the limit per resource: ``load`` (n, T, 2) on hosts ``k`` (n,)."""
         lim = self.lim[np.atleast_1d(k)]
         return (load > lim[:, None, :]).sum(axis=1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -188,7 +188,7 @@ def _copy_buffer(system_id: uuid.UUID, ts: np.ndarray, cols: dict[str, np.ndarra
     return rec.tobytes()
 
 
-def generate(conn: "psycopg.Connection", hosts: int = 50, days: float = 365,
+def generate(conn: psycopg.Connection, hosts: int = 50, days: float = 365,
              interval: timedelta | float = timedelta(minutes=5), seed: int = 42, *,
              end: datetime | None = None, progress: bool = False) -> DemoResult:
     """Write ``hosts`` demo hosts with ``days`` of history at ``interval`` (timedelta or seconds),
@@ -212,11 +212,11 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:  # a tqdm bar (tqdm 
     return tqdm(total=total, disable=not enabled, desc=desc, unit="rows", unit_scale=True)
 
 
-def _generate(conn: "psycopg.Connection", hosts: int, days: float, step: int, seed: int,
+def _generate(conn: psycopg.Connection, hosts: int, days: float, step: int, seed: int,
               ts: np.ndarray, progress: bool) -> DemoResult:
     tier = schema_tier(conn)
-    start = datetime.fromtimestamp(int(ts[0]), timezone.utc)
-    end = datetime.fromtimestamp(int(ts[-1]), timezone.utc)
+    start = datetime.fromtimestamp(int(ts[0]), UTC)
+    end = datetime.fromtimestamp(int(ts[-1]), UTC)
     result = DemoResult(hosts=[], start=start, end=end, interval=timedelta(seconds=step))
     with conn.transaction():
         conn.execute("DELETE FROM systems WHERE hostname LIKE 'demo-%'")
@@ -261,7 +261,7 @@ def _generate(conn: "psycopg.Connection", hosts: int, days: float, step: int, se
     return result
 
 
-def _users(conn: "psycopg.Connection") -> list[int]:
+def _users(conn: psycopg.Connection) -> list[int]:
     ids = []
     for k, name in enumerate(_USERS):
         ids.append(scalar(
@@ -275,7 +275,7 @@ def _day_starts(ts: np.ndarray) -> np.ndarray:
     return np.unique(ts // 86400 * 86400)
 
 
-def _sessions(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
+def _sessions(conn: psycopg.Connection, hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
               signals: dict[uuid.UUID, dict]) -> int:
     """One or two sessions per host and working day; idle hosts see an occasional login. Compute
     hosts (CPU-bound, GPU-saturated) see users every day, weekends included, as real labs do: any 24
@@ -304,8 +304,8 @@ def _sessions(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: list[
                 active = logout > end
                 k = min(d, len(peak_cpu) - 1)
                 rows.append((user, host.system_id, f"pts/{s}", f"10.0.{i % 250}.{10 + s}",
-                             datetime.fromtimestamp(login, timezone.utc),
-                             None if active else datetime.fromtimestamp(logout, timezone.utc),
+                             datetime.fromtimestamp(login, UTC),
+                             None if active else datetime.fromtimestamp(logout, UTC),
                              active, round(float(peak_cpu[k]), 2), round(float(peak_ram[k]), 2)))
     with conn.cursor() as cur, cur.copy(
             "COPY user_sessions (user_id, system_id, terminal, remote_host, login_time, logout_time, "
@@ -330,7 +330,7 @@ _PROCESSES: dict[str, list[tuple[str, str, int | None, float, float, float]]] = 
 }
 
 
-def _processes(conn: "psycopg.Connection", hosts: list[DemoHost], ts: np.ndarray, step: int,
+def _processes(conn: psycopg.Connection, hosts: list[DemoHost], ts: np.ndarray, step: int,
                signals: dict[uuid.UUID, dict], seed: int, progress: bool) -> int:
     """Hourly snapshots of each host's notable processes over the last 14 days."""
     hourly = np.nonzero((ts % 3600 < step) & (ts > ts[-1] - PROCESS_DAYS * 86400))[0]
@@ -344,7 +344,7 @@ def _processes(conn: "psycopg.Connection", hosts: list[DemoHost], ts: np.ndarray
             procs: list[tuple[str, str, int | None, float, float, float]] = [("sshd", "sshd: /usr/sbin/sshd -D [listener]", None, 0.001, 8.0, 0.0)]
             procs += _PROCESSES[host.archetype]
             for j in hourly:
-                when = datetime.fromtimestamp(int(ts[j]), timezone.utc)
+                when = datetime.fromtimestamp(int(ts[j]), UTC)
                 busy = cols["cpu_percent"][j] / 100.0
                 for k, (name, cmd, user_off, cpu_share, mem, gpu_share) in enumerate(procs):
                     user = None if user_off is None else _USERS[(i + user_off) % len(_USERS)]
@@ -383,7 +383,7 @@ def _user_shares(arch: str, gpu_count: int) -> list[tuple[int, float, float]]:
     return [(0, 0.75, 1.0), (1, 0.25, 0.0)]
 
 
-def _user_usage(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
+def _user_usage(conn: psycopg.Connection, hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
                 step: int, signals: dict[uuid.UUID, dict], progress: bool) -> int:
     every = max(1, -(-USER_STEP // step))          # host samples per user sample
     blocks = len(ts) // every
@@ -410,7 +410,7 @@ def _user_usage(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: lis
             cols = signals[host.system_id]
 
             def mean(name: str) -> np.ndarray:
-                values = cols[name]
+                values = cols[name]  # noqa: B023 (called within this iteration only)
                 if values is None:
                     return np.zeros(blocks)
                 return np.asarray(values[len(ts) - blocks * every:]).reshape(blocks, every).mean(axis=1)
@@ -457,7 +457,7 @@ def _user_usage(conn: "psycopg.Connection", hosts: list[DemoHost], user_ids: lis
     return count
 
 
-def _mark_stale(conn: "psycopg.Connection", since: datetime) -> None:
+def _mark_stale(conn: psycopg.Connection, since: datetime) -> None:
     """Tell the optimizer that summaries from ``since`` on must be recomputed (no-op before its
     migrations are applied)."""
     exists = conn.execute("SELECT to_regprocedure('mark_summaries_stale(timestamptz)') IS NOT NULL").fetchone()

@@ -100,7 +100,7 @@ def _read_yaml(path: str, text: str) -> dict[str, str]:
     return out
 
 
-def apply_departments(conn: "psycopg.Connection", mapping: dict[str, str], *, dry_run: bool = False) -> Changes:
+def apply_departments(conn: psycopg.Connection, mapping: dict[str, str], *, dry_run: bool = False) -> Changes:
     """Make users.department what ``mapping`` says (users not in it: NULL); commits unless ``dry_run``."""
     users = sorted(mapping)
     depts = [mapping[u] for u in users]

@@ -3,9 +3,10 @@ and the weekly pattern of usage (seasonal decomposition of hourly means) for the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -117,7 +118,7 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float
     return fc
 
 
-def whole_days_end(conn: "psycopg.Connection", now: datetime) -> datetime:
+def whole_days_end(conn: psycopg.Connection, now: datetime) -> datetime:
     """Where the daily summaries a forecast may use end: ``now``, or earlier where the optimizer's
     last pass had not seen data past it (``summaries_through``, the newest sample it summarised).
 
@@ -130,7 +131,7 @@ def whole_days_end(conn: "psycopg.Connection", now: datetime) -> datetime:
     return now if through is None or through[0] is None else min(now, through[0])
 
 
-def host_forecasts(conn: "psycopg.Connection", now: datetime,
+def host_forecasts(conn: psycopg.Connection, now: datetime,
                    metrics: Sequence[str] = METRICS,
                    system_ids: Sequence[Any] | None = None,
                    thresholds: dict[str, float] | None = None) -> dict[Any, dict[str, Forecast]]:
@@ -152,7 +153,7 @@ def host_forecasts(conn: "psycopg.Connection", now: datetime,
         by_host.setdefault(r[0], []).append(r)
     out: dict[Any, dict[str, Forecast]] = {}
     for sid, rs in by_host.items():
-        days = [r[1].astimezone(timezone.utc).date() for r in rs]
+        days = [r[1].astimezone(UTC).date() for r in rs]
         out[sid] = {}
         for k, metric in enumerate(metrics):
             values = [r[2 + k] for r in rs]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def refresh_hourly_aggregate(conn: "psycopg.Connection", start: datetime, end: datetime) -> None:
+def refresh_hourly_aggregate(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
     """Full tier only: refresh the continuous aggregate over the whole hours that meet [start, end).
     Commits what ``conn`` has done so far. Nothing to do on the other tiers."""
     from sru.db import schema_tier
@@ -24,7 +24,7 @@ def refresh_hourly_aggregate(conn: "psycopg.Connection", start: datetime, end: d
     _refresh(conn, (("hourly_performance_stats", "hour"),), start, end)
 
 
-def _refresh(conn: "psycopg.Connection", views: tuple[tuple[str, str], ...], start: datetime, end: datetime) -> None:
+def _refresh(conn: psycopg.Connection, views: tuple[tuple[str, str], ...], start: datetime, end: datetime) -> None:
     """Refresh each (aggregate, bucket unit) over the whole buckets that meet [start, end), in
     order, outside any transaction (a refresh commits by itself): commits ``conn`` first."""
     conn.commit()
@@ -45,7 +45,7 @@ def _refresh(conn: "psycopg.Connection", views: tuple[tuple[str, str], ...], sta
 USER_USAGE_AGGREGATES = ("user_usage_hourly", "user_usage_host_hourly", "user_usage_daily", "user_usage_host_daily")
 
 
-def refresh_user_usage_aggregates(conn: "psycopg.Connection", start: datetime, end: datetime) -> None:
+def refresh_user_usage_aggregates(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
     """Full tier only: refresh the ledger's aggregates over the whole hours (and for the daily ones
     the whole days) that meet [start, end); commits. The other tiers roll up with
     ``sru_rollup_user_usage()`` inside the pass."""
@@ -56,7 +56,7 @@ def refresh_user_usage_aggregates(conn: "psycopg.Connection", start: datetime, e
     _refresh(conn, tuple((v, "day" if v.endswith("daily") else "hour") for v in USER_USAGE_AGGREGATES), start, end)
 
 
-def roll_up(conn: "psycopg.Connection", start: datetime, end: datetime) -> int | None:
+def roll_up(conn: psycopg.Connection, start: datetime, end: datetime) -> int | None:
     """Hourly stats over [start, end) on any tier: the number of hours written or changed on plain
     and apache, None on full (TimescaleDB does not say what a refresh changed)."""
     from sru.db import scalar, schema_tier

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def maintain(conn: "psycopg.Connection", *, raw_retention: timedelta = timedelta(days=365),
+def maintain(conn: psycopg.Connection, *, raw_retention: timedelta = timedelta(days=365),
              hourly_retention: timedelta = timedelta(days=3 * 365), rollups: bool = True) -> list[str]:
     """Retention, then an incremental optimizer pass, then ANALYZE, each committed on ``conn``."""
     from sru.db import schema_tier
@@ -39,7 +39,7 @@ def maintain(conn: "psycopg.Connection", *, raw_retention: timedelta = timedelta
     return lines
 
 
-def _policy_lines(conn: "psycopg.Connection") -> list[str]:
+def _policy_lines(conn: psycopg.Connection) -> list[str]:
     """One line per TimescaleDB policy job: what it does, when it last ran and how, when it runs
     next; and how much compression has saved so far."""
     lines = []

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 MAX_PINS = 1000
 
 
-def register(sub: argparse._SubParsersAction, connect: Callable[[argparse.Namespace, str], "psycopg.Connection"],
+def register(sub: argparse._SubParsersAction, connect: Callable[[argparse.Namespace, str], psycopg.Connection],
              login: str) -> None:
     p = sub.add_parser("plan", help="consolidation plan: which hosts could go, where their load moves")
     add_database_url(p)
@@ -63,7 +64,7 @@ def parse_headroom(text: str, option: str = "--headroom") -> float:
 
 
 def options_from(headroom: str, quantile: float, pins: list[str], same_location: bool, method: str = "aligned",
-                 budget: str = "10s") -> "Options":
+                 budget: str = "10s") -> Options:
     from optimizer.consolidate import Options
 
     if not 50 <= quantile <= 100:
@@ -77,11 +78,11 @@ def options_from(headroom: str, quantile: float, pins: list[str], same_location:
                    same_location=same_location, method=method, time_budget_s=seconds)
 
 
-def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace, str], "psycopg.Connection"]) -> int:
+def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace, str], psycopg.Connection]) -> int:
     from optimizer import plan_render, plan_store
     from optimizer.consolidate import PlanError
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     render = plan_render.as_json if args.format == "json" else plan_render.as_table
     if args.show:
         with connect(args, "plan") as conn:

@@ -20,7 +20,7 @@ must be a member of ``personal_usage_reader`` (analyst is; the console's role is
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,7 +51,7 @@ def _saturated(cpu: np.ndarray, ram: np.ndarray, swap: np.ndarray, iowait: np.nd
 
 def window_bounds(now: datetime, window: timedelta) -> tuple[datetime, datetime]:
     """[from, to) of whole UTC hours ending at the hour that contains ``now`` (excluded: not complete)."""
-    to = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    to = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return to - timedelta(hours=int(window.total_seconds() // 3600)), to
 
 
@@ -89,7 +89,7 @@ def _split_by_user(rows: list[tuple], start: datetime, hours: int, seen: np.ndar
     return out
 
 
-def load_fleet(conn: "psycopg.Connection", now: datetime, window: timedelta = timedelta(days=28), *,
+def load_fleet(conn: psycopg.Connection, now: datetime, window: timedelta = timedelta(days=28), *,
                location: str | None = None, by_user: bool = False) -> tuple[Fleet, dict[str, object]]:
     """(fleet, {hostname: system id}) of the hosts (of ``location``, if given) over ``window``
     before ``now``. Reads in the caller's transaction and leaves it open."""

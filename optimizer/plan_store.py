@@ -30,7 +30,7 @@ class PlanNotFound(SruError):
     """No stored plan with that id (or none at all)."""
 
 
-def make(conn: "psycopg.Connection", now: datetime, options: Options | None = None,
+def make(conn: psycopg.Connection, now: datetime, options: Options | None = None,
          window: timedelta = DEFAULT_WINDOW, location: str | None = None,
          baselines: bool = True, by_user: bool = False) -> dict[str, Any]:
     """Plan over ``window`` before ``now``: {"plan", "fleet", "ids", "from", "to", "baselines"}.
@@ -96,7 +96,7 @@ def report_rows(made: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def store(conn: "psycopg.Connection", made: dict[str, Any], actor: str) -> str:
+def store(conn: psycopg.Connection, made: dict[str, Any], actor: str) -> str:
     """Store the plan and its reports (in the caller's transaction); returns the plan id."""
     p: Plan = made["plan"]
     doc = json.loads(json.dumps({"summary": summary(made), "rows": report_rows(made)}, default=json_default))
@@ -108,13 +108,13 @@ def store(conn: "psycopg.Connection", made: dict[str, Any], actor: str) -> str:
     return str(row[0])
 
 
-def latest_planned_at(conn: "psycopg.Connection", actor: str | None = None) -> datetime | None:
+def latest_planned_at(conn: psycopg.Connection, actor: str | None = None) -> datetime | None:
     row = conn.execute("SELECT max(planned_at) FROM consolidation_plans WHERE %(a)s::text IS NULL "
                        "OR created_by = %(a)s", {"a": actor}).fetchone()
     return row[0] if row else None
 
 
-def stored_plan(conn: "psycopg.Connection", now: datetime, plan_id: str | None = None) -> dict[str, Any]:
+def stored_plan(conn: psycopg.Connection, now: datetime, plan_id: str | None = None) -> dict[str, Any]:
     """A stored plan (default: the newest) with its reports, their workflow status and, for the
     implemented ones, the realised p95/p99 of each receiver next to the prediction."""
     from psycopg.rows import dict_row
@@ -142,7 +142,7 @@ def stored_plan(conn: "psycopg.Connection", now: datetime, plan_id: str | None =
             "options": head["options"], "summary": head["summary"], "reports": reports}
 
 
-def realised(conn: "psycopg.Connection", hosts: list[str], since: datetime, now: datetime,
+def realised(conn: psycopg.Connection, hosts: list[str], since: datetime, now: datetime,
              days: int = REALISED_DAYS) -> dict[str, Any]:
     """Per host: p95/p99 of hourly mean CPU and RAM % over [since, since + days) (so far, if that is
     not over yet), the hours seen and whether the period is complete."""
@@ -165,7 +165,7 @@ def realised(conn: "psycopg.Connection", hosts: list[str], since: datetime, now:
     return out
 
 
-def report_section(conn: "psycopg.Connection", now: datetime) -> dict[str, Any] | None:
+def report_section(conn: psycopg.Connection, now: datetime) -> dict[str, Any] | None:
     """The newest stored plan, compact, for `sru report` (every format): what it retires and saves,
     and per report its status, receivers, predicted and realised p95/p99. None when there is none."""
     try:

@@ -5,7 +5,8 @@ format it. Standard library only at import time: the CLI reads ``FORMATS`` when 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from optimizer.report_html import as_html
 from optimizer.report_queries import build_report

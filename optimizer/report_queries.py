@@ -5,8 +5,9 @@ renderer of :mod:`optimizer.report_render` formats. Reads only; the caller owns 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from optimizer import thresholds
 from sru import clock
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def build_report(conn: "psycopg.Connection", *, window: timedelta = timedelta(days=30),
+def build_report(conn: psycopg.Connection, *, window: timedelta = timedelta(days=30),
                  hosts: Sequence[str] | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The report of the hosts ``hosts`` (default: every host not retired) over ``window`` before
     ``now``. Ends the read-only transaction it opened, so a long-lived connection stays idle."""

@@ -8,7 +8,9 @@ import io
 import json
 from typing import Any
 
-from optimizer.plan_render import CSV_HEADER as PLAN_HEADER, report_lines as plan_lines, report_rows as plan_rows
+from optimizer.plan_render import CSV_HEADER as PLAN_HEADER
+from optimizer.plan_render import report_lines as plan_lines
+from optimizer.plan_render import report_rows as plan_rows
 from sru.output import json_default
 
 HOST_HEADER = ["host", "score", "p95 cpu %", "p95 ram %", "p95 gpu %", "p95 io wait %", "bottlenecks",

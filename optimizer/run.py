@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from sru import clock
 from sru.db import scalar
@@ -66,10 +67,10 @@ def parse_since(text: str, option: str = "--since") -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(option, f"{text!r} is not an ISO 8601 time like 2025-01-31T00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def run_once(conn: "psycopg.Connection", *, full: bool = False, since: datetime | None = None,
+def run_once(conn: psycopg.Connection, *, full: bool = False, since: datetime | None = None,
              late_window: timedelta = timedelta(days=2), window: timedelta = timedelta(days=30),
              now: datetime | None = None, progress: bool = False,
              plan_every: timedelta | None = PLAN_EVERY) -> RunResult:
@@ -87,7 +88,7 @@ def _timed(result: RunResult, name: str, fn: Callable[..., Any], *args: Any) -> 
     return value
 
 
-def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_window: timedelta,
+def _run(conn: psycopg.Connection, full: bool, since: datetime | None, late_window: timedelta,
          window: timedelta, now: datetime | None, progress: bool, plan_every: timedelta | None) -> RunResult:
     from tqdm import tqdm
 
@@ -160,7 +161,7 @@ def _run(conn: "psycopg.Connection", full: bool, since: datetime | None, late_wi
     return result
 
 
-def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, window: timedelta,
+def _recommend(conn: psycopg.Connection, result: RunResult, forecasts: dict, window: timedelta,
                now: datetime) -> None:
     from psycopg.types.json import Jsonb
 
@@ -199,7 +200,7 @@ def _recommend(conn: "psycopg.Connection", result: RunResult, forecasts: dict, w
             result.reports_unchanged += 1
 
 
-def _plan(conn: "psycopg.Connection", result: RunResult, now: datetime, every: timedelta) -> None:
+def _plan(conn: psycopg.Connection, result: RunResult, now: datetime, every: timedelta) -> None:
     """The weekly consolidation plan: filed when this step's last plan is ``every`` old, over the
     default window and options (what-ifs are `sru plan` and the console's Plan page)."""
     from optimizer import plan_store
@@ -216,7 +217,7 @@ def _plan(conn: "psycopg.Connection", result: RunResult, now: datetime, every: t
                    + (f" ({', '.join(p.retire[:5])}{', …' if len(p.retire) > 5 else ''})" if p.retire else ""))
 
 
-def run_forever(connect: Callable[[], "psycopg.Connection"], every: timedelta,
+def run_forever(connect: Callable[[], psycopg.Connection], every: timedelta,
                 after_pass: Callable[[], None] | None = None, **kw: Any) -> int:
     """`sru optimize --every`: a pass on a fresh connection from ``connect``, then sleep. A failed
     pass (database down, or gone in the middle) is logged and retried at the next tick instead of

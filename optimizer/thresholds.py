@@ -24,18 +24,18 @@ ANOMALY_LIMIT = "anomaly_limit_"
 __all__ = ("ANOMALY", "ANOMALY_LIMIT", "FORECAST_LIMITS", "anomaly_params", "forecast_limits", "load", "shipped")
 
 
-def load(conn: "psycopg.Connection") -> dict[str, float]:
+def load(conn: psycopg.Connection) -> dict[str, float]:
     """Every threshold by name, as the database holds them."""
     return {name: float(value) for name, value in conn.execute("SELECT name, value FROM sru_thresholds()")}
 
 
-def forecast_limits(conn: "psycopg.Connection", values: dict[str, float] | None = None) -> dict[str, float]:
+def forecast_limits(conn: psycopg.Connection, values: dict[str, float] | None = None) -> dict[str, float]:
     """Forecast metric → its limit (from ``values`` when the caller has read them already)."""
     values = values if values is not None else load(conn)
     return {metric: values[name] for metric, name in FORECAST_LIMITS.items()}
 
 
-def anomaly_params(values: dict[str, float]) -> "Params":
+def anomaly_params(values: dict[str, float]) -> Params:
     """The anomaly detector's parameters from ``values`` (:func:`load` or :func:`shipped`)."""
     from optimizer.anomaly_core import Params  # numpy: not at import time (the CLI imports this module)
 

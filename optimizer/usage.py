@@ -33,7 +33,7 @@ class Prices:
     gpu_hour: float = 0.0
     currency: str = ""
 
-    def cost(self, row: "LedgerRow") -> float:
+    def cost(self, row: LedgerRow) -> float:
         return (row.cpu_core_hours * self.core_hour + row.ram_gb_hours * self.gb_hour
                 + (row.gpu_hours + row.gpu_idle_held_hours) * self.gpu_hour)
 
@@ -125,7 +125,7 @@ def _row(figs: list[Any], **keys: Any) -> LedgerRow:
                      gpu_memory_gb_hours=gmem, **keys)
 
 
-def ledger(conn: "psycopg.Connection", by: By, start: datetime, end: datetime,
+def ledger(conn: psycopg.Connection, by: By, start: datetime, end: datetime,
            prices: Prices | None = None) -> Ledger:
     """The ledger of [start, end) grouped ``by``. Raises ``psycopg.errors.InsufficientPrivilege``
     when ``by`` names people and the connection's role may not read them."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sru.errors import ConfigError
 from sru.options import add_database_url, add_format, parse_duration, require_database_url
@@ -45,7 +45,7 @@ def _time(text: str, option: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(option, f"{text!r} is not an ISO 8601 time like 2026-01-31T00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _price(value: float | None, option: str) -> float:
@@ -71,7 +71,7 @@ def _usage(args: argparse.Namespace) -> int:
     from optimizer.usage_output import render
     from sru.db import connect
 
-    start, end = period(args, datetime.now(timezone.utc))
+    start, end = period(args, datetime.now(UTC))
     prices = None
     if any(p is not None for p in (args.price_core_hour, args.price_gb_hour, args.price_gpu_hour)):
         prices = Prices(_price(args.price_core_hour, "--price-core-hour"), _price(args.price_gb_hour, "--price-gb-hour"),

@@ -22,19 +22,19 @@ class WorkflowError(SruError):
     """A report that does not exist, an ambiguous id, or a transition the workflow refuses."""
 
 
-def _rows(conn: "psycopg.Connection", sql: str, params: Any) -> list[dict[str, Any]]:
+def _rows(conn: psycopg.Connection, sql: str, params: Any) -> list[dict[str, Any]]:
     from psycopg.rows import dict_row
 
     return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
 
 
-def list_reports(conn: "psycopg.Connection", status: str | None) -> list[dict[str, Any]]:
+def list_reports(conn: psycopg.Connection, status: str | None) -> list[dict[str, Any]]:
     """Reports with ``status`` (None: all), highest priority first."""
     return _rows(conn, _REPORT + "WHERE %(status)s::text IS NULL OR r.status = %(status)s "
                  "ORDER BY r.priority_score DESC, r.created_at, s.hostname", {"status": status})
 
 
-def _resolve(conn: "psycopg.Connection", ident: str) -> str:
+def _resolve(conn: psycopg.Connection, ident: str) -> str:
     ident = ident.strip().lower()
     if not ident or len(ident) > 36 or any(c not in "0123456789abcdef-" for c in ident):
         raise WorkflowError(f"{ident!r} is not a report id (hex digits, a unique prefix is enough)")
@@ -47,7 +47,7 @@ def _resolve(conn: "psycopg.Connection", ident: str) -> str:
     return str(rows[0][0])
 
 
-def show_report(conn: "psycopg.Connection", ident: str) -> dict[str, Any]:
+def show_report(conn: psycopg.Connection, ident: str) -> dict[str, Any]:
     """One report (``ident``: its id or a unique prefix) with its history of transitions."""
     rid = _resolve(conn, ident)
     row = _rows(conn, _REPORT + "WHERE r.id = %s", (rid,))[0]
@@ -56,7 +56,7 @@ def show_report(conn: "psycopg.Connection", ident: str) -> dict[str, Any]:
     return row
 
 
-def transition(conn: "psycopg.Connection", ident: str, status: str, actor: str,
+def transition(conn: psycopg.Connection, ident: str, status: str, actor: str,
                note: str | None = None) -> dict[str, Any]:
     """Move a report to ``status`` as ``actor``; commits. Raises WorkflowError for a transition
     the workflow refuses."""

@@ -10,8 +10,9 @@ drops on 429)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from flask import Flask, Response, request
 from psycopg_pool import ConnectionPool

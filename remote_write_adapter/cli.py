@@ -80,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
 
     from sru.errors import ConfigError
-    from sru.options import (parse_duration, parse_listen_address, parse_size, read_secret_file,
-                             require_database_url)
+    from sru.options import parse_duration, parse_listen_address, parse_size, read_secret_file, require_database_url
 
     url = require_database_url(args)
     host, port = parse_listen_address(args.web_listen_address)
@@ -125,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     # Metrics of all workers in one /metrics: must be set before prometheus_client metrics exist.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="sru-adapter-metrics-"))
 
-    def factory() -> "AdapterApp":
+    def factory() -> AdapterApp:
         from remote_write_adapter.app import AdapterApp, Settings
         from remote_write_adapter.protocol import Limits
         from remote_write_adapter.writer import Writer, prepare_connection

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ContextManager
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
@@ -106,7 +108,7 @@ class Elector:
         self._seen: dict[str, tuple[str, float]] = {}  # cluster -> (leader, local monotonic lease end)
         self._lock = threading.Lock()
 
-    def accept(self, connect: Callable[[], ContextManager[psycopg.Connection]], cluster: str,
+    def accept(self, connect: Callable[[], AbstractContextManager[psycopg.Connection]], cluster: str,
                replica: str) -> bool:
         """Whether ``replica``'s request for ``cluster`` is to be stored. ``connect()`` gives a
         context manager yielding a connection (the pool's); database errors propagate (a 503)."""
@@ -131,6 +133,6 @@ class Elector:
         return leader == replica
 
 
-def connect_from(pool: ConnectionPool, timeout: float) -> Callable[[], ContextManager[psycopg.Connection]]:
+def connect_from(pool: ConnectionPool, timeout: float) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
     """``connect`` for Elector.accept from a psycopg_pool ConnectionPool."""
     return lambda: pool.connection(timeout=timeout)

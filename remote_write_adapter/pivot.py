@@ -29,8 +29,16 @@ from google.protobuf.message import DecodeError
 
 from remote_write_adapter.mapping import SYSTEM_VALUE_COLUMNS, SYSTEM_VALUE_RANGES, Mapping
 from remote_write_adapter.prompb import types_pb2
-from remote_write_adapter.wire import (STALE_BYTES, ProtocolError, prometheus_sample, sample, skip, timeseries_fields,
-                                       unpack_double, varint)
+from remote_write_adapter.wire import (
+    STALE_BYTES,
+    ProtocolError,
+    prometheus_sample,
+    sample,
+    skip,
+    timeseries_fields,
+    unpack_double,
+    varint,
+)
 from sru.columns import COLUMN_QUANTA, COLUMN_RANGES, SCALAR_COLUMNS, USER_USAGE_NAMES, USER_USAGE_QUANTA
 from sru.hosts import host_of
 

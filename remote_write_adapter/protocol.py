@@ -6,8 +6,8 @@ Every refusal is a :class:`ProtocolError` carrying the HTTP status and a short r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import cramjam
 from google.protobuf.message import DecodeError

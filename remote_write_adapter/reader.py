@@ -4,7 +4,7 @@ recording rules name them, labelled with hostname (and location, and cpu for per
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 if TYPE_CHECKING:
     from remote_write_adapter.pivot import Batch
@@ -36,7 +35,7 @@ POOL = Gauge("sru_adapter_pool_connections", "Database connections of the pools,
              multiprocess_mode="livesum")
 
 
-def record_write(batch: "Batch", result: "WriteResult | None", seconds: float, cache_bytes: int) -> None:
+def record_write(batch: Batch, result: WriteResult | None, seconds: float, cache_bytes: int) -> None:
     """Count one write request once its batch is written, or its write failed (``result`` None while
     the batch had hosts): what arrived and what was dropped always (the writer's
     ``refused_by_database`` included), rows, duration and stored samples only when it was written."""

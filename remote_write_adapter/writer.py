@@ -42,7 +42,7 @@ VANISHED_CHECK_EVERY = 60_000   # ms of sample time between two vanished-session
 ACTIVE_SESSIONS_REFRESH = 30.0  # s: age of this process's list of hosts with an open session
 
 STAGE = "sru_stage_usage"
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE} (

@@ -14,9 +14,9 @@ import glob
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from scripts.proc import CommandFailed, log_tail, run
 

@@ -122,7 +122,7 @@ def ensure_cluster(var: Path) -> PgCluster:
         sys.exit(str(exc))
 
 
-def backup_repository(var: Path, cluster: PgCluster) -> "Repository":
+def backup_repository(var: Path, cluster: PgCluster) -> Repository:
     """pgBackRest's configuration for this cluster, the repository in $SRU_BACKUP_REPO (another disk,
     ideally) or <var>/backup, keeping $SRU_BACKUP_RETENTION_FULL full backups (default 2)."""
     from backup.config import Repository
@@ -137,7 +137,7 @@ def backup_repository(var: Path, cluster: PgCluster) -> "Repository":
     return repo
 
 
-def enable_archiving(cluster: PgCluster, repo: "Repository") -> None:
+def enable_archiving(cluster: PgCluster, repo: Repository) -> None:
     """Archive into ``repo`` (ALTER SYSTEM, so a cluster made by an older `make up` gets it too);
     restart when archive_mode had to change."""
     import psycopg
@@ -296,7 +296,7 @@ def prepare_web(var: Path) -> tuple[Path, Path, str]:
     return accounts, key, note
 
 
-def procfile(var: Path, repo: "Repository") -> list[tuple[str, str, str]]:
+def procfile(var: Path, repo: Repository) -> list[tuple[str, str, str]]:
     """(name, command, where it listens) for every service honcho runs."""
     sru = VENV_BIN / "sru"
     every = os.environ.get("SRU_BACKUP_EVERY", "24h")

@@ -16,7 +16,7 @@ and Alertmanager cannot be reached to expire it: that silence ends by itself at 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sru.silences import create_silence, expire_silence
@@ -42,7 +42,7 @@ class Acknowledgement:
     silenced_until: datetime | None
 
 
-def acknowledge(conn: "psycopg.Connection", alert_id: int, by: str, *, note: str | None = None,
+def acknowledge(conn: psycopg.Connection, alert_id: int, by: str, *, note: str | None = None,
                 silence: timedelta | None = None, alertmanager_url: str | None = None,
                 now: datetime | None = None) -> Acknowledgement:
     """Acknowledge alert ``alert_id`` as ``by`` (checked by the caller: 1 to MAX_BY characters), with
@@ -58,7 +58,7 @@ def acknowledge(conn: "psycopg.Connection", alert_id: int, by: str, *, note: str
     if silence is not None:
         if not alertmanager_url:
             raise ValueError("a silence needs an Alertmanager URL")
-        starts = now or datetime.now(timezone.utc)
+        starts = now or datetime.now(UTC)
         until = starts + silence
         silence_id = create_silence(alertmanager_url, row[0], starts, until, created_by=by,
                                     comment=f"sru alert {alert_id} acknowledged by {by}"

@@ -16,7 +16,7 @@ sample times) and PostgreSQL's ``now()`` (row stamps, retention); queries whose 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 ENV = "SRU_CLOCK_OFFSET_S"   # seconds added to the real clock (a float; may be negative)
 
@@ -42,7 +42,7 @@ def offset() -> timedelta:
 
 def now() -> datetime:
     """The current instant in UTC (timezone-aware), moved by the offset when one is set."""
-    return datetime.now(timezone.utc) + offset()
+    return datetime.now(UTC) + offset()
 
 
 def move_to(instant: datetime) -> timedelta:
@@ -51,7 +51,7 @@ def move_to(instant: datetime) -> timedelta:
     if instant.tzinfo is None:
         raise ValueError("the instant needs a time zone")
     global _offset
-    _offset = instant - datetime.now(timezone.utc)
+    _offset = instant - datetime.now(UTC)
     os.environ[ENV] = repr(_offset.total_seconds())
     return _offset
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any, Callable, LiteralString
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, LiteralString
 
 from sru.errors import ConfigError, NotMigratedError, SruError
 
@@ -25,7 +26,7 @@ class DatabaseUnavailable(SruError):
     (host and port, database, user) and never the password."""
 
 
-def connect(url: str, *, autocommit: bool = False, application_name: str = "sru") -> "psycopg.Connection":
+def connect(url: str, *, autocommit: bool = False, application_name: str = "sru") -> psycopg.Connection:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
@@ -44,7 +45,7 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "sru"
 
 
 def open_pool(url: str, *, name: str, max_size: int, timeout: float = 30.0, check: bool = True,
-              configure: "Callable[[psycopg.Connection], None] | None" = None) -> "ConnectionPool":
+              configure: Callable[[psycopg.Connection], None] | None = None) -> ConnectionPool:
     """A service's connection pool, built by its cli.py and handed to its app (each gunicorn worker
     calls the app factory after the fork, so no pool crosses a fork). Opened without waiting for the
     database: the service starts, and answers 503, while it is down. ``check``: a connection broken
@@ -76,7 +77,7 @@ def describe_failure(info: dict, exc: Exception) -> str:
     return f"cannot connect to the database at {where}" + (f" ({details})" if details else "") + f": {reason}"
 
 
-def schema_tier(conn: "psycopg.Connection") -> str:
+def schema_tier(conn: psycopg.Connection) -> str:
     """The TimescaleDB tier this database was migrated for: 'plain', 'apache' or 'full'."""
     row = conn.execute("SELECT value FROM sru_meta WHERE key = 'timescaledb_tier'").fetchone()
     if row is None:
@@ -84,7 +85,7 @@ def schema_tier(conn: "psycopg.Connection") -> str:
     return row[0]
 
 
-def scalar(conn: "psycopg.Connection", query: LiteralString, params: "Params | None" = None) -> Any:
+def scalar(conn: psycopg.Connection, query: LiteralString, params: Params | None = None) -> Any:
     """The first column of the row a query always returns (an aggregate, ``current_setting()``)."""
     row = conn.execute(query, params).fetchone()
     if row is None:  # a programming error: the query was meant to return exactly one row

@@ -7,10 +7,9 @@ import weakref
 
 from sru.options import add_database_url, require_database_url
 
-
 # The `sru db` subcommand group of each top-level parser (keyed by its subparsers action), for the
 # components that add their own: argparse has no public way back from a parser to its subparsers.
-_DB_GROUPS: "weakref.WeakKeyDictionary[argparse._SubParsersAction, argparse._SubParsersAction]" = \
+_DB_GROUPS: weakref.WeakKeyDictionary[argparse._SubParsersAction, argparse._SubParsersAction] = \
     weakref.WeakKeyDictionary()
 
 

@@ -13,7 +13,7 @@ that function.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 HOST_LABELS: tuple[str, ...] = ("hostname", "host")
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from sru.db import scalar
 from sru.errors import MigrationError
@@ -75,7 +76,7 @@ def load_migrations() -> list[Migration]:
     return out
 
 
-def detect_tier(conn: "psycopg.Connection", timescaledb: str) -> str:
+def detect_tier(conn: psycopg.Connection, timescaledb: str) -> str:
     """What the server offers. ``timescaledb`` is 'auto', 'off', 'require' or 'full'."""
     if timescaledb == "off":
         return "plain"
@@ -94,7 +95,7 @@ def detect_tier(conn: "psycopg.Connection", timescaledb: str) -> str:
     return "full" if license_ == "timescale" else "apache"
 
 
-def _probe_license(conn: "psycopg.Connection") -> str | None:
+def _probe_license(conn: psycopg.Connection) -> str | None:
     """The server's ``timescaledb.license`` where this session has not loaded TimescaleDB yet.
 
     Only the preloaded loader runs before ``CREATE EXTENSION``; the versioned library that defines
@@ -119,7 +120,7 @@ def _probe_license(conn: "psycopg.Connection") -> str | None:
         return value
 
 
-def _bootstrap(conn: "psycopg.Connection") -> None:
+def _bootstrap(conn: psycopg.Connection) -> None:
     conn.execute(
         """
         CREATE TABLE IF NOT EXISTS sru_schema_migrations (
@@ -135,7 +136,7 @@ def _bootstrap(conn: "psycopg.Connection") -> None:
     )
 
 
-def migrate(conn: "psycopg.Connection", *, timescaledb: str = "auto",
+def migrate(conn: psycopg.Connection, *, timescaledb: str = "auto",
             migrations: Iterable[Migration] | None = None) -> MigrateResult:
     """Bring the schema up to date. ``conn`` must be in autocommit mode; each file gets its own
     transaction so a failure leaves every earlier file applied and recorded."""

@@ -9,8 +9,8 @@ import logging
 import math
 import os
 import re
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Sequence
 
 from sru.errors import ConfigError
 

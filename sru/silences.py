@@ -3,8 +3,8 @@ acknowledgement could not be recorded (sru/acknowledge.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from sru.options import duration_seconds
 

@@ -47,8 +47,9 @@ import re
 import ssl
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from sru.config import load_yaml_file
 from sru.errors import ConfigError

@@ -1,4 +1,6 @@
 # Fixture plugins (psycopg style): each module owns one kind of real server.
+from datetime import UTC
+
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.prometheus",
@@ -24,12 +26,12 @@ def pytest_configure(config):
                                        "scripts/clock-sweep runs these at chosen instants")
     text = config.getoption("--sru-now")
     if text:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from sru import clock
 
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        clock.move_to(instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc))
+        clock.move_to(instant if instant.tzinfo else instant.replace(tzinfo=UTC))
 
 
 def pytest_report_header(config):

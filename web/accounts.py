@@ -21,8 +21,9 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sru.config import load_yaml_file
 from sru.errors import ConfigError

@@ -48,7 +48,7 @@ def duration(d: timedelta | None) -> str:
     return f"{mins}\u00a0min"
 
 
-def create_web_app(pool: "ConnectionPool", settings: WebSettings) -> Flask:
+def create_web_app(pool: ConnectionPool, settings: WebSettings) -> Flask:
     """The console on ``pool`` (opened by web/cli.py in the worker)."""
     def render_error(err: HTTPError) -> Response:
         if request.path.startswith("/api/") or request.path == "/healthz":

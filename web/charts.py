@@ -10,9 +10,10 @@ than the queries behind it."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -54,7 +55,7 @@ def time_ticks(t0: datetime, t1: datetime) -> list[tuple[datetime, str]]:
     """Tick times in [t0, t1] and their labels, spaced for the span: every 3 hours (24 h), every
     midnight (a week), every Monday (a month), the 1st and 15th (a quarter), every 1st (a year)."""
     span = t1 - t0
-    day0 = datetime.combine(t0.date(), time(), tzinfo=timezone.utc)
+    day0 = datetime.combine(t0.date(), time(), tzinfo=UTC)
     ticks: list[tuple[datetime, str]] = []
     if span <= timedelta(days=2):
         t = day0
@@ -231,4 +232,4 @@ def forecast_title(fc: dict[str, Any], history_days: int, ahead_days: int) -> st
 
 
 def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time(), tzinfo=timezone.utc)
+    return datetime.combine(d, time(), tzinfo=UTC)

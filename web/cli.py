@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         grafana_url=args.grafana_url.rstrip("/") if args.grafana_url else None,
         secure_cookies=bool(web_config and web_config.tls))
 
-    def factory() -> "Flask":
+    def factory() -> Flask:
         from sru.db import open_pool
         from web.app import create_web_app
 

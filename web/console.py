@@ -8,10 +8,11 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, request
 
@@ -53,7 +54,7 @@ class WebSettings:
 
 
 class Console:
-    def __init__(self, pool: "ConnectionPool", settings: WebSettings) -> None:
+    def __init__(self, pool: ConnectionPool, settings: WebSettings) -> None:
         self.pool = pool
         self.settings = settings
         self.accounts = settings.accounts

@@ -5,7 +5,7 @@ check a digest's numbers against the console (`/api/v1/digests`, `/api/v1/summar
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, render_template, request
@@ -33,7 +33,7 @@ def period_arg(name: str, required: bool = True) -> datetime | None:
         value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
         raise HTTPError(400, f"{name} is not an ISO 8601 time") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _json(doc: Any) -> Response:
@@ -41,7 +41,7 @@ def _json(doc: Any) -> Response:
                     200, mimetype="application/json")
 
 
-def make_blueprint(pool: "ConnectionPool") -> Blueprint:
+def make_blueprint(pool: ConnectionPool) -> Blueprint:
     bp = Blueprint("digests", __name__)
 
     def listing() -> list[dict[str, Any]]:

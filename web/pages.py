@@ -10,8 +10,17 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from sru.http.errors import HTTPError
 from web import queries
 from web.charts import forecast_chart, history_chart, summary
-from web.console import (COLORS, FORECAST_COLORS, RANGE_WORDS, REC_STATUSES, REPORT_FORMATS, SEVERITIES,
-                         SOURCE_WORDS, STATUSES, console)
+from web.console import (
+    COLORS,
+    FORECAST_COLORS,
+    RANGE_WORDS,
+    REC_STATUSES,
+    REPORT_FORMATS,
+    SEVERITIES,
+    SOURCE_WORDS,
+    STATUSES,
+    console,
+)
 
 bp = Blueprint("pages", __name__)
 

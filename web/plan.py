@@ -66,7 +66,7 @@ def what_if_args(args: Any) -> dict[str, Any]:
                                                              "same_location": same}}
 
 
-def create_blueprint(pool: "ConnectionPool") -> Blueprint:
+def create_blueprint(pool: ConnectionPool) -> Blueprint:
     from optimizer import plan_store
     from optimizer.consolidate import PlanError
 

@@ -6,8 +6,9 @@ for a year."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence, TypedDict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypedDict
 
 import psycopg
 from psycopg.rows import dict_row
@@ -182,7 +183,7 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
                              WHERE system_id = %s AND period_type = 'daily' AND period_start >= %s AND period_end <= %s
                              ORDER BY period_start""",
                   (sid, now - timedelta(days=forecast.HISTORY_DAYS), forecast.whole_days_end(conn, now)))
-    forecast_history = {m: [(r["period_start"].astimezone(timezone.utc).date(), r[m]) for r in daily]
+    forecast_history = {m: [(r["period_start"].astimezone(UTC).date(), r[m]) for r in daily]
                         for m in forecast.METRICS}
     forecasts = []
     for f in forecast.host_forecasts(conn, now, system_ids=[sid]).get(sid, {}).values():

@@ -36,7 +36,7 @@ def client_key() -> str:
     return "ip:" + (request.remote_addr or "?")
 
 
-def login(accounts: "Accounts", limiter: "LoginLimiter", name: str, password: str) -> "Account":
+def login(accounts: Accounts, limiter: LoginLimiter, name: str, password: str) -> Account:
     keys = (client_key(), "name:" + name)
     wait = limiter.retry_after(*keys)
     if wait:
@@ -53,12 +53,12 @@ def login(accounts: "Accounts", limiter: "LoginLimiter", name: str, password: st
     return account
 
 
-def session_account(accounts: "Accounts") -> "Account | None":
+def session_account(accounts: Accounts) -> Account | None:
     name = session.get("account")
     return accounts.get(name) if isinstance(name, str) else None
 
 
-def api_account(accounts: "Accounts", limiter: "LoginLimiter") -> "Account":
+def api_account(accounts: Accounts, limiter: LoginLimiter) -> Account:
     header = request.headers.get("Authorization")
     token = bearer_token(header)
     if token is not None:
@@ -82,12 +82,12 @@ def api_account(accounts: "Accounts", limiter: "LoginLimiter") -> "Account":
     return account
 
 
-def require_operator() -> "Account":
+def require_operator() -> Account:
     account: Account = g.account
     if not account.can_act:
         raise HTTPError(403, f"{account.name} is a viewer: only operators may do this")
     return account
 
 
-def app_accounts() -> "Accounts":
+def app_accounts() -> Accounts:
     return current_app.config["SRU_ACCOUNTS"]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import Markup
 
@@ -21,7 +21,7 @@ def runs(values: Sequence[float | None], x: Callable[[int], float], y: Callable[
         if cur and i - last > bridge:
             out.append(" ".join(cur))
             cur = []
-        cur.append("%.1f,%.1f" % (x(i), y(v)))
+        cur.append(f"{x(i):.1f},{y(v):.1f}")
         last = i
     if cur:
         out.append(" ".join(cur))

@@ -8,9 +8,10 @@ usage: who sees what")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, g, request
 
@@ -25,7 +26,7 @@ MAX_NAME = 256
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _time(value: str, name: str) -> datetime:
@@ -35,7 +36,7 @@ def _time(value: str, name: str) -> datetime:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise HTTPError(400, f"{name}: {value[:40]!r} is not an ISO 8601 time like 2026-01-31T00:00:00Z") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _name(value: str | None, what: str) -> str | None:

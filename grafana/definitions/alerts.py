@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from grafana.panels import (
-    HOSTS_MULTI,
     HOST_LINK,
+    HOSTS_MULTI,
     SEVERITY_COLORS,
     color_text,
     console_alerts_link,

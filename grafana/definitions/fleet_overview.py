@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from grafana.panels import (
-    HOSTS_MULTI,
     HOST_LINK,
+    HOSTS_MULTI,
     PERCENT_STEPS,
     SERIES,
     SEVERITY_COLORS,
@@ -26,7 +26,6 @@ from grafana.panels import (
     table,
     unit_column,
 )
-
 
 FLEET_SERIES = SERIES.format(hosts="$host")
 # Tables aggregate the whole range, so resolution does not matter: hourly statistics up to a week,

@@ -24,7 +24,6 @@ from grafana.panels import (
     unit_column,
 )
 
-
 HOST_SERIES = SERIES.format(hosts="'$host'")
 # History panels ask for at most 300 points (~3 px each on a half-width panel): a year then comes in
 # 1-day buckets of the daily summaries (365 rows) rather than 6-hour buckets of a year of hourly
@@ -38,8 +37,8 @@ def host_detail() -> dict[str, Any]:
     rate_sel = 'rate(sru_cpu_seconds_total{{mode{m}}}[$__rate_interval])'
     idle = host_join(rate_sel.format(m='=~"idle|iowait"'))
     all_modes = host_join(rate_sel.format(m='!~"guest|guest_nice"'))
-    per_core = ('100 * (1 - sum by (hostname, cpu) ({idle}) / sum by (hostname, cpu) ({all}))'
-                .format(idle=idle, all=all_modes))
+    per_core = (f'100 * (1 - sum by (hostname, cpu) ({idle}) / sum by (hostname, cpu) ({all_modes}))'
+                )
     panels: list[dict] = [
         table("Host", [sql("""
             SELECT hostname AS "Host", state AS "State", location AS "Location", cpu_model AS "CPU",

@@ -25,7 +25,7 @@ def bearer_token(header: str | None) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, basic_auth: "BasicAuth | None" = None, token: str | None = None) -> None:
+    def __init__(self, basic_auth: BasicAuth | None = None, token: str | None = None) -> None:
         self.basic_auth = basic_auth
         self._token = token.encode() if token else None
 

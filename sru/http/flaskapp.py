@@ -5,7 +5,7 @@ once, and one error format per service (JSON for APIs, text for the adapter, HTM
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed

@@ -8,7 +8,8 @@ service alike."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
@@ -32,14 +33,14 @@ def tls_options(web_config: WebConfig | None) -> dict[str, Any]:
     if tls is None:
         return {}
 
-    def ssl_context(config: "Config", default_factory: Callable[[], "ssl.SSLContext"]) -> "ssl.SSLContext":
+    def ssl_context(config: Config, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         return server_ssl_context(tls)
 
     return {"certfile": tls.cert_file, "keyfile": tls.key_file, "do_handshake_on_connect": True,
             "ssl_context": ssl_context}
 
 
-def _child_exit(server: "Arbiter", worker: "Worker") -> None:
+def _child_exit(server: Arbiter, worker: Worker) -> None:
     # Drop a dead worker's live gauges from multiprocess metrics (the adapter runs several workers).
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -48,7 +49,7 @@ def _child_exit(server: "Arbiter", worker: "Worker") -> None:
 
 
 class _Server(BaseApplication):
-    def __init__(self, app_factory: Callable[[], "WSGIApplication"], options: dict[str, Any]) -> None:
+    def __init__(self, app_factory: Callable[[], WSGIApplication], options: dict[str, Any]) -> None:
         self._factory = app_factory
         self._options = options
         super().__init__()
@@ -59,11 +60,11 @@ class _Server(BaseApplication):
 
     # types-gunicorn wants an application taking any MutableMapping as environ; typeshed's (and
     # Flask's) WSGI applications take the dict that every WSGI server, gunicorn included, passes.
-    def load(self) -> "WSGIApplication":  # type: ignore[override]
+    def load(self) -> WSGIApplication:  # type: ignore[override]
         return self._factory()
 
 
-def serve(app_factory: Callable[[], "WSGIApplication"], *, bind: str, name: str, workers: int = 1, threads: int = 4,
+def serve(app_factory: Callable[[], WSGIApplication], *, bind: str, name: str, workers: int = 1, threads: int = 4,
           timeout: int = 30, web_config: WebConfig | None = None, loglevel: str = "warning",
           **extra: Any) -> None:
     """Run ``app_factory()`` (called in each worker, after the fork: no pool crosses a fork)."""

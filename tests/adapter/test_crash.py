@@ -26,7 +26,7 @@ def assert_every_evaluation_stored(db, prom, host: str, since: float, after: flo
     evaluated = {float(t) for t, _ in prom.query(f'sru:cpu_percent{{hostname="{host}"}}[{window}s]')[0]["values"]}
     evaluated = {t for t in evaluated if since <= t <= max(stored)}
     assert max(evaluated) > after
-    missing = sorted(dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() for t in evaluated - stored)
+    missing = sorted(dt.datetime.fromtimestamp(t, dt.UTC).isoformat() for t in evaluated - stored)
     assert not missing, f"evaluations not stored: {missing}"
 
 

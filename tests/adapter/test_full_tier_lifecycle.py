@@ -6,7 +6,7 @@ chunks and keeps the hourly stats."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -47,9 +47,9 @@ def test_compressed_history_stays_readable_and_writable(full_database, adapter_f
         assert adapter.write(_usage("lab1", t, cpu=float((t // HOUR_MS) % 24))).status_code == 204
 
     with db.connect(autocommit=True) as conn:
-        for table, job in _jobs(conn, "policy_compression").items():
+        for job in _jobs(conn, "policy_compression").values():
             conn.execute("CALL run_job(%s)", (job,))
-        cutoff = datetime.now(timezone.utc) - timedelta(days=7)
+        cutoff = datetime.now(UTC) - timedelta(days=7)
         for table in ("usage_metrics", "process_snapshots"):
             chunks = _chunks(conn, table)
             assert [c for c in chunks if c[2]], f"{table}: nothing compressed"
@@ -57,7 +57,7 @@ def test_compressed_history_stays_readable_and_writable(full_database, adapter_f
             assert all(compressed == (chunk_end <= cutoff) for _, chunk_end, compressed in chunks), chunks
         assert {c[1] - c[0] for c in _chunks(conn, "usage_metrics")} == {timedelta(days=7)}
         assert {c[1] - c[0] for c in _chunks(conn, "process_snapshots")} == {timedelta(days=1)}
-        old = datetime.fromtimestamp((start + 24 * HOUR_MS) / 1000, timezone.utc)
+        old = datetime.fromtimestamp((start + 24 * HOUR_MS) / 1000, UTC)
         assert conn.execute('SELECT cpu_percent FROM usage_metrics WHERE "timestamp" = %s', (old,)).fetchone() \
             == (float((start // HOUR_MS + 24) % 24),)
 
@@ -84,14 +84,14 @@ def test_compressed_history_stays_readable_and_writable(full_database, adapter_f
     assert r.status_code == 204, r.text
     with db.connect() as conn:
         got = dict(conn.execute('SELECT "timestamp", cpu_percent FROM usage_metrics WHERE "timestamp" IN (%s, %s)',
-                                (old, datetime.fromtimestamp(late / 1000, timezone.utc))).fetchall())
+                                (old, datetime.fromtimestamp(late / 1000, UTC))).fetchall())
         assert sorted(got.values()) == [77.0, 99.0]
         assert conn.execute("SELECT count(*) FROM process_snapshots WHERE pid = 43").fetchone() == (1,)
     assert adapter.metric("sru_adapter_requests_total", handler="/api/v1/write", code="204") >= len(stamps) + 1
 
 
 def test_retention_drops_raw_chunks_after_a_year_and_keeps_hourly_stats_three(full_database):
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     ages = {"recent": timedelta(days=2), "past_raw": timedelta(days=400), "past_hourly": timedelta(days=3 * 365 + 30)}
     with full_database.connect(autocommit=True) as conn:
         sid = conn.execute("INSERT INTO systems (hostname) VALUES ('old') RETURNING id").fetchone()[0]

@@ -41,7 +41,7 @@ def test_database_outage_loses_nothing(tsdb_database, tcp_proxy, adapter_factory
     evaluated = {float(t) for t, _ in prom.query(f'sru:cpu_percent{{hostname="{host}"}}[{window}s]')[0]["values"]}
     evaluated = {t for t in evaluated if t <= max(stored)}
     assert min(evaluated) < stopped_at and max(evaluated) > restarted_at
-    missing = sorted(dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat() for t in evaluated - stored)
+    missing = sorted(dt.datetime.fromtimestamp(t, dt.UTC).isoformat() for t in evaluated - stored)
     assert not missing, f"evaluations not stored: {missing}"
     spacing = sorted(stored)
     assert all(round(b - a) == INTERVAL_S for a, b in zip(spacing, spacing[1:]))

@@ -7,13 +7,12 @@ changes nothing."""
 from __future__ import annotations
 
 import math
+import random
 import struct
 
 import cramjam
 import psycopg
 import pytest
-import random
-
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 

@@ -66,8 +66,7 @@ def test_session_opened_elsewhere_is_closed_once_seen(database, conn, monkeypatc
     assert fetch(database, "SELECT is_active FROM user_sessions") == [(True,)]
     clock[0] += writer.ACTIVE_SESSIONS_REFRESH + 1
     here.write(conn, p.pivot(request(T0 + 20 * MIN)))  # bob's series is gone for 20 minutes
-    assert fetch(database, "SELECT is_active, logout_time = to_timestamp(%d / 1000.0) FROM user_sessions"
-                 % T0) == [(False, True)]
+    assert fetch(database, f"SELECT is_active, logout_time = to_timestamp({T0:d} / 1000.0) FROM user_sessions") == [(False, True)]
 
 
 def test_vanished_check_at_most_once_a_minute_of_sample_time(database, conn):
@@ -77,8 +76,7 @@ def test_vanished_check_at_most_once_a_minute_of_sample_time(database, conn):
     w.write(conn, p.pivot(request(T0 + 15 * MIN + 15_000)))  # stale, but checked 30 s ago
     assert fetch(database, "SELECT is_active FROM user_sessions") == [(True,)]
     w.write(conn, p.pivot(request(T0 + 15 * MIN + 45_000)))
-    assert fetch(database, "SELECT is_active, logout_time = to_timestamp(%d / 1000.0) FROM user_sessions"
-                 % T0) == [(False, True)]
+    assert fetch(database, f"SELECT is_active, logout_time = to_timestamp({T0:d} / 1000.0) FROM user_sessions") == [(False, True)]
 
 
 def test_concurrent_rule_ordered_requests_complete_every_row(database, adapter_factory):

@@ -4,7 +4,7 @@ list`, `sru rules sync` as admin (and refused to data_collector), and the MTTR f
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -58,7 +58,7 @@ def test_ack_over_http_with_silence(receiver_factory, alertmanager) -> None:
     assert silence["createdBy"] == "alice"
     assert {m["name"]: m["value"] for m in silence["matchers"]} == make_alert()["labels"]
     ends = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
-    assert timedelta(hours=1, minutes=58) < ends - datetime.now(timezone.utc) <= timedelta(hours=2)
+    assert timedelta(hours=1, minutes=58) < ends - datetime.now(UTC) <= timedelta(hours=2)
 
 
 def test_ack_with_silence_fails_cleanly_when_alertmanager_is_down(receiver_factory) -> None:
@@ -192,7 +192,7 @@ def test_one_acknowledgement_in_one_order(database, alertmanager) -> None:
         store_events(conn, parse_webhook(json.dumps(notification(alert)).encode()))
         conn.commit()
         (alert_id,) = conn.execute("SELECT id FROM alert_logs").fetchone()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         ack = acknowledge(conn, alert_id, "alice", note="fan", silence=timedelta(hours=2),
                           alertmanager_url=alertmanager.url, now=now)
         assert (ack.alert_id, ack.acknowledged_by, ack.changed) == (alert_id, "alice", True)

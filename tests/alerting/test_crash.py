@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
@@ -45,7 +45,7 @@ def test_receiver_killed_while_alertmanager_delivers(database, alertmanager_fact
                   "repeat_interval": "1h"},
         "receivers": [{"name": "sru", "webhook_configs": [{"url": url + "/api/v1/alerts", "send_resolved": True}]}],
     })
-    starts = datetime.now(timezone.utc) - timedelta(minutes=1)
+    starts = datetime.now(UTC) - timedelta(minutes=1)
 
     def alert(i: int) -> dict:
         return {"labels": {"alertname": f"SruCrash{i:03d}", "severity": "warning", "hostname": "lab1"},

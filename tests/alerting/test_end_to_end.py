@@ -11,9 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import bcrypt
 import psycopg
@@ -22,8 +22,8 @@ import requests
 import yaml
 
 from alertmanager.config import load_shipped, localize
-from tests.support.alerts import make_alert, notification
 from tests.fixtures.net import free_port, wait_for
+from tests.support.alerts import make_alert, notification
 from tests.support.proc import run, sru, start_logged, stop_process
 
 RULES = Path(__file__).resolve().parents[2] / "rules" / "alerts.yml"

@@ -3,7 +3,7 @@ receiver and the SQL function the views read, and a host's alerts on the systems
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +17,7 @@ from remote_write_adapter.writer import Writer, prepare_connection
 from sru.hosts import host_of, instance_host
 from tests.fixtures.adapter import write_request
 
-T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 # label set -> the host it is about (None: no host).
 CASES: list[tuple[dict[str, str], str | None]] = [

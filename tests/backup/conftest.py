@@ -13,20 +13,20 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 import pytest
 
 from backup.config import Repository
 from backup.pgbackrest import PgBackRest
+from scripts.pgcluster import FAST, PgCluster, init_cluster, migrate_template, pg_bindir, timescaledb_settings
 from tests.fixtures.adapter import AdapterProcess
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.postgres import Database, _create_role_users, _need_full_tier
-from tests.support.pgcluster import FAST, PgCluster, init_cluster, migrate_template, pg_bindir, timescaledb_settings
 from tests.support.proc import run
 
 STANDBY_NAME = "sru_standby"
@@ -84,7 +84,7 @@ class Stream:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self, first_ms: int) -> "Stream":
+    def start(self, first_ms: int) -> Stream:
         self._thread = threading.Thread(target=self._run, args=(first_ms,), daemon=True)
         self._thread.start()
         return self
@@ -222,4 +222,4 @@ def _load_history(db: Database) -> tuple[datetime, str]:
         assert chunk, "nothing was compressed"
         conn.execute("SELECT decompress_chunk(%s::regclass)", (chunk[0],))
         end = conn.execute("SELECT max(timestamp) FROM usage_metrics").fetchone()[0]
-    return end.astimezone(timezone.utc), chunk[0]
+    return end.astimezone(UTC), chunk[0]

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -335,7 +335,7 @@ def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_facto
         assert run_jobs(conn, "policy_compression")
         assert compressed()
         # New history reaches the continuous aggregate's materialization only through its refresh job.
-        hour = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+        hour = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
         sid = conn.execute("INSERT INTO systems (hostname) VALUES ('after-restore') RETURNING id").fetchone()[0]
         conn.execute("INSERT INTO usage_metrics (system_id, timestamp, cpu_percent) VALUES (%s, %s, 50)", (sid, hour))
         mat = conn.execute("SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name) "

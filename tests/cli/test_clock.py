@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,20 +16,20 @@ def restore_clock():
     saved = clock.offset()
     yield
     if saved:
-        clock.move_to(datetime.now(timezone.utc) + saved)
+        clock.move_to(datetime.now(UTC) + saved)
     else:
         clock.reset()
 
 
 def test_moved_clock_runs_on_and_reaches_child_processes(restore_clock):
-    leap = datetime(2028, 2, 29, 23, 59, tzinfo=timezone.utc)
+    leap = datetime(2028, 2, 29, 23, 59, tzinfo=UTC)
     clock.move_to(leap)
     assert timedelta(0) <= clock.now() - leap < timedelta(seconds=5)
     child = subprocess.run([sys.executable, "-c", "from sru import clock; print(clock.now().isoformat())"],
                            capture_output=True, text=True, check=True).stdout
     assert timedelta(0) <= datetime.fromisoformat(child.strip()) - leap < timedelta(seconds=30)
     clock.reset()
-    assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(seconds=1)
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
     with pytest.raises(ValueError, match="time zone"):
         clock.move_to(datetime(2028, 2, 29))
 

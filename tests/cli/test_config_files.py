@@ -4,8 +4,8 @@ web config's files are all read through it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

@@ -130,7 +130,7 @@ def test_secrets_only_from_env_file(tmp_path):
 
 def test_bind_mounts_exist_in_the_repository(config):
     for name, svc in config["services"].items():
-        for target, (source, read_only) in mounts(svc).items():
+        for _target, (source, read_only) in mounts(svc).items():
             if source.startswith(str(ROOT)):
                 assert Path(source).exists(), f"{name}: {source} is missing"
                 assert read_only, f"{name}: {source} should be mounted read-only"

@@ -7,7 +7,7 @@ wide (a screenshot is kept; the message's size is checked against 150 KB)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def r1(values: list[float]) -> float | None:
 def test_digest_numbers_equal_the_console_api_and_the_page_renders(tsdb_database, smtp_sink: SmtpSink,
                                                                    http_sink: HttpSink, browser,  # noqa: F811
                                                                    tmp_path: Path) -> None:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     load_fleet(tsdb_database, now)
     with tsdb_database.connect() as conn:   # a decision that has waited: ages are whole days
         conn.execute("UPDATE optimization_reports SET created_at = created_at - interval '9 days 3 hours' "

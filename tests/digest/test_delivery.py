@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def html_text(html: str) -> str:
 
 
 def test_one_run_sends_each_digest_once(database, smtp_sink: SmtpSink, http_sink: HttpSink, tmp_path: Path) -> None:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     load_fleet(database, now)
     smtp_sink.mails.clear()
     http_sink.posts.clear()
@@ -108,7 +108,7 @@ def test_one_run_sends_each_digest_once(database, smtp_sink: SmtpSink, http_sink
 
 def test_failures_are_retried_then_given_up_and_counted(tsdb_database, smtp_sink: SmtpSink, http_sink: HttpSink,
                                                         tmp_path: Path) -> None:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with tsdb_database.connect() as conn:   # an empty fleet still makes a digest
         conn.execute("INSERT INTO systems (hostname) VALUES ('lab-01')")
     http_sink.posts.clear()

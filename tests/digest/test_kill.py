@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.digest.conftest import write_config
@@ -29,7 +29,7 @@ def test_kill_9_five_times_each_destination_gets_the_digest_once(tsdb_database, 
     http_sink.posts.clear()
     smtp_sink.delay = http_sink.delay = 0.03   # a run lasts about a second: room to land inside it
     config = write_config(tmp_path, smtp_sink, http_sink, emails=7, slacks=7, hooks=6)
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
     cmd = [SRU, "digest", "--config", str(config), "--database-url", tsdb_database.role_url("digest_sender"),
            "--now", now]
     rng = random.Random(int(os.environ.get("SRU_TEST_SEED", "21")))

@@ -5,7 +5,7 @@ that name the option."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest import config as dconfig
@@ -14,7 +14,7 @@ from tests.digest.conftest import write_config
 from tests.digest.sinks import HttpSink, SmtpSink
 from tests.support.proc import sru
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_schedule_sends_each_period_once_and_catches_up_once(tsdb_database, smtp_sink: SmtpSink, http_sink: HttpSink,

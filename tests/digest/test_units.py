@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from digest.schedule import Schedule, parse_schedule
 from sru.errors import ConfigError
 
 BERLIN = Schedule(zone=ZoneInfo("Europe/Berlin"))
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_weekly_period_is_the_local_week_before_the_due_monday() -> None:

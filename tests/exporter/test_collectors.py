@@ -11,11 +11,12 @@ import pytest
 from exporter import config
 from exporter.collectors import ScrapeCollector
 from exporter.cpu import CpuCollector
-from exporter.disk import DEFAULT_DEVICE_EXCLUDE as DISK_DEFAULT, DiskCollector
-from exporter.filesystem import (DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE,
-                                 FilesystemCollector)
+from exporter.disk import DEFAULT_DEVICE_EXCLUDE as DISK_DEFAULT
+from exporter.disk import DiskCollector
+from exporter.filesystem import DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, FilesystemCollector
 from exporter.memory import MemoryCollector
-from exporter.network import DEFAULT_DEVICE_EXCLUDE as NET_DEFAULT, NetworkCollector
+from exporter.network import DEFAULT_DEVICE_EXCLUDE as NET_DEFAULT
+from exporter.network import NetworkCollector
 from exporter.nvml import Nvml
 from exporter.processes import ProcessesCollector
 from exporter.sessions import SessionsCollector

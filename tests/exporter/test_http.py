@@ -5,18 +5,19 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import bcrypt
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.certs import Pki
-from tests.fixtures.prometheus import PrometheusServer
 from tests.exporter.server import running_exporter
+from tests.fixtures.certs import Pki
 from tests.fixtures.net import wait_for
+from tests.fixtures.prometheus import PrometheusServer
 from tests.support import proc
 
 METRICS_MD = Path(__file__).parents[2] / "exporter" / "METRICS.md"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -59,7 +59,7 @@ def _hostname(prom) -> str:
 def test_every_promql_expression_evaluates(prometheus):
     hostname = _hostname(prometheus)
     time.sleep(4)  # a window of samples for the per-panel $__rate_interval
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now - timedelta(seconds=20)
     results = {}
     for q in PROMQL:
@@ -79,7 +79,7 @@ def test_host_filter_selects_only_that_host(prometheus):
     """The host join keeps the series of the chosen hostname and drops every other."""
     hostname = _hostname(prometheus)
     q = next(q for q in PROMQL if q.dashboard == "host-detail.json" and q.where.startswith("CPU per core"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for host, expect_series in ((hostname, True), ("no-such-host", False)):
         ctx = QueryContext(now - timedelta(seconds=30), now, timedelta(seconds=1),
                            {"host": Variable("host", host)}, scrape_interval=SCRAPE)

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
-from typing import Iterator
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from scripts.pgcluster import PgCluster, community_edition_missing
 from sru import clock
-
 from tests.fixtures.postgres import Database, create_database, drop_database
 from tests.support.grafana.dashboards import load_dashboards, queries
 from tests.support.grafana.render import RANGES, default_range, panel_context, resolve_variables, run_sql
-from tests.support.pgcluster import PgCluster, community_edition_missing
 
 DASHBOARDS = load_dashboards()
 SQL_QUERIES = [q for name, d in DASHBOARDS.items() for q in queries(name, d) if q.kind == "sql"]

@@ -4,7 +4,7 @@ datasource's interpolateQueryExpr)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -19,8 +19,8 @@ from tests.support.grafana.macros import (
     render_sql,
 )
 
-FROM = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
-TO = datetime(2024, 3, 2, 12, 0, 0, 500000, tzinfo=timezone.utc)
+FROM = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+TO = datetime(2024, 3, 2, 12, 0, 0, 500000, tzinfo=UTC)
 
 
 def ctx(**kw) -> QueryContext:

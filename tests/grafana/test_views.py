@@ -3,14 +3,14 @@ user that has only the dashboard_readonly role."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from optimizer.hourly_stats import roll_up
 
-T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)  # a Monday: date_bin's origin lines up with days
+T0 = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday: date_bin's origin lines up with days
 
 
 def _host(conn: psycopg.Connection, name: str, **cols) -> str:
@@ -29,7 +29,7 @@ def _samples(conn: psycopg.Connection, system_id: str, rows: list[tuple[datetime
 
 
 def test_host_status_states(database):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with database.connect() as conn:
         up = _host(conn, "up-host")
         _host(conn, "stale-host", last_seen=now - timedelta(hours=2))

@@ -16,10 +16,10 @@ import yaml
 from sru.http.auth import Authenticator
 from sru.http.errors import HTTPError, database_error
 from sru.http.status import status_line
-from tests.support.alerts import make_alert, notification
 from tests.fixtures.adapter import WRITE_HEADERS
 from tests.fixtures.certs import Pki
 from tests.fixtures.net import free_port, wait_for
+from tests.support.alerts import make_alert, notification
 from tests.support.proc import start_logged, stop_process
 
 SRU = str(Path(sys.executable).parent / "sru")

@@ -3,9 +3,9 @@ the tests that only read it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-END = datetime(2025, 3, 30, 23, 0, tzinfo=timezone.utc)   # a Sunday night
+END = datetime(2025, 3, 30, 23, 0, tzinfo=UTC)   # a Sunday night
 NOW = END + timedelta(hours=1)
 
 

@@ -264,7 +264,7 @@ def score(hosts: list[Host], episodes: dict[str, list], judge_from: int = JUDGE_
                 sc.missed.append(f"{ho.name} {ev.kind} {ev.start}-{ev.end}")
 
         def about_event(e) -> bool:
-            return any(e.start <= ev.end + LATE_OK and e.end >= ev.start for ev in ho.events)
+            return any(e.start <= ev.end + LATE_OK and e.end >= ev.start for ev in ho.events)  # noqa: B023 (called within this iteration)
 
         for e in eps:
             if about_event(e):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from optimizer import anomaly_core, thresholds
-from optimizer.anomaly_core import (CLOSE_AFTER, KINDS, NEW_NORMAL_HOURS, nanmedian_rows, resume_from,
-                                    seasonal_strength)
+from optimizer.anomaly_core import CLOSE_AFTER, KINDS, NEW_NORMAL_HOURS, nanmedian_rows, resume_from, seasonal_strength
 from tests.support.synthetic import HOURS, JUDGE_FROM, Series, _work, score, synthetic_set
 
 # The thresholds a freshly migrated database holds (test_thresholds.py proves they are the same).

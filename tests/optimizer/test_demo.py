@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from optimizer.demo import ARCHETYPES, generate
 
-END = datetime(2025, 3, 31, 23, 0, tzinfo=timezone.utc)
+END = datetime(2025, 3, 31, 23, 0, tzinfo=UTC)
 
 
 def test_demo_volume_shapes_and_rerun(database):
@@ -50,7 +50,7 @@ def test_compute_hosts_have_sessions_in_any_24_hours(tsdb_database):
     """Labs have weekend users: on the CPU-bound and GPU hosts every 24 hours of the history overlap
     a session, wherever the history ends (here a Monday 07:55, after a whole weekend), so the host
     page's default day always has some; the other hosts keep working-day sessions only."""
-    end = datetime(2027, 3, 8, 7, 55, tzinfo=timezone.utc)
+    end = datetime(2027, 3, 8, 7, 55, tzinfo=UTC)
     assert end.weekday() == 0
     with tsdb_database.connect() as conn:
         generate(conn, hosts=7, days=10, interval=timedelta(hours=1), seed=3, end=end)

@@ -3,7 +3,7 @@ as admin; the analyst role may not run it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -14,9 +14,9 @@ from tests.optimizer.conftest import load_demo
 def test_maintain_retention_rollups_analyze(database, capsys):
     from sru.cli import main
 
-    end = (datetime.now(timezone.utc) - timedelta(days=362)).replace(minute=0, second=0, microsecond=0)
+    end = (datetime.now(UTC) - timedelta(days=362)).replace(minute=0, second=0, microsecond=0)
     load_demo(database, hosts=2, days=6, end=end)     # the first ~3 days are older than a year
-    cutoff = datetime.now(timezone.utc) - timedelta(days=365)
+    cutoff = datetime.now(UTC) - timedelta(days=365)
     with database.connect() as conn:
         newer = conn.execute('SELECT count(*) FROM usage_metrics WHERE "timestamp" >= %s', (cutoff,)).fetchone()[0]
     assert main(["db", "maintain", "--database-url", database.role_url("admin")]) == 0

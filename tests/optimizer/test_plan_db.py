@@ -7,7 +7,7 @@ workflow stamps implementation with it), so the test holds at any hour."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -188,7 +188,7 @@ def test_cli_plan_and_weekly_optimizer_step(fleet_db_one_tier, capsys):
         assert marker in out and ("predicted p95/p99 CPU" in out or fmt == "csv"), (fmt, out[-600:])
     section = json.loads(render(report, "json"))["plan"]
     assert section["id"].startswith(third.plan[:8]) and len(section["reports"]) == 2
-    assert datetime.now(timezone.utc) > now
+    assert datetime.now(UTC) > now
 
 
 def test_per_user_moves_from_the_usage_ledger(database):

@@ -4,13 +4,13 @@ that writes only what changed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from optimizer.hourly_stats import roll_up
 
-MONDAY = datetime(2025, 3, 3, tzinfo=timezone.utc)   # ISO week 10 of 2025, inside March
+MONDAY = datetime(2025, 3, 3, tzinfo=UTC)   # ISO week 10 of 2025, inside March
 
 
 def _load(conn) -> None:
@@ -50,7 +50,7 @@ def test_daily_hourly_exact_weekly_monthly_from_hourly_means(database):
         # Means are sample-weighted, maxima and counts exact.
         expected = pytest.approx((576, 22.9375, 63.325, 71.75, 50))
         assert _summary(conn, "weekly", MONDAY) == expected
-        assert _summary(conn, "monthly", datetime(2025, 3, 1, tzinfo=timezone.utc)) == expected
+        assert _summary(conn, "monthly", datetime(2025, 3, 1, tzinfo=UTC)) == expected
 
 
 def test_rollup_writes_only_what_changed(table_rollup_database):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -22,7 +22,7 @@ from tests.support.grafana.dashboards import load_dashboards, queries
 from tests.support.grafana.render import default_range, panel_context, resolve_variables, run_sql
 
 # Recent enough that the refresh policy's window (the last 360 days) covers it.
-END = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
 NOW = END + timedelta(hours=1)
 DAYS = 35
 
@@ -58,7 +58,7 @@ def _norm(value):
         return None if math.isnan(value) else float(f"{value:.9g}")
     if isinstance(value, uuid.UUID):
         return "<uuid>"
-    if isinstance(value, datetime) and value > datetime.now(timezone.utc) - timedelta(minutes=30):
+    if isinstance(value, datetime) and value > datetime.now(UTC) - timedelta(minutes=30):
         return "<time of writing>"   # data ends 2 hours ago: anything newer is a row's creation time
     if isinstance(value, dict):
         return {k: _norm(v) for k, v in value.items() if k not in _VOLATILE}

@@ -14,7 +14,6 @@ from tests.fixtures.postgres import empty_database
 from tests.support.proc import sru
 
 
-
 @pytest.fixture
 def empty_db(pg_cluster):
     yield from empty_database(pg_cluster)

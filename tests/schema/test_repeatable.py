@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from importlib import resources
-from typing import Iterator
 
 import psycopg
 import pytest

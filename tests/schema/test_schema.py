@@ -49,7 +49,7 @@ EXPECTED_INDEXES = {
     "performance_summaries": {"performance_summaries_period_idx"},
 }
 
-T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
 
 
 def add_system(conn: psycopg.Connection, hostname: str = "lab-01") -> uuid.UUID:

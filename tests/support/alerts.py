@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-T0 = datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)
 
 
 def iso(t: datetime) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from scripts.proc import LOG_TAIL_CHARS, CommandFailed, log_tail, run
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _CHUNK = 1 << 16
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from scripts.pgcluster import ClusterError, PgCluster, init_cluster, pg_bindir
 from tests.fixtures.net import ServerExited, free_port, wait_for_port
 from tests.fixtures.prometheus import PrometheusServer
-from scripts.pgcluster import ClusterError, PgCluster, init_cluster, pg_bindir
 from tests.support.proc import CommandFailed, run, start_logged
 
 

@@ -4,13 +4,13 @@ users that come and go. Every figure the ledger should give follows from the con
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 STEP = timedelta(minutes=1)
 # A period that crosses midnight of 29 Feb (a leap day) and a month end, with partial hours at both ends.
-T0 = datetime(2028, 2, 28, 22, 17, 30, tzinfo=timezone.utc)
+T0 = datetime(2028, 2, 28, 22, 17, 30, tzinfo=UTC)
 N = 50 * 60 + 13          # samples per host: 50 h 13 min
 END = T0 + N * STEP
 HOSTS = {"h1": (4, 16.0, 2), "h2": (2, 8.0, 0)}   # cores, RAM GB, GPUs

@@ -5,21 +5,20 @@ per-user figures (by the console, and by the database behind it)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.usage.synthetic import load
 from tests.web.conftest import PASSWORDS, TOKEN, run_web
 from tests.web.test_console_browser import CHROMIUM
 
-import requests
-
 
 @pytest.fixture
 def console_url(tsdb_database, tmp_path):
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     with tsdb_database.connect() as conn:
         load(conn, t0=now - timedelta(days=2), n=600)   # 10 h of one-minute samples, two days ago
     with run_web(tsdb_database, tmp_path) as (url, _):

@@ -4,14 +4,14 @@ time, so users + system + idle = capacity holds against the host's measurements 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from optimizer.demo import generate
 from optimizer.usage import ledger
 
-END = datetime(2028, 2, 29, 23, 55, tzinfo=timezone.utc)
+END = datetime(2028, 2, 29, 23, 55, tzinfo=UTC)
 
 
 def test_demo_users_add_up_to_the_hosts(plain_database) -> None:

@@ -15,10 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -132,10 +133,10 @@ def test_real_users_through_exporter_prometheus_adapter(users, tsdb_database, ad
 
         wait_for(all_users_in, 90, "every test user in user_usage_metrics", interval=1)
         time.sleep(3 * INTERVAL_S)               # every rate window now lies inside the loads
-        t1 = datetime.now(timezone.utc).replace(microsecond=0)
+        t1 = datetime.now(UTC).replace(microsecond=0)
         cpu1 = {k: _cpu_seconds(pids[k]) for k in ("a", "b")}
         rss: dict[str, list[float]] = {"c": [], "d": []}
-        while datetime.now(timezone.utc) < t1 + timedelta(seconds=WINDOW_S):
+        while datetime.now(UTC) < t1 + timedelta(seconds=WINDOW_S):
             for k in rss:
                 rss[k].append(_rss_gib(pids[k]))
             time.sleep(1)

@@ -12,6 +12,7 @@ import pytest
 
 from optimizer.usage import ledger
 from tests.usage.synthetic import END, HOSTS, STEP, T0, expected, host_samples, load
+
 PERIODS = [
     (T0, END),                                                    # everything
     (T0 + timedelta(minutes=43, seconds=7), END - timedelta(hours=3, minutes=1)),  # partial hours, whole days
@@ -50,7 +51,7 @@ def _check(conn, start, end) -> None:
     assert depts["physics"].cpu_core_hours == pytest.approx(by_user["alice"])
     assert depts["physics"].users == 1 and depts["physics"].hosts == 2
     hosts = {r.host: r for r in ledger(conn, "host", start, end).rows}
-    for host, (cores, ram_total, gpus) in HOSTS.items():
+    for host, (cores, _ram_total, _gpus) in HOSTS.items():
         h = hosts[host]
         hours = host_samples(host, start, end) * STEP.total_seconds() / 3600
         assert h.hours == pytest.approx(hours)

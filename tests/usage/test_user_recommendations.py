@@ -5,11 +5,11 @@ their evidence; a second pass refreshes them instead of adding more."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from optimizer.run import run_once
 
-NOW = datetime(2028, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2028, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _load(conn) -> None:

@@ -4,12 +4,13 @@ Alertmanager."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import bcrypt
 import psycopg

@@ -12,8 +12,8 @@ import requests
 
 from tests.fixtures.certs import Pki
 from tests.support import proc
-from tests.web.plan_checks import check_plan
 from tests.web.conftest import PASSWORDS, TOKEN, Console, logged_in, run_web, web_login_url
+from tests.web.plan_checks import check_plan
 
 
 def test_auth_reads_and_limits(console: Console) -> None:

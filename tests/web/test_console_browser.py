@@ -5,8 +5,8 @@ temporary directory (the path is printed)."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from sru import clock
-from tests.web.plan_checks import plan_journey
 from tests.web.conftest import PASSWORDS, Console
+from tests.web.plan_checks import plan_journey
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -250,7 +250,7 @@ def _check_every_link(console: Console, browser) -> None:
         ctx = browser.new_context()
         page = ctx.new_page()
         errors: list[str] = []
-        page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+        page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)  # noqa: B023
         _login(page, console, user)
         seen, opened = _crawl(page, console.url)
         paths = {u[len(console.url):] for u in seen}

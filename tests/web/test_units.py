@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import bcrypt
 import pytest
@@ -59,7 +59,7 @@ def _labels(t0: datetime, t1: datetime) -> list[str]:
 
 
 def test_time_ticks_fit_each_range() -> None:
-    now = datetime(2025, 3, 5, 14, 20, tzinfo=timezone.utc)  # a Wednesday
+    now = datetime(2025, 3, 5, 14, 20, tzinfo=UTC)  # a Wednesday
     assert _labels(now - timedelta(hours=24), now) == ["15:00", "18:00", "21:00", "Wed 5", "03:00", "06:00",
                                                        "09:00", "12:00"]
     assert _labels(now - timedelta(days=7), now) == ["Thu 27", "Fri 28", "Sat 1", "Sun 2", "Mon 3", "Tue 4", "Wed 5"]
@@ -74,7 +74,7 @@ def _svg(markup: str) -> ET.Element:
 
 
 def test_history_chart_axes_gaps_and_title() -> None:
-    since = datetime(2025, 3, 4, 14, 0, tzinfo=timezone.utc)
+    since = datetime(2025, 3, 4, 14, 0, tzinfo=UTC)
     hourly = [None if i % 12 else 50.0 for i in range(288)]  # hourly samples in 5-minute slots
     hourly[100:150] = [None] * 50                            # and a 4-hour outage
     svg = _svg(history_chart({"cpu": hourly, "ram": [None] * 288}, {"cpu": "#111"}, since=since,
@@ -93,7 +93,7 @@ def test_history_chart_axes_gaps_and_title() -> None:
 
 
 def test_forecast_chart_band_limit_and_crossing() -> None:
-    now = datetime(2025, 3, 5, 14, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 5, 14, 0, tzinfo=UTC)
     history = [(date(2025, 2, 1) + timedelta(days=i), 50.0 + i) for i in range(32)]  # up to 81 % on Mar 4
     line = [((date(2025, 3, 5) + timedelta(days=i)).isoformat(), 82.0 + 2 * i, 78.0 + 2 * i, 86.0 + 2 * i)
             for i in range(30)]

@@ -21,9 +21,9 @@ Values that depend on the browser (max data points, the panel's width) are param
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 
 class MacroError(ValueError):
@@ -226,7 +226,7 @@ _MACRO = re.compile(r"\$([_a-zA-Z0-9]+)\(([^)]*)\)")
 
 def _rfc3339(t: datetime) -> str:
     # Go's RFC3339Nano drops trailing zeros of the fraction.
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     text = t.strftime("%Y-%m-%dT%H:%M:%S")
     if t.microsecond:
         text += ("." + f"{t.microsecond:06d}").rstrip("0")
