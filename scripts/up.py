@@ -144,18 +144,21 @@ def enable_archiving(cluster: PgCluster, repo: Repository) -> None:
     from psycopg import sql
 
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        changed = False
+        changed = restart = False
         for name, value in repo.archive_settings(ARCHIVE_TIMEOUT_S).items():
             want = value.strip("'")
-            (current,) = conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone() or ("",)
+            current, context = conn.execute("SELECT setting, context FROM pg_settings WHERE name = %s",
+                                            (name,)).fetchone() or ("", "")
             if current != want:
                 conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(want)))
                 changed = True
+                # archive_mode takes a restart. Asking pg_settings.pending_restart right after
+                # pg_reload_conf() races the reload (it is a signal) and once read false here.
+                restart = restart or context == "postmaster"
         if not changed:
             return
         conn.execute("SELECT pg_reload_conf()")
-        restart = conn.execute("SELECT bool_or(pending_restart) FROM pg_settings").fetchone()
-    if restart and restart[0]:
+    if restart:
         log("restarting PostgreSQL to turn WAL archiving on")
         cluster.stop("fast")
         cluster.start()

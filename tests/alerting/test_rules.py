@@ -96,6 +96,13 @@ OWN_THRESHOLDS = {
     "SruExporterCollectorFailing": "a collector failing, not a level",
     "SruRemoteWriteFailing": "Prometheus's own remote write",
     "SruRemoteWriteBehind": "Prometheus's own remote write",
+    "SruDigestDeliveryFailed": "failed deliveries of the weekly digest, not a level of a host",
+    "SruBackupStale": "the age of the newest backup (pgBackRest), not a level of a host",
+    "SruBackupNotRestorable": "the backup chain's state, not a level",
+    "SruBackupExporterBlind": "the backup exporter failing to read the database, not a level",
+    "SruWalArchivingFailing": "PostgreSQL's WAL archiver failing, not a level",
+    "SruWalArchiveBehind": "WAL waiting to be archived: the database's own lag",
+    "SruStandbyLagging": "replication lag of the standby: the database's own",
 }
 
 
