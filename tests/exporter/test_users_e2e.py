@@ -70,16 +70,21 @@ def cpu_seconds(pid: int) -> float:
 def priority(pid: int, nice: int) -> Iterator[None]:
     """Run ``pid`` (and its session) at ``nice`` until the block ends. This machine is shared: with
     the kernel's autogroups each session competes as one, whatever its processes' nice values, so
-    the session's autogroup is reniced (sched(7)), and every thread of the process within it."""
+    the session's autogroup is reniced (sched(7)), and every thread of the process within it.
+
+    A task in a cgroup with its own CPU controller (a container, a systemd slice) is in no autogroup:
+    its ``autogroup`` file reads empty and the thread nice values alone rank it within the cgroup."""
     group = Path(f"/proc/{pid}/autogroup")
-    before = int(group.read_text().split()[-1])
-    group.write_text(str(nice))
+    fields = group.read_text().split() if group.exists() else []
+    before = int(fields[-1]) if fields else None
+    if before is not None:
+        group.write_text(str(nice))
     for task in os.listdir(f"/proc/{pid}/task"):
         os.setpriority(os.PRIO_PROCESS, int(task), nice)
     try:
         yield
     finally:
-        if Path(f"/proc/{pid}").exists():
+        if before is not None and Path(f"/proc/{pid}").exists():
             group.write_text(str(before))
 
 
