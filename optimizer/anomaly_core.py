@@ -32,6 +32,10 @@ OPEN_AFTER = {"zscore": 3, "level_shift": 1, "threshold": 2, "spike": 1, "stuck"
 CLOSE_AFTER = 3                 # judged hours with data, not flagged, that close an episode
 NEW_NORMAL_HOURS = 24           # a level held this long (nearly every hour on one side) is the new normal
 NEW_NORMAL_MIN_HOURS = 12       # hours with data those 24 need
+NEW_NORMAL_LOOKBACK = 72        # ... found within this many hours (an outage does not reset the new normal)
+NEW_NORMAL_SIDE = 0.2           # at most this share of those hours on the other side of the baseline
+NEW_NORMAL_NEAR = 0.5           # a level from this share of level_min_shift on is adopted if it is steady:
+NEW_NORMAL_STEADY = 1.0         # ... it rose by less than this many hourly scales over the day
 LEVEL_STEADINESS = 2.5          # a 6-hour median is about this much steadier than one hour (iid noise)
 STUCK_HOURS = 6                 # hours with the same mean and no spread that make a stuck series
 ESCALATE_AFTER = 3              # hours further out than the open episode that make a new one (zscore, level_shift)
@@ -442,6 +446,28 @@ def _row_spread(m: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.nda
     return med, low, high
 
 
+def _theil_sen(m: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the median of the slopes between every two values (NaN left out; column = hour) of
+    a matrix whose rows hold at most ``k`` values."""
+    order = np.argsort(np.isnan(m), axis=1, kind="stable")[:, :k]
+    v = np.take_along_axis(m, order, axis=1)
+    i, j = np.triu_indices(k, 1)
+    return nanmedian_rows((v[:, j] - v[:, i]) / (order[:, j] - order[:, i]))
+
+
+def _in_runs(flag: np.ndarray, k: int) -> np.ndarray:
+    """Positions inside a run of at least ``k`` consecutive True values."""
+    full = np.convolve(flag.astype(int), np.ones(k, dtype=int))[:len(flag)] == k   # run of k ends here
+    return np.convolve(full[::-1].astype(int), np.ones(k, dtype=int))[:len(flag)][::-1] > 0
+
+
+def _last_with_data(m: np.ndarray, k: int) -> np.ndarray:
+    """Each row of ``m`` with only its last ``k`` values with data kept (the rest NaN)."""
+    ok = ~np.isnan(m)
+    from_end = np.cumsum(ok[:, ::-1], axis=1)[:, ::-1]
+    return np.where(ok & (from_end <= k), m, np.nan)
+
+
 def _trailing(x: np.ndarray, width: int) -> np.ndarray:
     """Rows of the ``width`` values ending at each position (NaN before the start)."""
     return np.concatenate([np.full(width - 1, np.nan), x])[np.arange(len(x))[:, None] + np.arange(width)]
@@ -513,9 +539,10 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         peak_med, spike_q = all_med, cap
     all_scale = max(_mad_scale(win, all_med), p.scale_floor)
     seasonal = strength >= p.seasonal_strength_min
-    # Hours whose residual the detectors read: the 24 hours before each judged hour (new normal),
-    # the level window's 6 before those, and the day itself.
-    ctx = np.arange(max(lo, day - NEW_NORMAL_HOURS - LEVEL_WINDOW), stop)
+    # Hours whose residual the detectors read: the 3 days before each judged hour (new normal: its
+    # last 24 hours with data, and the day before those), the level window's 6 before those, and
+    # the day itself.
+    ctx = np.arange(max(lo, day - NEW_NORMAL_LOOKBACK - LEVEL_WINDOW), stop)
     if seasonal:
         cache.load(key, base_mean, base_peak)
         med_h, mad_h, cnt_h = cache.at(cache.mean, hours)
@@ -579,16 +606,43 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         past_stats = {k: v[lo - cache.first:d0 - cache.first] for k, v in roll.items()}
     past_stats = {k: v[~np.isnan(v)] for k, v in past_stats.items()}
 
-    # New normal: when nearly all of the last NEW_NORMAL_HOURS sat on one side of the baseline and
-    # their median is a level shift's distance from it, that median is the level the host now lives at. An hour is then
-    # judged against both levels, so a lasting change stops alarming within a day and a return to the
-    # old level raises nothing. (A slow leak is not adopted before it has been anomalous for a day.)
+    # Stuck: STUCK_HOURS hours with the same mean and no spread up to the maximum, on a host whose
+    # hours normally move (an exporter or sensor repeating its last value).
+    same = np.abs(np.diff(mean[ctx], prepend=np.nan)) <= STUCK_TOLERANCE
+    # Pinned at 0 or at the cap is idle or saturated (level_shift, threshold), not a repeated value.
+    flat = (same & (np.abs(peak[ctx] - mean[ctx]) <= STUCK_TOLERANCE)
+            & (mean[ctx] > STUCK_TOLERANCE) & (mean[ctx] < cap - STUCK_TOLERANCE))
+    was_same = np.abs(np.diff(mean[max(lo - 1, 0):d0]))[-(d0 - lo):] <= STUCK_TOLERANCE
+    counted = ~np.isnan(base_mean[lo:d0])[-len(was_same):] if len(was_same) else np.zeros(0, dtype=bool)
+    normal_same = float(np.mean(was_same[counted])) if counted.any() else 1.0
+    # Hours of a stuck run say nothing about the level the host lives at.
+    in_stuck = _in_runs(flat, STUCK_HOURS) & (normal_same < STUCK_NORMAL_SHARE)
+
+    # New normal: when at least 4 in 5 of the last NEW_NORMAL_HOURS hours with data (stuck hours left
+    # out) sat on one side of the baseline, their median is the level the host now lives at if it is
+    # a level shift's distance from the baseline, or, closer than that, if it is steady: over those
+    # hours, or from one day to the next, it rose by less than the hourly scale. An hour is then judged
+    # against both levels, so a lasting change stops alarming within a day and a return to the old
+    # level raises nothing. A slow leak rises steadily, so it is not adopted below the minimum shift
+    # (it is reported when it crosses it) and only a day after it crossed it.
     zk, min_dev = p.z * widen, p.min_deviation * widen
     lk, lmin = p.level_k * widen, p.level_min_shift * widen
-    before = _trailing(resid, NEW_NORMAL_HOURS + 1)[j0:, :-1]
+    nn_resid = np.where(in_stuck, np.nan, resid)
+    before = _last_with_data(_trailing(nn_resid, NEW_NORMAL_LOOKBACK + 1)[j0:, :-1], NEW_NORMAL_HOURS)
     enough = np.sum(~np.isnan(before), axis=1) >= NEW_NORMAL_MIN_HOURS
-    held, q10, q90 = _row_spread(before, 0.1)
-    shifted = enough & (np.abs(held) >= lmin) & ((q10 > 0) | (q90 < 0))
+    held, q_lo, q_hi = _row_spread(before, NEW_NORMAL_SIDE)
+    one_sided = (q_lo > 0) | (q_hi < 0)
+    shifted = enough & one_sided & (np.abs(held) >= lmin)
+    near = enough & one_sided & ~shifted & (np.abs(held) >= NEW_NORMAL_NEAR * lmin)
+    if near.any():
+        # Over the window (a Theil-Sen slope), or hour by hour from the day before (a daily shape
+        # left in the residual cancels out).
+        rise = np.abs(_theil_sen(before[near], NEW_NORMAL_HOURS)) * NEW_NORMAL_HOURS
+        two = _trailing(nn_resid, 2 * NEW_NORMAL_HOURS + 1)[j0:, :-1][near]
+        daily = two[:, NEW_NORMAL_HOURS:] - two[:, :NEW_NORMAL_HOURS]
+        day_rise = np.abs(nanmedian_rows(daily))
+        day_rise[np.sum(~np.isnan(daily), axis=1) < NEW_NORMAL_MIN_HOURS // 2] = np.inf
+        shifted[near] = np.minimum(rise, day_rise) <= NEW_NORMAL_STEADY * hour_scale
     offset = np.where(shifted, held, 0.0)
 
     dev = x - med
@@ -620,7 +674,9 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
 
     # A capped metric cannot exceed its cap: the percentile bar stops at the cap, and the jump above
     # this hour's usual maximum is what makes touching the cap at 3 a.m. a spike and at noon not.
-    bar = np.maximum(min(spike_q + p.spike_margin, cap), peak_base + max(p.spike_jump, p.spike_z * peak_scale))
+    # The maxima move with an adopted new level: a host that now lives higher peaks higher.
+    bar = np.maximum(min(spike_q + p.spike_margin, cap),
+                     peak_base + np.maximum(offset, 0.0) + max(p.spike_jump, p.spike_z * peak_scale))
     s_flag = ~np.isnan(pk) & (np.nan_to_num(pk, nan=-np.inf) >= bar)
     # Inside a z-score or level-shift episode the mean is already anomalous: a spike there is a
     # maximum far above that hour's own mean, by more than the usual gap plus the jump.
@@ -663,15 +719,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # real swings show inside the hour too (its gap at least half again its usual).
     v_flag = (v_flag & (gap_now >= GAP_ALSO * gap_usual)) | g_flag
 
-    # Stuck: STUCK_HOURS hours with the same mean and no spread up to the maximum, on a host whose
-    # hours normally move (an exporter or sensor repeating its last value).
-    same = np.abs(np.diff(mean[ctx], prepend=np.nan)) <= STUCK_TOLERANCE
-    # Pinned at 0 or at the cap is idle or saturated (level_shift, threshold), not a repeated value.
-    flat = (same & (np.abs(peak[ctx] - mean[ctx]) <= STUCK_TOLERANCE)
-            & (mean[ctx] > STUCK_TOLERANCE) & (mean[ctx] < cap - STUCK_TOLERANCE))
-    was_same = np.abs(np.diff(mean[max(lo - 1, 0):d0]))[-(d0 - lo):] <= STUCK_TOLERANCE
-    counted = ~np.isnan(base_mean[lo:d0])[-len(was_same):] if len(was_same) else np.zeros(0, dtype=bool)
-    normal_same = float(np.mean(was_same[counted])) if counted.any() else 1.0
+    # Stuck (computed above, before the new normal):
     run = np.sum(_trailing(flat.astype(float), STUCK_HOURS)[j0:], axis=1)
     st_flag = valid & (run >= STUCK_HOURS) & (normal_same < STUCK_NORMAL_SHARE)
 

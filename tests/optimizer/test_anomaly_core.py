@@ -237,3 +237,38 @@ def test_scale_floored_by_the_30_day_mad():
         assert bool(z) == expect, (bump, z)
         if z:
             assert z[0].start == target - 1 and z[0].evidence["scale"] > 2.5
+
+
+def test_a_step_of_about_the_minimum_shift_is_the_new_normal_within_a_day():
+    """An 11-point step (the minimum shift is 10) on a flat host with noise sd 3: its 24-hour median
+    hovers around 10, so single hours kept crossing the bar for days while the level was not adopted.
+    Steady (it does not rise over the day), it is adopted though below the minimum shift."""
+    for seed in (0, 2, 3):
+        rng = np.random.default_rng(seed)
+        mean = 40 + rng.normal(0, 3, 56 * 24)
+        mean[1200:] += 11
+        eps = find_episodes(mean, judge_from=1176)         # the 7 days around the step: cheap
+        assert eps and max(e.end for e in eps) < 1200 + NEW_NORMAL_HOURS, (seed, [(e.kind, e.start, e.end) for e in eps])
+
+
+def test_a_slow_leak_is_reported_before_it_could_be_adopted():
+    """A leak rising 22 points over 8 days (0.11 a hour) is steady-looking within noise, but it rises
+    over the day: it is not adopted below the minimum shift, so it is reported while it rises."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        mean = 40 + rng.normal(0, 2.5, 1300)
+        mean[1100:1292] += 22 * np.arange(1, 193) / 192
+        eps = [e for e in find_episodes(mean, judge_from=1080) if e.kind in ("zscore", "level_shift")]
+        assert eps and 1100 <= eps[0].opened < 1292, (seed, eps)
+
+
+def test_an_outage_does_not_reset_the_new_normal():
+    """A 16-point step, 28 hours of it seen, then 36 hours without data: the new level is the last 24
+    hours *with data* (within 3 days), so the host's return raises nothing."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        mean = 40 + rng.normal(0, 3, 56 * 24)
+        mean[1200:] += 16
+        mean[1228:1264] = np.nan
+        eps = find_episodes(mean, judge_from=1176)
+        assert eps and max(e.end for e in eps) < 1228, (seed, [(e.kind, e.start, e.end) for e in eps])
