@@ -125,15 +125,23 @@ def nanmedian_rows(m: np.ndarray) -> np.ndarray:
     """``np.nanmedian(m, axis=1)`` without its per-row Python loop (numpy falls back to one as soon
     as a row holds a NaN): sort each row (NaN sorts last) and average the middle valid values.
     Rows without any value give NaN, silently."""
+    return _median_count_rows(m)[0]
+
+
+def _median_count_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nanmedian_rows` and the number of values with data in each row, from one sort."""
     s = np.sort(m, axis=1)
-    k = np.sum(~np.isnan(m), axis=1)
+    if m.shape[1] and not np.isnan(s[:, -1]).any():   # no NaN at all (it would sort last)
+        k = m.shape[1]
+        return (s[:, (k - 1) // 2] + s[:, k // 2]) / 2, np.full(m.shape[0], k)
+    k = np.sum(~np.isnan(s), axis=1)
     rows = np.arange(m.shape[0])
     lo = np.maximum((k - 1) // 2, 0)
     hi = np.maximum(k // 2, 0)
     hi = np.where(k == 0, 0, hi)
     med = (s[rows, lo] + s[rows, hi]) / 2
     med[k == 0] = np.nan
-    return med
+    return med, k
 
 
 def seasonal_strength(x: np.ndarray, phase: int = 0, period: int = WEEK) -> float:
@@ -245,8 +253,9 @@ class _SeasonalCache:
             self.rolls[k] = {"x": (grid - nanmedian_rows(grid)[:, None]).ravel()[self.first - start:n - start]}
         return self.rolls[k]["x"]
 
-    def at(self, which: tuple[np.ndarray, ...], idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(a[idx - self.first] for a in which)
+    def at(self, which: tuple[np.ndarray, ...], a: int, b: int) -> tuple[np.ndarray, ...]:
+        """Hours a .. b − 1 (views)."""
+        return tuple(v[a - self.first:b - self.first] for v in which)
 
 
 def _rolling_stats(r: np.ndarray, gap: np.ndarray) -> dict[str, np.ndarray]:
@@ -431,11 +440,16 @@ def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarra
         # An hour without data neither extends nor closes an episode, nor breaks a run.
 
 
-def _row_spread(m: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median, lower and upper ``q`` quantile (0..1, nearest rank) of each row, NaN left out, from one
-    sort; NaN for a row without data."""
+def _row_spread(m: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Median, lower and upper ``q`` quantile (0..1, nearest rank) of each row, NaN left out, and the
+    number of values with data, from one sort; NaN for a row without data."""
     srt = np.sort(m, axis=1)
-    k = np.sum(~np.isnan(m), axis=1)
+    if m.shape[1] and not np.isnan(srt[:, -1]).any():  # no NaN: the same positions in every row
+        last = m.shape[1] - 1
+        i = int(np.floor(q * last))
+        return ((srt[:, last // 2] + srt[:, (last + 1) // 2]) / 2, srt[:, i], srt[:, last - i],
+                np.full(m.shape[0], m.shape[1]))
+    k = np.sum(~np.isnan(srt), axis=1)
     rows = np.arange(m.shape[0])
     last = np.maximum(k - 1, 0)
     med = (srt[rows, last // 2] + srt[rows, (last + 1) // 2]) / 2
@@ -443,7 +457,7 @@ def _row_spread(m: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.nda
     high = srt[rows, last - np.floor(q * last).astype(int)]
     for a in (med, low, high):
         a[k == 0] = np.nan
-    return med, low, high
+    return med, low, high, k
 
 
 def _theil_sen(m: np.ndarray, k: int) -> np.ndarray:
@@ -468,9 +482,10 @@ def _last_with_data(m: np.ndarray, k: int) -> np.ndarray:
     return np.where(ok & (from_end <= k), m, np.nan)
 
 
-def _trailing(x: np.ndarray, width: int) -> np.ndarray:
-    """Rows of the ``width`` values ending at each position (NaN before the start)."""
-    return np.concatenate([np.full(width - 1, np.nan), x])[np.arange(len(x))[:, None] + np.arange(width)]
+def _trailing(x: np.ndarray, width: int, start: int = 0) -> np.ndarray:
+    """Rows of the ``width`` values ending at each position from ``start`` on (NaN before the
+    beginning of ``x``). (Fancy indexing: for these small arrays faster than a strided view.)"""
+    return np.concatenate([np.full(width - 1, np.nan), x])[np.arange(start, len(x))[:, None] + np.arange(width)]
 
 
 def _quantiles(a: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -485,7 +500,13 @@ def _quantiles(a: np.ndarray, qs: tuple[float, ...]) -> list[float]:
 
 
 def _median(a: np.ndarray) -> float:
-    return _quantiles(a, (50.0,))[0]
+    """The median of a 1-D array without NaN by one partition (half the cost of :func:`_quantiles`)."""
+    n = len(a)
+    k = (n - 1) // 2
+    if n % 2:
+        return float(np.partition(a, k)[k])
+    part = np.partition(a, (k, k + 1))
+    return float(part[k] + part[k + 1]) / 2
 
 
 def _mad_scale(a: np.ndarray, centre: float | None = None) -> float:
@@ -545,11 +566,10 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     ctx = np.arange(max(lo, day - NEW_NORMAL_LOOKBACK - LEVEL_WINDOW), stop)
     if seasonal:
         cache.load(key, base_mean, base_peak)
-        med_h, mad_h, cnt_h = cache.at(cache.mean, hours)
+        med_h, mad_h, cnt_h = cache.at(cache.mean, day, stop)
         # 30-day all-hours MAD of the deseasonalised series floors the 12-value MAD.
-        past = np.arange(lo, d0)
-        med_p, _, cnt_p = cache.at(cache.mean, past)
-        resid_p = base_mean[past] - med_p
+        med_p, _, cnt_p = cache.at(cache.mean, lo, d0)
+        resid_p = base_mean[lo:d0] - med_p
         resid_p = resid_p[~np.isnan(resid_p) & (cnt_p >= p.min_seasonal_values)]
         if len(resid_p) < p.min_baseline_hours // 2:
             seasonal = False
@@ -558,10 +578,10 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         ok = cnt_h >= p.min_seasonal_values
         med = np.where(ok, med_h, all_med)
         scale = np.where(ok, np.maximum(MAD_TO_SD * mad_h, floor), all_scale)
-        med_c, _, cnt_c = cache.at(cache.mean, ctx)
+        med_c, _, cnt_c = cache.at(cache.mean, int(ctx[0]), stop)
         ctx_base = np.where(cnt_c >= p.min_seasonal_values, med_c, all_med)
         hour_scale = floor
-        pmed, _, pcnt = cache.at(cache.peak, hours)
+        pmed, _, pcnt = cache.at(cache.peak, day, stop)
         peak_base = np.where(pcnt >= p.min_seasonal_values, pmed, peak_med)
         method = "same hour of week ±1 h, previous 4 weeks"
     elif widen > 1 and seasonal_strength(base_mean[lo:d0], phase + lo, 24) >= p.seasonal_strength_min:
@@ -591,12 +611,14 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     if seasonal:
         # The maxima's spread around their own hour of week, not across the day's swing: on a weekly
         # host the all-hours spread alone would put 8 scales above the cap.
-        pmed_p, _, pcnt_p = cache.at(cache.peak, np.arange(lo, d0))
+        pmed_p, _, pcnt_p = cache.at(cache.peak, lo, d0)
         presid = base_peak[lo:d0] - pmed_p
         presid = presid[~np.isnan(presid) & (pcnt_p >= p.min_seasonal_values)]
         if len(presid) >= p.min_baseline_hours // 2:
             peak_scale = max(_mad_scale(presid), p.scale_floor)
-    resid = mean[ctx] - ctx_base                 # every hour of the context, episodes included
+    c0 = int(ctx[0])
+    mean_c, peak_c = mean[c0:stop], peak[c0:stop]   # views of the context (ctx is a range)
+    resid = mean_c - ctx_base                    # every hour of the context, episodes included
     j0 = day - ctx[0]                            # position of the first judged hour in ctx
     if not seasonal and method.startswith("same hour of day"):    # a young host's daily profile
         past_stats = _rolling_stats(base_mean[lo:d0] - prof[(np.arange(lo, d0) + phase) % 24],
@@ -608,10 +630,12 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
 
     # Stuck: STUCK_HOURS hours with the same mean and no spread up to the maximum, on a host whose
     # hours normally move (an exporter or sensor repeating its last value).
-    same = np.abs(np.diff(mean[ctx], prepend=np.nan)) <= STUCK_TOLERANCE
+    same = np.zeros(len(mean_c), dtype=bool)
+    same[1:] = np.abs(mean_c[1:] - mean_c[:-1]) <= STUCK_TOLERANCE
     # Pinned at 0 or at the cap is idle or saturated (level_shift, threshold), not a repeated value.
-    flat = (same & (np.abs(peak[ctx] - mean[ctx]) <= STUCK_TOLERANCE)
-            & (mean[ctx] > STUCK_TOLERANCE) & (mean[ctx] < cap - STUCK_TOLERANCE))
+    gap_c = peak_c - mean_c
+    flat = (same & (np.abs(gap_c) <= STUCK_TOLERANCE)
+            & (mean_c > STUCK_TOLERANCE) & (mean_c < cap - STUCK_TOLERANCE))
     was_same = np.abs(np.diff(mean[max(lo - 1, 0):d0]))[-(d0 - lo):] <= STUCK_TOLERANCE
     counted = ~np.isnan(base_mean[lo:d0])[-len(was_same):] if len(was_same) else np.zeros(0, dtype=bool)
     normal_same = float(np.mean(was_same[counted])) if counted.any() else 1.0
@@ -628,9 +652,12 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     zk, min_dev = p.z * widen, p.min_deviation * widen
     lk, lmin = p.level_k * widen, p.level_min_shift * widen
     nn_resid = np.where(in_stuck, np.nan, resid)
-    before = _last_with_data(_trailing(nn_resid, NEW_NORMAL_LOOKBACK + 1)[j0:, :-1], NEW_NORMAL_HOURS)
-    enough = np.sum(~np.isnan(before), axis=1) >= NEW_NORMAL_MIN_HOURS
-    held, q_lo, q_hi = _row_spread(before, NEW_NORMAL_SIDE)
+    if j0 >= NEW_NORMAL_HOURS and not np.isnan(nn_resid[j0 - NEW_NORMAL_HOURS:]).any():
+        before = _trailing(nn_resid, NEW_NORMAL_HOURS + 1, j0)[:, :-1]     # no hour missing: the last 24
+    else:
+        before = _last_with_data(_trailing(nn_resid, NEW_NORMAL_LOOKBACK + 1, j0)[:, :-1], NEW_NORMAL_HOURS)
+    held, q_lo, q_hi, count = _row_spread(before, NEW_NORMAL_SIDE)
+    enough = count >= NEW_NORMAL_MIN_HOURS
     one_sided = (q_lo > 0) | (q_hi < 0)
     shifted = enough & one_sided & (np.abs(held) >= lmin)
     near = enough & one_sided & ~shifted & (np.abs(held) >= NEW_NORMAL_NEAR * lmin)
@@ -638,7 +665,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
         # Over the window (a Theil-Sen slope), or hour by hour from the day before (a daily shape
         # left in the residual cancels out).
         rise = np.abs(_theil_sen(before[near], NEW_NORMAL_HOURS)) * NEW_NORMAL_HOURS
-        two = _trailing(nn_resid, 2 * NEW_NORMAL_HOURS + 1)[j0:, :-1][near]
+        two = _trailing(nn_resid, 2 * NEW_NORMAL_HOURS + 1, j0)[:, :-1][near]
         daily = two[:, NEW_NORMAL_HOURS:] - two[:, :NEW_NORMAL_HOURS]
         day_rise = np.abs(nanmedian_rows(daily))
         day_rise[np.sum(~np.isnan(daily), axis=1) < NEW_NORMAL_MIN_HOURS // 2] = np.inf
@@ -658,9 +685,15 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # Level: the median deviation of the last LEVEL_WINDOW hours (with data) at each judged hour,
     # against a scale that is the hourly one unless the 30-day distribution of the same 6-hour
     # median says the series wanders more slowly than hourly noise (memory-like series).
-    lw = _trailing(resid, LEVEL_WINDOW)
-    level = nanmedian_rows(lw[j0:])
-    level_n = np.sum(~np.isnan(lw[j0:]), axis=1)
+    # The three 6-hour medians the detectors read (level, hour-to-hour change, gap up to the
+    # maximum), from one sort.
+    step = np.full(len(resid), np.nan)
+    step[1:] = np.abs(resid[1:] - resid[:-1])
+    nh = len(resid) - j0
+    six, six_n = _median_count_rows(np.stack([_trailing(v, LEVEL_WINDOW, j0) for v in (resid, step, gap_c)])
+                                    .reshape(3 * nh, LEVEL_WINDOW))
+    level, var_now, gap_now = six[:nh], six[nh:2 * nh], six[2 * nh:]
+    level_n, var_n, gap_n = six_n[:nh], six_n[nh:2 * nh], six_n[2 * nh:]
     past_level = past_stats["level"]
     level_scale = hour_scale
     if len(past_level) >= p.cold_start_hours:
@@ -696,10 +729,6 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
 
     # Variance: the median hour-to-hour change of the residual over the last LEVEL_WINDOW hours,
     # against the same statistic over the 30 days (its median): noise that grew several times over.
-    step = np.abs(np.diff(resid, prepend=np.nan))
-    vw = _trailing(step, LEVEL_WINDOW)
-    var_now = nanmedian_rows(vw[j0:])
-    var_n = np.sum(~np.isnan(vw[j0:]), axis=1)
     past_var = past_stats["variance"] if len(past_stats["variance"]) else np.full(1, p.scale_floor)
     var_usual = max(_median(past_var), p.scale_floor)
     var_most = float(np.max(past_var))       # the largest the statistic reached in 30 normal days
@@ -708,19 +737,17 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
               & (var_now - var_usual >= p.variance_min_change * widen) & (var_now > VARIANCE_ABOVE_MOST * var_most))
     # The same inside the hour: the 6-hour median gap between maximum and mean (5-minute samples
     # swinging) at GAP_RATIO times its usual, beyond any 6 hours of 30 normal days.
-    gw = _trailing(peak[ctx] - mean[ctx], LEVEL_WINDOW)[j0:]
-    gap_now = nanmedian_rows(gw)
     past_gap = past_stats["gap"] if len(past_stats["gap"]) else np.full(1, np.inf)
     gap_usual = max(_median(past_gap), p.scale_floor)
     gap_most = float(np.max(past_gap))
-    g_flag = (valid & (np.sum(~np.isnan(gw), axis=1) >= LEVEL_MIN_HOURS) & (gap_now >= GAP_RATIO * widen * gap_usual)
+    g_flag = (valid & (gap_n >= LEVEL_MIN_HOURS) & (gap_now >= GAP_RATIO * widen * gap_usual)
               & (gap_now - gap_usual >= p.variance_min_change * widen) & (gap_now > VARIANCE_ABOVE_MOST * gap_most))
     # Erratic from hour to hour alone is not enough: heavy-tailed noise does that now and then, and
     # real swings show inside the hour too (its gap at least half again its usual).
     v_flag = (v_flag & (gap_now >= GAP_ALSO * gap_usual)) | g_flag
 
     # Stuck (computed above, before the new normal):
-    run = np.sum(_trailing(flat.astype(float), STUCK_HOURS)[j0:], axis=1)
+    run = np.sum(_trailing(flat.astype(float), STUCK_HOURS, j0), axis=1)
     st_flag = valid & (run >= STUCK_HOURS) & (normal_same < STUCK_NORMAL_SHARE)
 
     # A second anomaly inside an open z-score or level-shift episode: this much further out than the
