@@ -710,7 +710,7 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # The maxima move with an adopted new level: a host that now lives higher peaks higher.
     bar = np.maximum(min(spike_q + p.spike_margin, cap),
                      peak_base + np.maximum(offset, 0.0) + max(p.spike_jump, p.spike_z * peak_scale))
-    s_flag = ~np.isnan(pk) & (np.nan_to_num(pk, nan=-np.inf) >= bar)
+    s_flag = pk >= bar                           # False where no data (NaN)
     # Inside a z-score or level-shift episode the mean is already anomalous: a spike there is a
     # maximum far above that hour's own mean, by more than the usual gap plus the jump.
     excess = base_peak[lo:d0] - base_mean[lo:d0]
@@ -723,7 +723,8 @@ def _judge_day(mean: np.ndarray, peak: np.ndarray, masked: np.ndarray, day: int,
     # The same two bars on the gap between an hour's maximum and its own mean: a burst inside the
     # hour, beyond any gap of 30 normal days, whatever level the host is at (seasonal or wandering).
     gap_bar = max(excess_q + p.spike_margin, usual_excess + max(p.spike_jump, p.spike_z * excess_scale))
-    gap = np.nan_to_num(pk - x, nan=-np.inf)
+    gap = pk - x
+    gap[np.isnan(gap)] = -np.inf
     s_flag = s_flag | (gap >= gap_bar)
     s_inside = (gap >= gap_bar) | (s_flag & (gap >= usual_excess + p.spike_jump))
 
