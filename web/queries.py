@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 import psycopg
 from psycopg.rows import dict_row
 
+from optimizer.report_model import ForecastPoint
 from sru import clock
 
 ANOMALY = "labels ->> 'source' = 'sru-optimizer'"
@@ -118,7 +119,7 @@ class HostForecast(TypedDict):
     crossing_date: str | None
     earliest_date: str | None
     latest_date: str | None
-    line: list[tuple[str, float, float, float]] | None
+    line: list[ForecastPoint] | None     # (day, mean, lower, upper) ahead
     full_in_days: int | None    # days from the page's "now" to crossing_date (None: no crossing)
 
 
