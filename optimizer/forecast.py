@@ -121,8 +121,10 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float
     y = np.array([v for _, v in pairs], dtype=float)
     line = ols_line(x, y)
     slope, p = line.slope, line.p_value
-    fc = Forecast(metric, "no_trend", limit, len(pairs), round(slope, 4), round(line.r_squared, 4),
-                  float(f"{p:.3g}"))
+    # A flat series has no r² and a zero slope no p: None, never NaN, which JSON (a recommendation's
+    # evidence in JSONB, the report) cannot carry.
+    fc = Forecast(metric, "no_trend", limit, len(pairs), round(slope, 4), _finite(round(line.r_squared, 4)),
+                  _finite(float(f"{p:.3g}")))
     if slope <= 0 or p >= SIGNIFICANCE:
         return fc
     last = x[-1]
