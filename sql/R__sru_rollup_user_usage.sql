@@ -27,7 +27,7 @@ BEGIN
   -- A week per statement (as sru_rollup_hourly_stats): a pass over a year neither sorts the year
   -- at once nor holds its hash tables in memory. Rows are written in time order (ORDER BY the
   -- bucket): the ledger reads a range of buckets, and a range whose rows lie together is a few heap
-  -- pages (bench/usage, 20 hours of hourly rows: 133 pages, against 5,335 in hash order).
+  -- pages (bench/usage, 7,600 hourly rows: 127 pages, against 5,411 in hash order).
   v_slice := v_hour;
   WHILE v_slice < v_hour_end LOOP
     v_next := least(v_slice + INTERVAL '7 days', v_hour_end);
