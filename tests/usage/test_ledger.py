@@ -105,8 +105,16 @@ def _forbidden(db) -> None:
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(sql)
                 conn.rollback()
-            assert ledger(conn, "department", T0, END).rows
-            assert ledger(conn, "host", T0, END).rows
+            depts = ledger(conn, "department", T0, END).rows
+            hosts = ledger(conn, "host", T0, END).rows
+            assert depts and hosts
+            # What Grafana's panels read: the same rows as the console's one read.
+            assert [(r[0], r[3]) for r in conn.execute(
+                "SELECT * FROM sru_usage_by_department(%s, %s)", (T0, END))] == sorted(
+                (r.department, r.cpu_core_hours) for r in depts)
+            assert [(r[1], r[15]) for r in conn.execute(
+                "SELECT * FROM sru_usage_by_host(%s, %s)", (T0, END))] == [
+                (r.host, r.capacity_gpu_hours) for r in hosts]
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 ledger(conn, "user", T0, END)
     web = "sru_t_usage_web"
