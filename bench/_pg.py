@@ -3,6 +3,7 @@ test fixtures and `make up` run), plus a migrated database with a ``sru_bench`` 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def new_database(c: PgCluster, name: str, timescaledb: str) -> str:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'sru_bench'").fetchone():
             conn.execute("CREATE ROLE sru_bench LOGIN IN ROLE data_collector")
     return c.url(name)
+
+
+def backend_cpu_s(conn: psycopg.Connection) -> float | None:
+    """CPU seconds the server process of ``conn`` has used so far (user + system, from /proc: the
+    cluster runs on this machine), None when /proc cannot tell. Unlike wall time, it does not grow
+    with the load of other jobs on the machine."""
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def shutdown(c: PgCluster) -> None:
