@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import bcrypt
 import cramjam
 import pytest
 import requests
 
+from scripts.pgcluster import PgCluster
 from tests.fixtures.adapter import WRITE_HEADERS, AdapterProcess, snappy, write_request
 from tests.fixtures.net import free_port
-from tests.fixtures.postgres import create_database, drop_database
+from tests.fixtures.postgres import Database, create_database, drop_database
 
 T0 = 1_700_000_000_000
 GOOD = write_request([({"__name__": "sru:cpu_percent", "hostname": "lab1"}, [(T0, 1.0)])])
@@ -22,7 +23,8 @@ SMALL = ("--web.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
 
 
 @pytest.fixture(scope="module")
-def small(pg_cluster, pg_templates, tmp_path_factory) -> Iterator[AdapterProcess]:
+def small(pg_cluster: PgCluster, pg_templates: dict[str, str],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdapterProcess]:
     """One adapter with small limits for the tests that judge only its answers to their own requests
     (status codes and messages): started once for the module, on a database of its own."""
     db = create_database(pg_cluster, pg_templates, "apache")
@@ -38,7 +40,7 @@ def small(pg_cluster, pg_templates, tmp_path_factory) -> Iterator[AdapterProcess
 
 
 @pytest.fixture
-def fresh_small(tsdb_database, adapter_factory) -> AdapterProcess:
+def fresh_small(tsdb_database: Database, adapter_factory: Callable[..., AdapterProcess]) -> AdapterProcess:
     """The same, new for one test: for counting its /metrics."""
     return adapter_factory(tsdb_database.role_url("data_collector"), *SMALL)
 

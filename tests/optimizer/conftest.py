@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.fixtures.postgres import filled_from_template
+from tests.fixtures.postgres import Database, filled_from_template
 
 END = datetime(2025, 3, 30, 23, 0, tzinfo=UTC)   # a Sunday night
 NOW = END + timedelta(hours=1)
@@ -23,9 +23,9 @@ def load_demo(db, hosts: int = 7, days: int = 42, interval: timedelta = timedelt
     """The demo fleet on a fresh ``db`` (before anything else touches it): generated once per tier
     and arguments in the session, then copied (tests/fixtures/postgres.py filled_from_template).
     ``end=None`` ends at now: generated anew, as the hour moves on."""
-    from optimizer.demo import generate
+    from optimizer.demo import DemoResult, generate
 
-    def fill(target):
+    def fill(target: Database) -> DemoResult:
         with target.connect() as conn:
             return generate(conn, hosts=hosts, days=days, interval=interval, seed=3, end=end)
 

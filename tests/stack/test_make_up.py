@@ -55,7 +55,7 @@ def _stopped(proc: subprocess.Popen, data: Path, ports: dict[str, int]) -> int:
 def _kill_leftovers(proc: subprocess.Popen, data: Path, ports: dict[str, int]) -> None:
     # Every process in the sessions of the run's process tree: the run's own (it was started in a
     # session of its own) and honcho's (up.py starts it in another), services included.
-    table = {}
+    table: dict[int, tuple[int, int]] = {}
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
