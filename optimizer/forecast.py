@@ -38,7 +38,7 @@ class Forecast:
     latest_date: str | None = None       # lower bound crosses (None: not within the horizon)
     line: list[tuple[str, float, float, float]] | None = None  # (day, mean, lower, upper) ahead
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("line")
         return {k: v for k, v in d.items() if v is not None}
@@ -148,7 +148,7 @@ def host_forecasts(conn: psycopg.Connection, now: datetime,
         "WHERE period_type = 'daily' AND period_start >= %s AND period_end <= %s "
         "AND (%s::uuid[] IS NULL OR system_id = ANY(%s)) "
         "ORDER BY system_id, period_start", (since, until, ids, ids)).fetchall()
-    by_host: dict[Any, list] = {}
+    by_host: dict[Any, list[Any]] = {}
     for r in rows:
         by_host.setdefault(r[0], []).append(r)
     out: dict[Any, dict[str, Forecast]] = {}
@@ -163,7 +163,7 @@ def host_forecasts(conn: psycopg.Connection, now: datetime,
     return out
 
 
-def weekly_profile(hour_starts: Sequence[datetime], values: Sequence[float]) -> dict | None:
+def weekly_profile(hour_starts: Sequence[datetime], values: Sequence[float]) -> dict[str, Any] | None:
     """Weekly pattern of an hourly series (≥ 2 full weeks): the seasonal component of an additive
     decomposition with period 168, as 168 values from Monday 00:00 UTC, and its strength
     (share of variance it explains)."""

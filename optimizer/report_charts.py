@@ -4,13 +4,15 @@ CDN and opens on a machine without internet."""
 from __future__ import annotations
 
 import html
+from typing import Any
 
 # Resource → line colour, in drawing order (the page's legend uses the same).
 SERIES = (("cpu", "#1f77b4"), ("ram", "#d62728"), ("gpu", "#2ca02c"), ("io_wait", "#9467bd"))
 
 
-def daily_lines(days: list[str], series: dict[str, list], forecast_line: list | None = None,
-               width: int = 640, height: int = 180) -> str:
+def daily_lines(days: list[str], series: dict[str, list[Any]],
+                forecast_line: list[tuple[str, float, float, float]] | None = None,
+                width: int = 640, height: int = 180) -> str:
     """Daily means per resource (0-100 %), plus the RAM forecast and its 95 % band when present."""
     n_hist = len(days)
     n_fc = len(forecast_line) if forecast_line else 0

@@ -19,6 +19,8 @@ from sru.errors import ConfigError, SruError
 if TYPE_CHECKING:
     import psycopg
 
+    from optimizer.forecast import Forecast
+
 log = logging.getLogger("sru.optimizer")
 
 HOURLY_SUMMARY_DAYS = 35   # hourly summaries (p95 per hour) are kept for the recent past only
@@ -161,8 +163,8 @@ def _run(conn: psycopg.Connection, full: bool, since: datetime | None, late_wind
     return result
 
 
-def _recommend(conn: psycopg.Connection, result: RunResult, forecasts: dict, window: timedelta,
-               now: datetime) -> None:
+def _recommend(conn: psycopg.Connection, result: RunResult, forecasts: dict[Any, dict[str, Forecast]],
+               window: timedelta, now: datetime) -> None:
     from psycopg.types.json import Jsonb
 
     from optimizer.anomalies import recent_episodes

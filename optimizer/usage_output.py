@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 from optimizer.usage import Ledger
 
@@ -50,7 +51,7 @@ def _csv(v: object) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def _table(result: Ledger, rows: list[dict], cols: list[str]) -> str:
+def _table(result: Ledger, rows: list[dict[str, Any]], cols: list[str]) -> str:
     head = (f"usage by {result.by.replace('_', ' and ')}, {result.start:%Y-%m-%d %H:%M} .. "
             f"{result.end:%Y-%m-%d %H:%M} UTC")
     if result.prices is not None:

@@ -26,6 +26,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -230,9 +231,9 @@ class WriteResult:
     user_usage_rows: int = 0
     # What the Writer remembers once the transaction has committed.
     system_ids: dict[str, Any] = field(default_factory=dict, repr=False)
-    facts_written: dict[str, tuple] = field(default_factory=dict, repr=False)
+    facts_written: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
     vanished_checked: dict[str, int] = field(default_factory=dict, repr=False)
-    session_systems: set = field(default_factory=set, repr=False)  # where sessions were (re)opened
+    session_systems: set[UUID] = field(default_factory=set, repr=False)  # where sessions were (re)opened
     user_ids: dict[str, int] = field(default_factory=dict, repr=False)
 
 
@@ -245,9 +246,9 @@ class Writer:
         self.session_stale_after = session_stale_after
         self._ids: dict[str, Any] = {}
         self._touch: bool | None = None
-        self._facts: dict[str, tuple[tuple, float]] = {}  # host -> (facts, monotonic time to rewrite)
+        self._facts: dict[str, tuple[tuple[Any, ...], float]] = {}  # host -> (facts, monotonic time to rewrite)
         self._vanished_checked: dict[str, int] = {}       # host -> newest sample ts at the last check
-        self._with_sessions: set = set()                  # system ids with an open session
+        self._with_sessions: set[UUID] = set()            # system ids with an open session
         self._with_sessions_until = 0.0
         self._hypertables: bool | None = None
         self._chunks = {"usage_metrics": ChunkRanges(), "process_snapshots": ChunkRanges(),
@@ -427,7 +428,7 @@ class Writer:
         return len(rows)
 
     def _processes(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
-        cols: list[list] = [[], [], [], [], [], [], []]
+        cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for (host, ts, pid), (name, user, cpu, mem) in batch.processes.items():
             for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem)):
                 col.append(v)
@@ -444,7 +445,7 @@ class Writer:
             found = self._user_ids(conn, missing)
             users.update(found)
             res.user_ids.update(found)
-        cols: list[list] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
+        cols: list[list[Any]] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
         for (host, user, ts), values in rows.items():
             for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values)):
                 col.append(v)
@@ -464,7 +465,7 @@ class Writer:
                   res: WriteResult) -> None:
         users = self._user_ids(conn, {k[1] for k in batch.sessions_open} | {k[1] for k in batch.sessions_closed})
         if batch.sessions_open:
-            cols: list[list] = [[], [], [], [], [], []]
+            cols: list[list[Any]] = [[], [], [], [], [], []]
             for (host, user, terminal, login), (remote, last) in sorted(batch.sessions_open.items()):
                 vals = (ids[host], users[user], terminal or None, remote,
                         _EPOCH + dt.timedelta(seconds=login), ms_to_datetime(last))

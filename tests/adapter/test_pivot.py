@@ -10,7 +10,7 @@ import pytest
 
 from remote_write_adapter.mapping import load_mapping
 from remote_write_adapter.pivot import Batch, Pivoter
-from remote_write_adapter.protocol import ProtocolError
+from remote_write_adapter.wire import ProtocolError
 from sru.columns import SCALAR_COLUMNS
 
 T0 = 1_700_000_000_000

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from remote_write_adapter.mapping import load_mapping
 from remote_write_adapter.pivot import Pivoter
-from remote_write_adapter.protocol import Limits, ProtocolError, decode_write
+from remote_write_adapter.protocol import Limits, decode_write
+from remote_write_adapter.wire import ProtocolError
 from remote_write_adapter.writer import Writer, prepare_connection
 from tests.fixtures.adapter import WRITE_HEADERS, write_request
 
