@@ -219,6 +219,10 @@ def _generate(conn: psycopg.Connection, hosts: int, days: float, step: int, seed
     end = datetime.fromtimestamp(int(ts[-1]), UTC)
     result = DemoResult(hosts=[], start=start, end=end, interval=timedelta(seconds=step))
     with conn.transaction():
+        # The old demo hosts' reports go with them: ON DELETE SET NULL would turn each pending one
+        # into a fleet-wide report, and two of one type and kind collide in the one-pending index.
+        conn.execute("DELETE FROM optimization_reports WHERE system_id IN"
+                     " (SELECT id FROM systems WHERE hostname LIKE 'demo-%')")
         conn.execute("DELETE FROM systems WHERE hostname LIKE 'demo-%'")
         user_ids = _users(conn)
         for i in range(hosts):

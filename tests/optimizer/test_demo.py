@@ -30,10 +30,17 @@ def test_demo_volume_shapes_and_rerun(database):
         assert means["demo-ram-swap-01"] > 85 > means["demo-healthy-01"] > means["demo-idle-01"]
         assert conn.execute("SELECT count(*) FROM systems WHERE last_seen = %s", (END,)).fetchone()[0] == 8
         assert result.session_rows > 0 and result.process_rows > 0
-        # Running again replaces the demo hosts instead of adding to them.
+        # Running again replaces the demo hosts instead of adding to them, and their pending reports
+        # (two hosts with one kind of pending report each, as a pass leaves them) go too.
+        for hostname in ("demo-ram-swap-01", "demo-idle-01"):
+            conn.execute(
+                "INSERT INTO optimization_reports (system_id, report_type, severity, recommendations,"
+                " priority_score) SELECT id, 'hardware_upgrade', 'low', '{\"kind\": \"ram\"}', 3"
+                " FROM systems WHERE hostname = %s", (hostname,))
         again = generate(conn, hosts=8, days=3, interval=timedelta(minutes=30), seed=1, end=END)
         assert conn.execute("SELECT count(*) FROM usage_metrics").fetchone()[0] == again.metric_rows
         assert conn.execute("SELECT count(*) FROM systems").fetchone()[0] == 8
+        assert conn.execute("SELECT count(*) FROM optimization_reports").fetchone()[0] == 0
 
 
 def test_demo_data_cli(tsdb_database, capsys):
