@@ -97,7 +97,7 @@ def _number(value: float) -> int | float:
 # Percentages turn amber above the level new hardware is sized for and red where the optimizer calls
 # a period over-utilised: the limits of sql/R__sru_thresholds.sql, read when the JSON is generated.
 _LIMITS = shipped()
-PERCENT_STEPS = [{"color": "green", "value": None},
+PERCENT_STEPS: list[dict[str, Any]] = [{"color": "green", "value": None},
                  {"color": "#EAB839", "value": _number(_LIMITS["sizing_target_percent"])},
                  {"color": "red", "value": _number(_LIMITS["overutilized_percent"])}]
 

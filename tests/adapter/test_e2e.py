@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -37,7 +38,7 @@ def sru_exporter(process_factory) -> int:
     return port
 
 
-def prom_config(tmp_path: Path, variant: str, targets: list[str], job: str, adapter_url: str) -> dict:
+def prom_config(tmp_path: Path, variant: str, targets: list[str], job: str, adapter_url: str) -> dict[str, Any]:
     rules = tmp_path / f"recording-{variant}.yml"
     rules.write_text(render_rules(variant, f"{INTERVAL_S}s"))
     return {
@@ -50,7 +51,7 @@ def prom_config(tmp_path: Path, variant: str, targets: list[str], job: str, adap
     }
 
 
-def usage_rows(db, hostname: str) -> list[dict]:
+def usage_rows(db, hostname: str) -> list[dict[str, Any]]:
     with db.connect() as conn:
         cur = conn.execute("SELECT m.* FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
                            "WHERE s.hostname = %s ORDER BY m.timestamp", (hostname,))
@@ -58,7 +59,7 @@ def usage_rows(db, hostname: str) -> list[dict]:
         return [dict(zip(names, r)) for r in cur]
 
 
-def wait_rows(db, hostname: str, n: int, column: str = "cpu_percent", timeout: float = 60) -> list[dict]:
+def wait_rows(db, hostname: str, n: int, column: str = "cpu_percent", timeout: float = 60) -> list[dict[str, Any]]:
     def enough() -> bool:
         return sum(r[column] is not None for r in usage_rows(db, hostname)) >= n
 
@@ -74,10 +75,12 @@ def test_walking_skeleton_sru_exporter(tsdb_database, adapter_factory, prometheu
     host = socket.gethostname()
     rows = [r for r in wait_rows(tsdb_database, host, 3) if r["cpu_percent"] is not None]
 
+    cores = psutil.cpu_count()
+    assert cores is not None
     for r in rows:
         assert 0 <= r["cpu_percent"] <= 100
         assert 0 < r["ram_percent"] < 100
-        assert set(r["cpu_per_core"]) == {str(i) for i in range(psutil.cpu_count())}
+        assert set(r["cpu_per_core"]) == {str(i) for i in range(cores)}
     assert abs(rows[-1]["ram_percent"] - psutil.virtual_memory().percent) < 15
     # Every column whose source the exporter has on this host is filled.
     families = {m["metric"]["__name__"] for m in prom.query('{__name__=~"sru_.+"}')}

@@ -12,12 +12,13 @@ from psycopg import errors
 
 from tests.adapter.test_e2e import INTERVAL_S, prom_config, sru_exporter, usage_rows
 from tests.adapter.test_write import rows
+from tests.fixtures.adapter import Series
 from tests.fixtures.net import wait_for
 
 T0 = 1_700_000_000_000
 
 
-def ha_series(replica: str, t: int, host: str = "lab1", cluster: str = "eu1") -> list:
+def ha_series(replica: str, t: int, host: str = "lab1", cluster: str = "eu1") -> list[Series]:
     return [({"__name__": "sru:cpu_percent", "hostname": host, "cluster": cluster, "__replica__": replica},
              [(t, 10.0)])]
 
@@ -95,6 +96,7 @@ def test_two_prometheus_replicas_store_once_and_fail_over(tsdb_database, adapter
     wait_for(lambda: leader(tsdb_database, "lab") is not None
              and len(usage_rows(tsdb_database, host)) >= 5, 60, "5 rows from the elected replica")
     first = leader(tsdb_database, "lab")
+    assert first is not None
     time.sleep(2 * INTERVAL_S)
     assert adapter.metric("sru_adapter_ha_requests_total", result="follower_dropped") > 0
     # One replica stored: its rows are one evaluation interval apart, never interleaved.

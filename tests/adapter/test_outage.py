@@ -32,7 +32,7 @@ def test_database_outage_loses_nothing(tsdb_database, tcp_proxy, adapter_factory
     # Wait until rows evaluated well after the restart have arrived, i.e. the backlog is through.
     def caught_up() -> bool:
         rows = usage_rows(tsdb_database, host)
-        return rows and rows[-1]["timestamp"].timestamp() > restarted_at + 2 * INTERVAL_S
+        return bool(rows) and rows[-1]["timestamp"].timestamp() > restarted_at + 2 * INTERVAL_S
 
     wait_for(caught_up, 90, "the adapter to catch up after the outage", interval=1)
     stored = {r["timestamp"].timestamp() for r in usage_rows(tsdb_database, host) if r["cpu_percent"] is not None}
