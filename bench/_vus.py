@@ -17,8 +17,8 @@ import numpy as np
 
 def _ranges(label: np.ndarray) -> list[tuple[int, int]]:
     d = np.diff(label.astype(int))
-    starts = list(np.flatnonzero(d == 1) + 1)
-    ends = list(np.flatnonzero(d == -1))
+    starts: list[int] = (np.flatnonzero(d == 1) + 1).tolist()
+    ends: list[int] = np.flatnonzero(d == -1).tolist()
     if label[0]:
         starts.insert(0, 0)
     if label[-1]:
@@ -45,7 +45,8 @@ def _extended(label: np.ndarray, seq: list[tuple[int, int]], window: int) -> np.
         out[after] += np.sqrt(1 - (after - e) / window)
         before = np.arange(max(s - window // 2, 0), s)
         out[before] += np.sqrt(1 - (s - before) / window)
-    return np.minimum(out, 1.0)
+    capped: np.ndarray = np.minimum(out, 1.0)  # numpy types the ufunc's result as Any
+    return capped
 
 
 def vus_pr(label: np.ndarray, score: np.ndarray, window: int, thresholds: int = 250) -> float:
