@@ -12,6 +12,8 @@ its area over the widths.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 
@@ -23,13 +25,13 @@ def _ranges(label: np.ndarray) -> list[tuple[int, int]]:
         starts.insert(0, 0)
     if label[-1]:
         ends.append(len(label) - 1)
-    return list(zip(starts, ends))
+    return list(zip(starts, ends, strict=True))  # every run that starts ends
 
 
 def _merged(seq: list[tuple[int, int]], window: int, n: int) -> list[tuple[int, int]]:
     a = max(seq[0][0] - window // 2, 0)
     out = []
-    for (_, e0), (s1, _) in zip(seq, seq[1:]):
+    for (_, e0), (s1, _) in pairwise(seq):
         if e0 + window // 2 < s1 - window // 2:
             out.append((a, e0 + window // 2))
             a = s1 - window // 2

@@ -140,7 +140,7 @@ def detect(conn: psycopg.Connection, eval_from: datetime, eval_to: datetime,
     # Rows come ordered by host: one run of rows per host.
     cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     runs = {uuid.UUID(bytes=bytes(ids[a])): (a, b - 1)
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ids)])}
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ids)], strict=True)}
     phase = (start_hour + 72) % core.WEEK       # epoch hour 0 was a Thursday; index 0's hour of week
     found = []
     for sid, (lo, hi) in runs.items():

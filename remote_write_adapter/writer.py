@@ -410,7 +410,7 @@ class Writer:
     def _usage(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
         rows = batch.usage
         # One tuple per column (C speed): which columns hold a value anywhere in the batch.
-        columns = list(zip(*rows.values()))
+        columns = list(zip(*rows.values(), strict=True))
         present = tuple(i for i, col in enumerate(columns) if col.count(None) != len(rows))
         copy_sql, merge_sql, types = usage_statements(present)
         if present and present[-1] == len(SCALAR_COLUMNS):  # cpu_per_core: dicts become jsonb
@@ -420,7 +420,7 @@ class Writer:
             with cur.copy(copy_sql) as copy:
                 copy.set_types(types)
                 write_row = copy.write_row
-                for (host, ts), *values in zip(rows, *(columns[i] for i in present)):
+                for (host, ts), *values in zip(rows, *(columns[i] for i in present), strict=True):
                     write_row((ids[host], times[ts], *values))
             cur.execute(merge_sql)
         # Every row of the batch is now stored: inserted, updated, or already holding these values
@@ -430,7 +430,7 @@ class Writer:
     def _processes(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
         cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for (host, ts, pid), (name, user, cpu, mem) in batch.processes.items():
-            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem)):
+            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem), strict=True):
                 col.append(v)
         return conn.execute(_PROCESSES, cols).rowcount
 
@@ -447,7 +447,7 @@ class Writer:
             res.user_ids.update(found)
         cols: list[list[Any]] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
         for (host, user, ts), values in rows.items():
-            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values)):
+            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values), strict=True):
                 col.append(v)
         conn.execute(_USER_USAGE, cols)
         return len(rows)
@@ -469,14 +469,14 @@ class Writer:
             for (host, user, terminal, login), (remote, last) in sorted(batch.sessions_open.items()):
                 vals = (ids[host], users[user], terminal or None, remote,
                         _EPOCH + dt.timedelta(seconds=login), ms_to_datetime(last))
-                for col, v in zip(cols, vals):
+                for col, v in zip(cols, vals, strict=True):
                     col.append(v)
             res.sessions_opened = conn.execute(_OPEN_SESSIONS, cols).rowcount
             res.session_systems = set(cols[0])
         if batch.sessions_closed:
             cols = [[], [], [], []]
             for (host, user, terminal), ts in sorted(batch.sessions_closed.items()):
-                for col, v in zip(cols, (ids[host], users[user], terminal or None, ms_to_datetime(ts))):
+                for col, v in zip(cols, (ids[host], users[user], terminal or None, ms_to_datetime(ts)), strict=True):
                     col.append(v)
             res.sessions_closed += conn.execute(_CLOSE_SESSIONS, cols).rowcount
         now = time.monotonic()

@@ -89,7 +89,7 @@ def duration_seconds(text: object) -> float:
     m = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if not m or not any(m.groups()):
         raise ValueError(f"{text!r} is not a duration such as {DURATION_EXAMPLES}")
-    return sum(int(amount) * mult for amount, (_, mult) in zip(m.groups(), _DURATION_UNITS) if amount)
+    return sum(int(amount) * mult for amount, (_, mult) in zip(m.groups(), _DURATION_UNITS, strict=True) if amount)
 
 
 def parse_duration(value: str | float, option: str, *, legacy_seconds: bool = False) -> timedelta:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def usage_rows(db, hostname: str) -> list[dict[str, Any]]:
         cur = conn.execute("SELECT m.* FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
                            "WHERE s.hostname = %s ORDER BY m.timestamp", (hostname,))
         names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur]
+        return [dict(zip(names, r, strict=True)) for r in cur]
 
 
 def wait_rows(db, hostname: str, n: int, column: str = "cpu_percent", timeout: float = 60) -> list[dict[str, Any]]:
@@ -91,7 +92,7 @@ def test_walking_skeleton_sru_exporter(tsdb_database, adapter_factory, prometheu
             assert rows[-1][column] is None, column
     # One group: all of a host's values share the evaluation timestamps, INTERVAL_S apart.
     stamps = [r["timestamp"].timestamp() for r in rows]
-    assert all(round(b - a) % INTERVAL_S == 0 for a, b in zip(stamps, stamps[1:]))
+    assert all(round(b - a) % INTERVAL_S == 0 for a, b in pairwise(stamps))
 
     with tsdb_database.connect() as conn:
         cores, ram, location, seen, newest = conn.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
+from itertools import pairwise
 
 import pytest
 from psycopg import errors
@@ -101,7 +102,7 @@ def test_two_prometheus_replicas_store_once_and_fail_over(tsdb_database, adapter
     assert adapter.metric("sru_adapter_ha_requests_total", result="follower_dropped") > 0
     # One replica stored: its rows are one evaluation interval apart, never interleaved.
     stamps = [r["timestamp"].timestamp() for r in usage_rows(tsdb_database, host)]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in pairwise(stamps)]
     assert gaps and all(abs(g - INTERVAL_S) < 0.5 for g in gaps), gaps
     # Kill the leader: the other replica takes over within the timeout.
     killed_at = time.time()
@@ -112,7 +113,7 @@ def test_two_prometheus_replicas_store_once_and_fail_over(tsdb_database, adapter
     wait_for(lambda: usage_rows(tsdb_database, host)[-1]["timestamp"].timestamp() > killed_at + timeout, 30,
              "rows from the new leader")
     stamps = [r["timestamp"].timestamp() for r in usage_rows(tsdb_database, host)]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in pairwise(stamps)]
     # No rows from both (never closer than half an interval), no gap longer than the timeout plus
     # one evaluation (plus the remote-write batch deadline of 1 s the leader's last samples waited).
     assert min(gaps) > INTERVAL_S / 2, gaps

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -83,7 +85,7 @@ def test_one_episode_per_event_not_per_hour(labelled):
     for name, eps in episodes.items():
         per_kind = {k: [e for e in eps if e.kind == k] for k in KINDS}
         for k, es in per_kind.items():
-            for a, b in zip(es, es[1:]):
+            for a, b in pairwise(es):
                 assert b.start > a.end + CLOSE_AFTER, (name, k, a, b)   # separated by a calm spell
 
 

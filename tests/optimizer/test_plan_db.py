@@ -28,9 +28,9 @@ HISTORY = 21   # window needs half of its hours)
 def _write(conn: psycopg.Connection, fleet, start: datetime, extra: dict[str, dict[str, Any]] | None = None) -> None:
     """Hourly samples of ``fleet`` from ``start`` (``extra``: hostname → systems columns)."""
     rows = []
-    for h, u in zip(fleet.hosts, fleet.units):
+    for h, u in zip(fleet.hosts, fleet.units, strict=True):  # one unit per host, in order
         cols = {"cpu_cores": int(h.cpu_cores), "ram_total_gb": h.ram_gb, "status": "active", **(extra or {}).get(h.name, {})}
-        sid = scalar(conn, 
+        sid = scalar(conn,
             "INSERT INTO systems (hostname, cpu_cores, ram_total_gb, status, location) VALUES (%s, %s, %s, %s, 'lab') "
             "ON CONFLICT (hostname) DO UPDATE SET cpu_cores = EXCLUDED.cpu_cores RETURNING id",
             (h.name, cols["cpu_cores"], cols["ram_total_gb"], cols["status"]))
