@@ -1,15 +1,24 @@
 """Forecasts: when a resource crosses its limit, with a 95 % band (OLS on daily means),
-and the weekly pattern of usage (seasonal decomposition of hourly means) for the report."""
+and the weekly pattern of usage (seasonal decomposition of hourly means) for the report.
+
+The optimizer pass fits every host's forecasts once (:func:`refresh`) and stores them in
+``host_forecasts`` (sql/059); the report, the console's host page and the digest read them
+(:func:`stored`) instead of fitting on their own, so all of them show the same figures and a page
+view costs a read. A host the pass has fitted nothing for yet (a new host before the next pass) has
+no stored forecast: readers say so rather than fitting on the request path."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import numpy as np
 
+from optimizer.report_model import ForecastFigures, ForecastPoint, WeeklyProfile
 from optimizer.thresholds import FORECAST_LIMITS, forecast_limits
 
 if TYPE_CHECKING:
@@ -22,6 +31,7 @@ MIN_DAYS = 14
 HISTORY_DAYS = 60
 HORIZON_DAYS = 365
 SIGNIFICANCE = 0.01
+METHOD = "ols_daily_mean"   # host_forecasts.method: the only one so far
 
 
 @dataclass
@@ -36,12 +46,25 @@ class Forecast:
     crossing_date: str | None = None     # central estimate
     earliest_date: str | None = None     # upper 95 % prediction bound crosses
     latest_date: str | None = None       # lower bound crosses (None: not within the horizon)
-    line: list[tuple[str, float, float, float]] | None = None  # (day, mean, lower, upper) ahead
+    line: list[ForecastPoint] | None = None  # (day, mean, lower, upper) ahead
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("line")
-        return {k: v for k, v in d.items() if v is not None}
+    def as_dict(self) -> ForecastFigures:
+        """The figures without the line, leaving out those that do not exist (the report's JSON and
+        a recommendation's evidence)."""
+        d = ForecastFigures(metric=self.metric, status=self.status, limit=self.limit, days_used=self.days_used)
+        if self.slope_per_day is not None:
+            d["slope_per_day"] = self.slope_per_day
+        if self.r2 is not None:
+            d["r2"] = self.r2
+        if self.p_value is not None:
+            d["p_value"] = self.p_value
+        if self.crossing_date is not None:
+            d["crossing_date"] = self.crossing_date
+        if self.earliest_date is not None:
+            d["earliest_date"] = self.earliest_date
+        if self.latest_date is not None:
+            d["latest_date"] = self.latest_date
+        return d
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,7 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float
         horizon: int = HORIZON_DAYS, line_days: int = 30) -> Forecast:
     """Linear trend of daily values; the date the trend, and its 95 % prediction band, reach
     ``limit``."""
-    pairs = [(d, v) for d, v in zip(days, values, strict=True) if v is not None and not np.isnan(v)]
+    pairs = [(d, v) for d, v in zip(days, values) if v is not None and not np.isnan(v)]
     if len(pairs) < MIN_DAYS:
         return Forecast(metric, "not_enough_data", limit, len(pairs))
     d0 = pairs[0][0]
@@ -98,8 +121,10 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float
     y = np.array([v for _, v in pairs], dtype=float)
     line = ols_line(x, y)
     slope, p = line.slope, line.p_value
-    fc = Forecast(metric, "no_trend", limit, len(pairs), round(slope, 4), round(line.r_squared, 4),
-                  float(f"{p:.3g}"))
+    # A flat series has no r² and a zero slope no p: None, never NaN, which JSON (a recommendation's
+    # evidence in JSONB, the report) cannot carry.
+    fc = Forecast(metric, "no_trend", limit, len(pairs), round(slope, 4), _finite(round(line.r_squared, 4)),
+                  _finite(float(f"{p:.3g}")))
     if slope <= 0 or p >= SIGNIFICANCE:
         return fc
     last = x[-1]
@@ -131,15 +156,19 @@ def whole_days_end(conn: psycopg.Connection, now: datetime) -> datetime:
     return now if through is None or through[0] is None else min(now, through[0])
 
 
+def window(conn: psycopg.Connection, now: datetime) -> tuple[datetime, datetime]:
+    """The daily summaries a forecast at ``now`` fits: ``period_start >= from``, ``period_end <= to``."""
+    return now - timedelta(days=HISTORY_DAYS), whole_days_end(conn, now)
+
+
 def host_forecasts(conn: psycopg.Connection, now: datetime,
                    metrics: Sequence[str] = METRICS,
                    system_ids: Sequence[Any] | None = None,
                    thresholds: dict[str, float] | None = None) -> dict[Any, dict[str, Forecast]]:
     """Forecasts per host and metric from the whole days among the last 60 daily summaries before
-    ``now`` (:func:`whole_days_end`; of the hosts ``system_ids``, default all: the console's host
-    page asks for one); ``thresholds``: as the optimizer pass already read them (default: read here)."""
-    since = now - timedelta(days=HISTORY_DAYS)
-    until = whole_days_end(conn, now)
+    ``now`` (:func:`whole_days_end`; of the hosts ``system_ids``, default all); ``thresholds``: as
+    the optimizer pass already read them (default: read here). Fits; readers use :func:`stored`."""
+    since, until = window(conn, now)
     limits = forecast_limits(conn, thresholds)
     cols = ", ".join(f"avg_{m}" for m in metrics)
     ids = list(system_ids) if system_ids is not None else None
@@ -163,7 +192,85 @@ def host_forecasts(conn: psycopg.Connection, now: datetime,
     return out
 
 
-def weekly_profile(hour_starts: Sequence[datetime], values: Sequence[float]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Fitting:
+    """How and over what a stored forecast was fitted: by which pass, on which daily summaries."""
+    method: str
+    horizon_days: int
+    window_from: datetime
+    window_to: datetime
+    fitted_at: datetime
+
+
+@dataclass
+class Stored:
+    """The forecasts the last pass stored, per host and metric, with how each host's were fitted;
+    ``last_fitted_at``: that pass's "now" (None: no pass has stored a forecast yet)."""
+    forecasts: dict[UUID, dict[str, Forecast]]
+    fitting: dict[UUID, Fitting]
+    last_fitted_at: datetime | None
+
+
+def _finite(v: float | None) -> float | None:
+    """NaN (r² of a flat series, p of a zero slope) is no figure: stored as NULL (JSON has no NaN)."""
+    return None if v is None or math.isnan(v) else v
+
+
+def store(conn: psycopg.Connection, forecasts: dict[Any, dict[str, Forecast]], now: datetime,
+          since: datetime, until: datetime) -> int:
+    """Replace the stored forecasts with ``forecasts`` (one pass's, fitted at ``now`` on the daily
+    summaries of [since, until]) through ``store_host_forecasts()``, in the caller's transaction."""
+    from psycopg.types.json import Jsonb
+
+    rows = [{"system_id": str(sid), "metric": f.metric, "status": f.status, "limit": f.limit,
+             "days_used": f.days_used, "slope_per_day": _finite(f.slope_per_day), "r2": _finite(f.r2),
+             "p_value": _finite(f.p_value), "crossing_date": f.crossing_date, "earliest_date": f.earliest_date,
+             "latest_date": f.latest_date, "line": f.line, "window_from": since.isoformat(),
+             "window_to": until.isoformat()}
+            for sid, per in forecasts.items() for f in per.values()]
+    from sru.db import scalar
+
+    n: int = scalar(conn, "SELECT store_host_forecasts(%s, %s, %s, %s)", (now, METHOD, HORIZON_DAYS, Jsonb(rows)))
+    return n
+
+
+def refresh(conn: psycopg.Connection, now: datetime,
+            thresholds: dict[str, float] | None = None) -> dict[Any, dict[str, Forecast]]:
+    """The optimizer pass's step: fit every host's forecasts at ``now`` and store them."""
+    since, until = window(conn, now)
+    forecasts = host_forecasts(conn, now, METRICS, None, thresholds)
+    store(conn, forecasts, now, since, until)
+    return forecasts
+
+
+def _day(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def stored(conn: psycopg.Connection, metrics: Sequence[str] = METRICS,
+           system_ids: Sequence[Any] | None = None) -> Stored:
+    """The forecasts the last pass stored (of the hosts ``system_ids``, default all): the same
+    :class:`Forecast` figures the pass fitted, and how."""
+    ids = list(system_ids) if system_ids is not None else None
+    rows = conn.execute(
+        "SELECT system_id, metric, status, limit_percent, days_used, slope_per_day, r2, p_value, crossing_date, "
+        "earliest_date, latest_date, line, method, horizon_days, window_from, window_to, fitted_at "
+        "FROM host_forecasts WHERE metric = ANY(%s) AND (%s::uuid[] IS NULL OR system_id = ANY(%s)) "
+        "ORDER BY system_id, metric", (list(metrics), ids, ids)).fetchall()
+    from sru.db import scalar
+
+    out = Stored({}, {}, scalar(conn, "SELECT max(fitted_at) FROM host_forecasts"))
+    order = {m: i for i, m in enumerate(metrics)}
+    for (sid, metric, status, limit, days_used, slope, r2, p, crossing, earliest, latest, line,
+         method, horizon, w_from, w_to, fitted_at) in sorted(rows, key=lambda r: (r[0], order[r[1]])):
+        out.forecasts.setdefault(sid, {})[metric] = Forecast(
+            metric, status, limit, days_used, slope, r2, p, _day(crossing), _day(earliest), _day(latest),
+            [(str(d), float(m), float(lo), float(up)) for d, m, lo, up in line] if line is not None else None)
+        out.fitting.setdefault(sid, Fitting(method, horizon, w_from, w_to, fitted_at))
+    return out
+
+
+def weekly_profile(hour_starts: Sequence[datetime], values: Sequence[float | None]) -> WeeklyProfile | None:
     """Weekly pattern of an hourly series (≥ 2 full weeks): the seasonal component of an additive
     decomposition with period 168, as 168 values from Monday 00:00 UTC, and its strength
     (share of variance it explains)."""
@@ -181,4 +288,4 @@ def weekly_profile(hour_starts: Sequence[datetime], values: Sequence[float]) -> 
     resid = res.resid[~np.isnan(res.resid)]
     var = np.var(seasonal[np.arange(len(y)) % 168]) if len(y) else 0
     strength = float(max(0.0, 1 - np.var(resid) / (np.var(resid) + var))) if var > 0 else 0.0
-    return {"profile": [round(level + float(v), 2) for v in seasonal], "strength": round(strength, 3)}
+    return WeeklyProfile(profile=[round(level + float(v), 2) for v in seasonal], strength=round(strength, 3))

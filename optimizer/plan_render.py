@@ -5,9 +5,12 @@ table or JSON. The report's section and the console use the same words."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sru.output import json_default
+
+if TYPE_CHECKING:
+    from optimizer.report_model import PlanSection
 
 
 def _n(v: Any) -> str:
@@ -78,7 +81,7 @@ def as_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, default=json_default, indent=2) + "\n"
 
 
-def report_lines(plan: dict[str, Any] | None) -> list[str]:
+def report_lines(plan: PlanSection | None) -> list[str]:
     """The report's consolidation section (`sru report`), as plain lines (table and Markdown)."""
     if plan is None:
         return ["no consolidation plan filed yet (`sru optimize` files one a week, or `sru plan --store`)"]
@@ -97,7 +100,7 @@ def report_lines(plan: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def report_rows(plan: dict[str, Any] | None) -> list[list[Any]]:
+def report_rows(plan: PlanSection | None) -> list[list[Any]]:
     """CSV rows of the same section: one per report and receiver."""
     if plan is None:
         return []

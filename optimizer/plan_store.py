@@ -22,6 +22,8 @@ from sru.output import json_default
 if TYPE_CHECKING:
     import psycopg
 
+    from optimizer.report_model import PlanSection
+
 REALISED_DAYS = 14
 DEFAULT_WINDOW = timedelta(days=28)
 
@@ -165,19 +167,22 @@ def realised(conn: psycopg.Connection, hosts: list[str], since: datetime, now: d
     return out
 
 
-def report_section(conn: psycopg.Connection, now: datetime) -> dict[str, Any] | None:
+def report_section(conn: psycopg.Connection, now: datetime) -> PlanSection | None:
     """The newest stored plan, compact, for `sru report` (every format): what it retires and saves,
     and per report its status, receivers, predicted and realised p95/p99. None when there is none."""
+    from optimizer.report_model import PlanReceiver, PlanReport, PlanSection
+
     try:
         doc = stored_plan(conn, now)
     except PlanNotFound:
         return None
     s = doc["summary"]
-    return {"id": doc["id"], "planned_at": doc["planned_at"], "created_by": doc["created_by"],
-            "hosts_planned": s.get("hosts_planned"), "retire": s["retire"], "saving": s["saving"],
-            "options": s["options"],
-            "baselines": {m: b["retire"] for m, b in (s.get("baselines") or {}).items()},
-            "reports": [{"id": r["id"], "host": r["hostname"], "status": r["status"],
-                         "receivers": {t: {"predicted": rec["predicted"], "realised": (r["realised"] or {}).get(t)}
-                                       for t, rec in (r["recommendations"].get("receivers") or {}).items()}}
-                        for r in doc["reports"]]}
+    return PlanSection(
+        id=doc["id"], planned_at=doc["planned_at"], created_by=doc["created_by"],
+        hosts_planned=s.get("hosts_planned"), retire=s["retire"], saving=s["saving"], options=s["options"],
+        baselines={m: b["retire"] for m, b in (s.get("baselines") or {}).items()},
+        reports=[PlanReport(id=r["id"], host=r["hostname"], status=r["status"],
+                            receivers={t: PlanReceiver(predicted=rec["predicted"],
+                                                       realised=(r["realised"] or {}).get(t))
+                                       for t, rec in (r["recommendations"].get("receivers") or {}).items()})
+                 for r in doc["reports"]])

@@ -4,15 +4,17 @@ CDN and opens on a machine without internet."""
 from __future__ import annotations
 
 import html
-from typing import Any
+from collections.abc import Mapping, Sequence
+
+from optimizer.report_model import ForecastPoint
 
 # Resource → line colour, in drawing order (the page's legend uses the same).
 SERIES = (("cpu", "#1f77b4"), ("ram", "#d62728"), ("gpu", "#2ca02c"), ("io_wait", "#9467bd"))
 
 
-def daily_lines(days: list[str], series: dict[str, list[Any]],
-                forecast_line: list[tuple[str, float, float, float]] | None = None,
-                width: int = 640, height: int = 180) -> str:
+def daily_lines(days: Sequence[str], series: Mapping[str, Sequence[float | None]],
+                forecast_line: Sequence[ForecastPoint] | None = None,
+               width: int = 640, height: int = 180) -> str:
     """Daily means per resource (0-100 %), plus the RAM forecast and its 95 % band when present."""
     n_hist = len(days)
     n_fc = len(forecast_line) if forecast_line else 0
@@ -52,7 +54,7 @@ def daily_lines(days: list[str], series: dict[str, list[Any]],
     return "".join(parts)
 
 
-def weekly_profile(profile: list[float], width: int = 640, height: int = 110) -> str:
+def weekly_profile(profile: Sequence[float], width: int = 640, height: int = 110) -> str:
     pad_l, pad_b, pad_t = 34, 16, 6
     w, h = width - pad_l - 8, height - pad_b - pad_t
     top = max(max(profile), 1.0)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-from typing import Any
 
 from optimizer.plan_render import report_lines as plan_lines
 from optimizer.report_charts import SERIES, daily_lines, weekly_profile
+from optimizer.report_model import Report
 from optimizer.report_text import HOST_HEADER, USAGE_HEADER, fmt, host_rows, usage_rows
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:980px;color:#222}
@@ -16,7 +16,7 @@ th{background:#f3f3f3}.critical{color:#b00020;font-weight:bold}.high{color:#d354
 .muted{color:#777;font-size:12px}"""
 
 
-def as_html(report: dict[str, Any]) -> str:
+def as_html(report: Report) -> str:
     e = html.escape
     f = report["fleet"]
     out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sru fleet report</title>",
@@ -42,12 +42,12 @@ def as_html(report: dict[str, Any]) -> str:
     else:
         out.append("<p>None.</p>")
     out.append("<h2>Consolidation plan</h2><ul id=\"plan\">"
-               + "".join(f"<li>{e(line)}</li>" for line in plan_lines(report.get("plan"))) + "</ul>")
+               + "".join(f"<li>{e(line)}</li>" for line in plan_lines(report["plan"])) + "</ul>")
     out.append("<h2>Hosts</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in HOST_HEADER) + "</tr>")
     out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in host_rows(report)]
     out.append("</table>")
     out.append("<h2>Usage by department</h2>")
-    if report.get("usage"):
+    if report["usage"]:
         out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in USAGE_HEADER) + "</tr>")
         out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in usage_rows(report)]
         out.append("</table>")
@@ -63,14 +63,21 @@ def as_html(report: dict[str, Any]) -> str:
                    f"{hsec['anomalies']} anomaly episodes</p>")
         if hsec["days"]:
             out.append(f"<div class=\"legend\">{legend}<span style=\"color:#d62728\">- - RAM forecast (95 % band)</span></div>")
-            out.append(daily_lines(hsec["series"]["day"], hsec["series"], hsec["forecast_line"]))
+            ser = hsec["series"]
+            out.append(daily_lines(ser["day"], {"cpu": ser["cpu"], "ram": ser["ram"], "gpu": ser["gpu"],
+                                                "io_wait": ser["io_wait"]}, hsec["forecast_line"]))
         fc = hsec["forecast_ram"]
-        if fc and fc.get("status") == "crossing":
-            out.append(f"<p><b>RAM forecast:</b> reaches {fc['limit']:.0f} % around {e(fc['crossing_date'])} "
+        if fc and fc["status"] == "crossing":
+            out.append(f"<p><b>RAM forecast:</b> reaches {fc['limit']:.0f} % around {e(fc.get('crossing_date', ''))} "
                        f"(95 % band {e(str(fc.get('earliest_date')))} – {e(str(fc.get('latest_date') or 'beyond a year'))}), "
-                       f"trend +{fc['slope_per_day']:.2f} %/day.</p>")
-        elif fc and fc.get("status") == "not_enough_data":
+                       f"trend +{fc.get('slope_per_day', 0.0):.2f} %/day.</p>")
+        elif fc and fc["status"] == "not_enough_data":
             out.append(f"<p class=\"muted\">RAM forecast: not enough data ({fc['days_used']} days).</p>")
+        elif fc is None and hsec["days"]:
+            # Read, never fitted here: until the optimizer's next pass stores one, say so.
+            out.append("<p class=\"muted\">RAM forecast: none yet (the optimizer's next pass fits it"
+                       + (f"; the last one, {e(report['forecasts_fitted_at'])}, had no daily summary of this host"
+                          if report["forecasts_fitted_at"] else "") + ").</p>")
         if hsec["weekly_cpu"]:
             out.append(f"<p class=\"muted\">Weekly CPU pattern (seasonal component, strength "
                        f"{hsec['weekly_cpu']['strength']:.2f}):</p>" + weekly_profile(hsec["weekly_cpu"]["profile"]))

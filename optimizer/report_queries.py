@@ -1,6 +1,7 @@
-"""What `sru report` shows, read from the database: one dict (fleet overview, ranked
-recommendations, per-host sections with daily series, forecasts and anomaly episodes) that every
-renderer of :mod:`optimizer.report_render` formats. Reads only; the caller owns the connection."""
+"""What `sru report` shows, read from the database: one :class:`~optimizer.report_model.Report`
+(fleet overview, ranked recommendations, per-host sections with daily series, the forecasts the
+optimizer's last pass stored, and anomaly episodes) that every renderer of :mod:`optimizer.report`
+formats. Reads only (nothing is fitted here but the weekly CPU profile); the caller owns the connection."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from optimizer import thresholds
+from optimizer.report_model import (
+    DailySeries,
+    DepartmentUsage,
+    Episode,
+    Fleet,
+    Hardware,
+    HostSection,
+    Percentiles,
+    Report,
+    TopUser,
+)
+from optimizer.report_model import Recommendation as RecommendationRow
 from sru import clock
 
 if TYPE_CHECKING:
@@ -17,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def build_report(conn: psycopg.Connection, *, window: timedelta = timedelta(days=30),
-                 hosts: Sequence[str] | None = None, now: datetime | None = None) -> dict[str, Any]:
+                 hosts: Sequence[str] | None = None, now: datetime | None = None) -> Report:
     """The report of the hosts ``hosts`` (default: every host not retired) over ``window`` before
     ``now``. Ends the read-only transaction it opened, so a long-lived connection stays idle."""
     from psycopg.rows import dict_row
@@ -56,12 +69,16 @@ def build_report(conn: psycopg.Connection, *, window: timedelta = timedelta(days
         "SELECT system_id, bucket, avg_cpu_percent FROM hourly_performance_stats "
         "WHERE bucket >= %s AND system_id = ANY(%s) ORDER BY system_id, bucket",
         (now - timedelta(days=28), ids)).fetchall()
-    forecasts = forecast.host_forecasts(conn, now, ("ram_percent",))
+    # The forecasts the optimizer's last pass fitted and stored: read, not fitted again here.
+    stored = forecast.stored(conn, ("ram_percent",), ids)
     limits = thresholds.load(conn)
-    top = cur.execute("SELECT * FROM get_top_resource_consumers('cpu', %s, 5)", (since,)).fetchall()
+    top = [TopUser(username=r["username"], hosts=r["hosts"], samples=r["samples"],
+                   avg_cpu_percent=r["avg_cpu_percent"], max_cpu_percent=r["max_cpu_percent"],
+                   avg_memory_mb=r["avg_memory_mb"], max_memory_mb=r["max_memory_mb"],
+                   max_gpu_memory_mb=r["max_gpu_memory_mb"])
+           for r in cur.execute("SELECT * FROM get_top_resource_consumers('cpu', %s, 5)", (since,)).fetchall()]
     plan = plan_store.report_section(conn, now)
-    usage = [{k: v for k, v in row.items() if k not in ("user", "host")}
-             for row in ledger(conn, "department", since, now).as_dicts()]
+    departments = ledger(conn, "department", since, now)
     conn.rollback()
 
     by_host: dict[Any, list[dict[str, Any]]] = {}
@@ -72,50 +89,62 @@ def build_report(conn: psycopg.Connection, *, window: timedelta = timedelta(days
         h = hourly_by.setdefault(sid, ([], []))
         h[0].append(bucket)
         h[1].append(cpu)
-    host_sections = []
+    host_sections: list[HostSection] = []
     for s in systems:
         days = by_host.get(s["id"], [])
-        fc = forecasts.get(s["id"], {}).get("ram_percent")
+        fc = stored.forecasts.get(s["id"], {}).get("ram_percent")
         hs = hourly_by.get(s["id"])
-        section = {
-            "hostname": s["hostname"], "hardware": {k: s[k] for k in ("cpu_model", "cpu_cores", "ram_total_gb",
-                                                                       "gpu_model", "gpu_count", "location")},
-            "days": len(days),
-            "utilization_score": _mean([d["utilization_score"] for d in days]),
-            "p95": {"cpu": _p95([d["p95_cpu_percent"] for d in days]), "ram": _p95([d["p95_ram_percent"] for d in days]),
-                    "gpu": _p95([d["p95_gpu_utilization"] for d in days]),
-                    "io_wait": _p95([d["p95_disk_io_wait_percent"] for d in days])},
-            "underutilized_days": sum(1 for d in days if d["is_underutilized"]),
-            "overutilized_days": sum(1 for d in days if d["is_overutilized"]),
-            "bottlenecks": dict(Counter(d["bottleneck_type"] for d in days if d["bottleneck_type"])),
-            "anomalies": anomalies.get(s["id"], 0),
-            "anomaly_episodes": episodes.get(s["id"], []),
-            "forecast_ram": fc.as_dict() if fc else None,
-            "series": {"day": [d["period_start"].date().isoformat() for d in days],
-                       "cpu": [d["avg_cpu_percent"] for d in days], "ram": [d["avg_ram_percent"] for d in days],
-                       "gpu": [d["avg_gpu_utilization"] for d in days],
-                       "io_wait": [d["avg_disk_io_wait_percent"] for d in days]},
-            "forecast_line": fc.line if fc and fc.line else None,
-            "weekly_cpu": forecast.weekly_profile(hs[0], hs[1]) if hs else None,
-            "recommendations": [r["title"] for r in reports if r["hostname"] == s["hostname"]],
-        }
-        host_sections.append(section)
+        host_sections.append(HostSection(
+            hostname=s["hostname"],
+            hardware=Hardware(cpu_model=s["cpu_model"], cpu_cores=s["cpu_cores"], ram_total_gb=s["ram_total_gb"],
+                              gpu_model=s["gpu_model"], gpu_count=s["gpu_count"], location=s["location"]),
+            days=len(days),
+            utilization_score=_mean([d["utilization_score"] for d in days]),
+            p95=Percentiles(cpu=_p95([d["p95_cpu_percent"] for d in days]),
+                            ram=_p95([d["p95_ram_percent"] for d in days]),
+                            gpu=_p95([d["p95_gpu_utilization"] for d in days]),
+                            io_wait=_p95([d["p95_disk_io_wait_percent"] for d in days])),
+            underutilized_days=sum(1 for d in days if d["is_underutilized"]),
+            overutilized_days=sum(1 for d in days if d["is_overutilized"]),
+            bottlenecks=dict(Counter(d["bottleneck_type"] for d in days if d["bottleneck_type"])),
+            anomalies=anomalies.get(s["id"], 0),
+            anomaly_episodes=[Episode(metric=e["metric"], kind=e["kind"], started_at=e["started_at"],
+                                      ended_at=e["ended_at"], peak=e["peak"], baseline=e["baseline"],
+                                      score=e["score"], hours=e["hours"]) for e in episodes.get(s["id"], [])],
+            forecast_ram=fc.as_dict() if fc else None,
+            series=DailySeries(day=[d["period_start"].date().isoformat() for d in days],
+                               cpu=[d["avg_cpu_percent"] for d in days], ram=[d["avg_ram_percent"] for d in days],
+                               gpu=[d["avg_gpu_utilization"] for d in days],
+                               io_wait=[d["avg_disk_io_wait_percent"] for d in days]),
+            forecast_line=fc.line if fc and fc.line else None,
+            weekly_cpu=forecast.weekly_profile(hs[0], hs[1]) if hs else None,
+            recommendations=[r["title"] for r in reports if r["hostname"] == s["hostname"]]))
     scores = [h["utilization_score"] for h in host_sections if h["utilization_score"] is not None]
-    return {
-        "generated_at": now.isoformat(timespec="seconds"), "window_days": window.days,
-        "fleet": {"hosts": len(systems), "hosts_with_data": sum(1 for h in host_sections if h["days"]),
-                  "mean_utilization_score": _mean(scores),
-                  "underutilized_hosts": [h["hostname"] for h in host_sections if h["days"] and h["underutilized_days"] >= limits["idle_share"] * h["days"]],
-                  "overutilized_hosts": [h["hostname"] for h in host_sections if h["days"] and h["overutilized_days"] >= limits["hot_share"] * h["days"]],
-                  "pending_recommendations": sum(1 for r in reports if r["status"] == "pending"),
-                  "anomalies": sum(anomalies.values()), "top_cpu_users": top},
-        "recommendations": [{k: (str(v) if k == "id" else v) for k, v in r.items()} for r in reports],
-        "hosts": host_sections,
-        "plan": plan,   # the newest consolidation plan (optimizer/plan_store.py), or None
-        # Department totals of the usage ledger (issue 19): the report is for everyone who may read
-        # the fleet's figures, so it names no user (sql/README.md, "Per-user usage").
-        "usage": usage,
-    }
+    return Report(
+        generated_at=now.isoformat(timespec="seconds"), window_days=window.days,
+        forecasts_fitted_at=stored.last_fitted_at.isoformat(timespec="seconds") if stored.last_fitted_at else None,
+        fleet=Fleet(hosts=len(systems), hosts_with_data=sum(1 for h in host_sections if h["days"]),
+                    mean_utilization_score=_mean(scores),
+                    underutilized_hosts=[h["hostname"] for h in host_sections
+                                         if h["days"] and h["underutilized_days"] >= limits["idle_share"] * h["days"]],
+                    overutilized_hosts=[h["hostname"] for h in host_sections
+                                        if h["days"] and h["overutilized_days"] >= limits["hot_share"] * h["days"]],
+                    pending_recommendations=sum(1 for r in reports if r["status"] == "pending"),
+                    anomalies=sum(anomalies.values()), top_cpu_users=top),
+        recommendations=[RecommendationRow(
+            id=str(r["id"]), hostname=r["hostname"], report_type=r["report_type"], severity=r["severity"],
+            priority_score=r["priority_score"], status=r["status"], title=r["title"],
+            recommendations=r["recommendations"], created_at=r["created_at"]) for r in reports],
+        hosts=host_sections,
+        plan=plan,
+        usage=[DepartmentUsage({
+            "department": row.department or "unassigned", "hours": row.hours, "cpu_core_hours": row.cpu_core_hours,
+            "ram_gb_hours": row.ram_gb_hours, "gpu_hours": row.gpu_hours,
+            "gpu_idle_held_hours": row.gpu_idle_held_hours, "gpu_memory_gb_hours": row.gpu_memory_gb_hours,
+            "users": row.users or 0, "hosts": row.hosts or 0,
+            "from": departments.start.isoformat(), "to": departments.end.isoformat()})
+            for row in departments.rows],
+    )
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

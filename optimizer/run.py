@@ -95,7 +95,6 @@ def _run(conn: psycopg.Connection, full: bool, since: datetime | None, late_wind
     from tqdm import tqdm
 
     from optimizer import anomalies, forecast, thresholds
-    from optimizer.forecast import METRICS
     from optimizer.hourly_stats import refresh_hourly_aggregate, refresh_user_usage_aggregates
 
     lo: datetime | None = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
@@ -147,7 +146,8 @@ def _run(conn: psycopg.Connection, full: bool, since: datetime | None, late_wind
         bar.update(1)
 
         bar.set_postfix_str("forecasts")
-        forecasts = _timed(result, "forecasts", forecast.host_forecasts, conn, now, METRICS, None, limits)
+        # Fitted once here and stored (host_forecasts): the report, the console and the digest read them.
+        forecasts = _timed(result, "forecasts", forecast.refresh, conn, now, limits)
         result.forecasts = sum(1 for per in forecasts.values() for f in per.values() if f.status == "crossing")
         bar.update(1)
 
@@ -164,7 +164,8 @@ def _run(conn: psycopg.Connection, full: bool, since: datetime | None, late_wind
 
 
 def _recommend(conn: psycopg.Connection, result: RunResult, forecasts: dict[Any, dict[str, Forecast]],
-               window: timedelta, now: datetime) -> None:
+               window: timedelta,
+               now: datetime) -> None:
     from psycopg.types.json import Jsonb
 
     from optimizer.anomalies import recent_episodes

@@ -4,6 +4,8 @@ host over any period, from ``user_usage_metrics`` and its rollups (sql/R__sru_us
 The API other parts read::
 
     ledger(conn, by, start, end, prices=None) -> Ledger
+    totals(conn, start, end, prices=None) -> (Ledger by department, Ledger by host)   # one read
+    by_user(user_host_ledger) -> Ledger by user                                         # no read
 
 ``by`` is ``"user"``, ``"department"``, ``"host"`` or ``"user_host"`` (one row per user and host).
 Per-user rows (``user``, ``user_host``) need a connection whose role may read personal data
@@ -101,18 +103,14 @@ SELECT username, department, hostname, hours, cpu_core_hours, ram_gb_hours, gpu_
  WHERE kind IN ('user', 'system', 'other')
  ORDER BY department, username, hostname"""
 
-_BY_DEPARTMENT = """
-SELECT department, users, hosts, cpu_core_hours, ram_gb_hours, gpu_hours, gpu_idle_held_hours,
-       gpu_memory_gb_hours
-  FROM sru_usage_by_department(%s, %s)
- ORDER BY cpu_core_hours DESC, department"""
-
-_BY_HOST = """
-SELECT hostname, hours, users, cpu_core_hours, ram_gb_hours, gpu_hours, gpu_idle_held_hours,
-       system_cpu_core_hours, idle_cpu_core_hours, idle_ram_gb_hours, idle_gpu_hours,
-       capacity_cpu_core_hours, capacity_ram_gb_hours, capacity_gpu_hours
-  FROM sru_usage_by_host(%s, %s)
- ORDER BY hostname"""
+# Department and host totals are the two kinds of sru_usage_totals()'s rows (one read of the ledger);
+# sru_usage_by_department() and sru_usage_by_host(), what Grafana reads, are the same rows.
+_TOTALS = """
+SELECT total_of, department, hostname, hours, users, hosts, cpu_core_hours, ram_gb_hours, gpu_hours,
+       gpu_idle_held_hours, gpu_memory_gb_hours, system_cpu_core_hours, idle_cpu_core_hours,
+       idle_ram_gb_hours, idle_gpu_hours, capacity_cpu_core_hours, capacity_ram_gb_hours, capacity_gpu_hours
+  FROM sru_usage_totals(%s, %s)
+ WHERE total_of = ANY (%s)"""
 
 
 def _f(v: Any) -> float:
@@ -125,34 +123,77 @@ def _row(figs: list[Any], **keys: Any) -> LedgerRow:
                      gpu_memory_gb_hours=gmem, **keys)
 
 
+def _check(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise ValueError("the period must end after it starts")
+
+
+def _priced(result: Ledger) -> Ledger:
+    if result.prices is not None:
+        for row in result.rows:
+            row.cost = round(result.prices.cost(row), 2)
+    return result
+
+
+def totals(conn: psycopg.Connection, start: datetime, end: datetime,
+           prices: Prices | None = None, kinds: tuple[str, ...] = ("department", "host")) -> tuple[Ledger, Ledger]:
+    """The ledgers by department and by host of [start, end) from one read (what the console's Usage
+    page shows; open to every reading role). ``kinds`` leaves one of them empty when only the other
+    is wanted."""
+    _check(start, end)
+    depts, hosts = Ledger("department", start, end, prices=prices), Ledger("host", start, end, prices=prices)
+    for (kind, dept, host, hours, users, n_hosts, cpu, ram, gpu, held, gmem, sys_cpu, idle_cpu, idle_ram,
+         idle_gpu, cap_cpu, cap_ram, cap_gpu) in conn.execute(_TOTALS, (start, end, list(kinds))):
+        if kind == "department":
+            depts.rows.append(_row([cpu, ram, gpu, held, gmem], department=dept, users=users, hosts=n_hosts))
+        else:
+            hosts.rows.append(LedgerRow(
+                host=host, hours=_f(hours), users=users, cpu_core_hours=_f(cpu), ram_gb_hours=_f(ram),
+                gpu_hours=_f(gpu), gpu_idle_held_hours=_f(held), system_cpu_core_hours=_f(sys_cpu),
+                idle_cpu_core_hours=_f(idle_cpu), idle_ram_gb_hours=_f(idle_ram), idle_gpu_hours=_f(idle_gpu),
+                capacity_cpu_core_hours=_f(cap_cpu), capacity_ram_gb_hours=_f(cap_ram),
+                capacity_gpu_hours=_f(cap_gpu)))
+    depts.rows.sort(key=lambda r: (-r.cpu_core_hours, r.department or ""))
+    hosts.rows.sort(key=lambda r: r.host or "")
+    return _priced(depts), _priced(hosts)
+
+
+def by_user(per_host: Ledger) -> Ledger:
+    """The ``user`` ledger from a ``user_host`` one of the same period, without reading again: one row
+    per user and department, hosts counted, figures summed (what ``ledger(by='user')`` returns)."""
+    if per_host.by != "user_host":
+        raise ValueError(f"by_user needs a user_host ledger, not {per_host.by!r}")
+    rows: dict[tuple[str | None, str | None], LedgerRow] = {}
+    for r in per_host.rows:
+        u = rows.setdefault((r.user, r.department), LedgerRow(user=r.user, department=r.department, hosts=0))
+        u.hosts = (u.hosts or 0) + 1
+        u.hours += r.hours
+        u.cpu_core_hours += r.cpu_core_hours
+        u.ram_gb_hours += r.ram_gb_hours
+        u.gpu_hours += r.gpu_hours
+        u.gpu_idle_held_hours += r.gpu_idle_held_hours
+        u.gpu_memory_gb_hours += r.gpu_memory_gb_hours
+    result = Ledger("user", per_host.start, per_host.end, prices=per_host.prices)
+    result.rows = sorted(rows.values(), key=lambda r: (-r.cpu_core_hours, r.user or ""))
+    return _priced(result)
+
+
 def ledger(conn: psycopg.Connection, by: By, start: datetime, end: datetime,
            prices: Prices | None = None) -> Ledger:
     """The ledger of [start, end) grouped ``by``. Raises ``psycopg.errors.InsufficientPrivilege``
     when ``by`` names people and the connection's role may not read them."""
     if by not in BY_CHOICES:
         raise ValueError(f"by must be one of {', '.join(BY_CHOICES)}, not {by!r}")
-    if end <= start:
-        raise ValueError("the period must end after it starts")
+    _check(start, end)
+    if by == "department":
+        return totals(conn, start, end, prices, kinds=("department",))[0]
+    if by == "host":
+        return totals(conn, start, end, prices, kinds=("host",))[1]
     result = Ledger(by, start, end, prices=prices)
     if by == "user":
         for user, dept, hosts, hours, *figs in conn.execute(_BY_USER, (start, end)):
             result.rows.append(_row(figs, user=user, department=dept, hosts=hosts, hours=_f(hours)))
-    elif by == "user_host":
+    else:
         for user, dept, host, hours, *figs in conn.execute(_BY_USER_HOST, (start, end)):
             result.rows.append(_row(figs, user=user, department=dept, host=host, hours=_f(hours)))
-    elif by == "department":
-        for dept, users, hosts, *figs in conn.execute(_BY_DEPARTMENT, (start, end)):
-            result.rows.append(_row(figs, department=dept, users=users, hosts=hosts))
-    else:
-        for (host, hours, users, cpu, ram, gpu, held, sys_cpu, idle_cpu, idle_ram, idle_gpu,
-             cap_cpu, cap_ram, cap_gpu) in conn.execute(_BY_HOST, (start, end)):
-            result.rows.append(LedgerRow(
-                host=host, hours=_f(hours), users=users, cpu_core_hours=_f(cpu), ram_gb_hours=_f(ram),
-                gpu_hours=_f(gpu), gpu_idle_held_hours=_f(held), system_cpu_core_hours=_f(sys_cpu),
-                idle_cpu_core_hours=_f(idle_cpu), idle_ram_gb_hours=_f(idle_ram), idle_gpu_hours=_f(idle_gpu),
-                capacity_cpu_core_hours=_f(cap_cpu), capacity_ram_gb_hours=_f(cap_ram),
-                capacity_gpu_hours=_f(cap_gpu)))
-    if prices is not None:
-        for row in result.rows:
-            row.cost = round(prices.cost(row), 2)
-    return result
+    return _priced(result)

@@ -69,9 +69,10 @@ def _usage(args: argparse.Namespace) -> int:
 
     from optimizer.usage import Prices, ledger
     from optimizer.usage_output import render
+    from sru import clock
     from sru.db import connect
 
-    start, end = period(args, datetime.now(UTC))
+    start, end = period(args, clock.now())
     prices = None
     if any(p is not None for p in (args.price_core_hour, args.price_gb_hour, args.price_gpu_hour)):
         prices = Prices(_price(args.price_core_hour, "--price-core-hour"), _price(args.price_gb_hour, "--price-gb-hour"),

@@ -25,7 +25,9 @@ BEGIN
     RETURN 0;
   END IF;
   -- A week per statement (as sru_rollup_hourly_stats): a pass over a year neither sorts the year
-  -- at once nor holds its hash tables in memory.
+  -- at once nor holds its hash tables in memory. Rows are written in time order (ORDER BY the
+  -- bucket): the ledger reads a range of buckets, and a range whose rows lie together is a few heap
+  -- pages (bench/usage, 7,600 hourly rows: 127 pages, against 5,411 in hash order).
   v_slice := v_hour;
   WHILE v_slice < v_hour_end LOOP
     v_next := least(v_slice + INTERVAL '7 days', v_hour_end);
@@ -36,7 +38,8 @@ BEGIN
            sum(m.gpus_held), sum(m.gpus_idle_held), sum(m.processes)
       FROM user_usage_metrics m
      WHERE m."timestamp" >= v_slice AND m."timestamp" < v_next
-     GROUP BY 1, 2, 3;
+     GROUP BY 1, 2, 3
+     ORDER BY 3;
     GET DIAGNOSTICS k = ROW_COUNT;
     n := n + k;
     DELETE FROM user_usage_host_hourly WHERE bucket >= v_slice AND bucket < v_next;
@@ -46,7 +49,8 @@ BEGIN
            count(DISTINCT m."timestamp") - 1
       FROM user_usage_metrics m
      WHERE m."timestamp" >= v_slice AND m."timestamp" < v_next
-     GROUP BY 1, 2;
+     GROUP BY 1, 2
+     ORDER BY 2;
     v_slice := v_next;
   END LOOP;
 
@@ -57,14 +61,16 @@ BEGIN
          sum(h.gpus_held), sum(h.gpus_idle_held), sum(h.processes)
     FROM user_usage_hourly h
    WHERE h.bucket >= v_day AND h.bucket < v_day_end
-   GROUP BY 1, 2, 3;
+   GROUP BY 1, 2, 3
+     ORDER BY 3;
   DELETE FROM user_usage_host_daily WHERE bucket >= v_day AND bucket < v_day_end;
   INSERT INTO user_usage_host_daily
   SELECT h.system_id, date_trunc('day', h.bucket AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
          sum(h.samples), sum(h.span_s), sum(h.intervals)
     FROM user_usage_host_hourly h
    WHERE h.bucket >= v_day AND h.bucket < v_day_end
-   GROUP BY 1, 2;
+   GROUP BY 1, 2
+     ORDER BY 2;
 
   UPDATE user_usage_rollup_state s
      SET rolled_through = greatest(s.rolled_through,

@@ -1,4 +1,5 @@
 -- Host totals: capacity, use by everyone together, by the system accounts, and idle. No user named.
+-- SECURITY DEFINER, as sru_usage_totals() (R__sru_usage_totals.sql), whose host rows these are.
 CREATE OR REPLACE FUNCTION sru_usage_by_host(p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (system_id uuid, hostname text, hours double precision, users bigint,
                cpu_core_hours double precision, ram_gb_hours double precision, gpu_hours double precision,
@@ -11,23 +12,13 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, p
 #variable_conflict use_column
 BEGIN
   RETURN QUERY
-  SELECT l.system_id, l.hostname, max(l.hours) FILTER (WHERE l.kind = 'capacity'),
-         count(DISTINCT l.user_id) FILTER (WHERE l.kind = 'user'),
-         sum(l.cpu_core_hours) FILTER (WHERE l.kind IN ('user', 'system', 'other')),
-         sum(l.ram_gb_hours) FILTER (WHERE l.kind IN ('user', 'system', 'other')),
-         sum(l.gpu_hours) FILTER (WHERE l.kind IN ('user', 'system', 'other')),
-         sum(l.gpu_idle_held_hours) FILTER (WHERE l.kind IN ('user', 'system', 'other')),
-         sum(l.cpu_core_hours) FILTER (WHERE l.kind = 'system'),
-         sum(l.ram_gb_hours) FILTER (WHERE l.kind = 'system'),
-         sum(l.cpu_core_hours) FILTER (WHERE l.kind = 'idle'),
-         sum(l.ram_gb_hours) FILTER (WHERE l.kind = 'idle'),
-         sum(l.gpu_hours) FILTER (WHERE l.kind = 'idle'),
-         sum(l.cpu_core_hours) FILTER (WHERE l.kind = 'capacity'),
-         sum(l.ram_gb_hours) FILTER (WHERE l.kind = 'capacity'),
-         sum(l.gpu_hours) FILTER (WHERE l.kind = 'capacity')
-    FROM sru_usage_ledger(p_from, p_to) l
-   GROUP BY l.system_id, l.hostname
-   ORDER BY l.hostname;
+  SELECT t.system_id, t.hostname, t.hours, t.users, t.cpu_core_hours, t.ram_gb_hours, t.gpu_hours,
+         t.gpu_idle_held_hours, t.system_cpu_core_hours, t.system_ram_gb_hours, t.idle_cpu_core_hours,
+         t.idle_ram_gb_hours, t.idle_gpu_hours, t.capacity_cpu_core_hours, t.capacity_ram_gb_hours,
+         t.capacity_gpu_hours
+    FROM sru_usage_totals(p_from, p_to) t
+   WHERE t.total_of = 'host'
+   ORDER BY t.hostname;
 END $$;
 GRANT EXECUTE ON FUNCTION sru_usage_by_host(timestamptz, timestamptz)
   TO personal_usage_reader, dashboard_readonly, analyst, admin;

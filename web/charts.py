@@ -150,7 +150,7 @@ def history_chart(series: Mapping[str, Sequence[float | None]], colors: dict[str
     return _svg(fr, "history", title, _axes(fr) + lines)
 
 
-def forecast_chart(fc: dict[str, Any], history: Sequence[tuple[date, float | None]], color: str, *,
+def forecast_chart(fc: Mapping[str, Any], history: Sequence[tuple[date, float | None]], color: str, *,
                    now: datetime, width: int = 460, height: int = 200) -> Markup:
     """One metric's daily history, then its forecast (dashed) inside the 95 % band, the limit, and
     where the forecast crosses it ("full in N days"), or where that lies beyond the chart."""
@@ -189,7 +189,7 @@ def forecast_chart(fc: dict[str, Any], history: Sequence[tuple[date, float | Non
     return _svg(fr, f"forecast-{fc['metric']}", forecast_title(fc, len(history), len(ahead)), "".join(parts))
 
 
-def _crossing(fc: dict[str, Any], fr: Frame, x: Any, days: list[date]) -> str:
+def _crossing(fc: Mapping[str, Any], fr: Frame, x: Any, days: list[date]) -> str:
     """The 'full in N days' mark: a dot where the forecast crosses the limit when that is on the
     chart, a note at the right edge when it is later."""
     crossing = fc.get("crossing_date")
@@ -219,7 +219,7 @@ def full_in(days: int | None) -> str:
     return "full today" if days == 0 else "full in 1 day" if days == 1 else f"full in {days} days"
 
 
-def forecast_title(fc: dict[str, Any], history_days: int, ahead_days: int) -> str:
+def forecast_title(fc: Mapping[str, Any], history_days: int, ahead_days: int) -> str:
     name = fc["metric"].replace("_percent", "").replace("_", " ")
     text = f"{name} %: daily means of the last {history_days} days"
     if ahead_days:

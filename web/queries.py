@@ -5,7 +5,6 @@ for a year."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypedDict
@@ -13,6 +12,7 @@ from typing import Any, TypedDict
 import psycopg
 from psycopg.rows import dict_row
 
+from optimizer.report_model import ForecastPoint
 from sru import clock
 
 ANOMALY = "labels ->> 'source' = 'sru-optimizer'"
@@ -105,6 +105,35 @@ def locations(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT location FROM systems WHERE location IS NOT NULL ORDER BY 1")]
 
 
+class HostForecast(TypedDict):
+    """One stored forecast as the host page shows it: the fields of optimizer/forecast.py's Forecast
+    (None where a figure does not exist: the template shows a dash) and how soon it is full."""
+
+    metric: str
+    status: str
+    limit: float
+    days_used: int
+    slope_per_day: float | None
+    r2: float | None
+    p_value: float | None
+    crossing_date: str | None
+    earliest_date: str | None
+    latest_date: str | None
+    line: list[ForecastPoint] | None     # (day, mean, lower, upper) ahead
+    full_in_days: int | None    # days from the page's "now" to crossing_date (None: no crossing)
+
+
+class ForecastFitting(TypedDict):
+    """How the host's stored forecasts were fitted: by the pass of ``fitted_at``, on the daily
+    summaries of [window_from, window_to]."""
+
+    method: str
+    horizon_days: int
+    window_from: datetime
+    window_to: datetime
+    fitted_at: datetime
+
+
 class HostPage(TypedDict):
     """What the host page and /api/v1/hosts/<host> show: every key always there (a missing one once
     answered 500), values None where there is nothing to show."""
@@ -119,7 +148,11 @@ class HostPage(TypedDict):
     processes: list[dict[str, Any]]
     anomalies: list[dict[str, Any]]
     recommendations: list[dict[str, Any]]
-    forecasts: list[dict[str, Any]]  # each Forecast's fields (optimizer/forecast.py), and full_in_days
+    # The optimizer pass's stored forecasts (none: it has fitted none for this host yet, see
+    # forecasts_last_pass), how they were fitted, and the daily means they were fitted on.
+    forecasts: list[HostForecast]
+    forecast_fitting: ForecastFitting | None
+    forecasts_last_pass: datetime | None   # the last pass that stored forecasts (None: none has)
     forecast_history: dict[str, list[tuple[date, float | None]]]
 
 
@@ -176,26 +209,38 @@ def host(conn: psycopg.Connection, hostname: str, now: datetime, range_: str) ->
                status_changed_by, status_changed_at
           FROM optimization_reports WHERE system_id = %s ORDER BY status = 'pending' DESC, created_at DESC LIMIT 50""",
                             (sid,))
+    forecasts, fitting, last_pass, forecast_history = _forecasts(conn, sid, now)
+    return HostPage(host=h, range=range_, source=source, since=since, chart=chart, sessions=sessions,
+                    processes=processes, anomalies=anomalies, recommendations=recommendations,
+                    forecasts=forecasts, forecast_fitting=fitting, forecasts_last_pass=last_pass,
+                    forecast_history=forecast_history, now=now)
+
+
+def _forecasts(conn: psycopg.Connection, sid: Any, now: datetime) -> tuple[
+        list[HostForecast], ForecastFitting | None, datetime | None, dict[str, list[tuple[date, float | None]]]]:
+    """The host's forecasts as the optimizer's last pass stored them (read, never fitted here: a page
+    view must stay a read), and the daily means of the window they were fitted on."""
     from optimizer import forecast
 
+    found = forecast.stored(conn, system_ids=[sid])
+    fitted = found.fitting.get(sid)
+    history: dict[str, list[tuple[date, float | None]]] = {m: [] for m in forecast.METRICS}
+    if fitted is None:
+        return [], None, found.last_fitted_at, history
     cols = ", ".join(f"avg_{m} AS {m}" for m in forecast.METRICS)
     daily = _rows(conn, f"""SELECT period_start, {cols} FROM performance_summaries
                              WHERE system_id = %s AND period_type = 'daily' AND period_start >= %s AND period_end <= %s
-                             ORDER BY period_start""",
-                  (sid, now - timedelta(days=forecast.HISTORY_DAYS), forecast.whole_days_end(conn, now)))
-    forecast_history = {m: [(r["period_start"].astimezone(UTC).date(), r[m]) for r in daily]
-                        for m in forecast.METRICS}
-    forecasts = []
-    for f in forecast.host_forecasts(conn, now, system_ids=[sid]).get(sid, {}).values():
-        # Every field, None included: a forecast without enough data has no slope, and the template
-        # must see None (shown as a dash), not a missing key.
-        d = dataclasses.asdict(f)
-        if f.crossing_date:
-            d["full_in_days"] = max(0, (datetime.fromisoformat(f.crossing_date[:10]).date() - now.date()).days)
-        forecasts.append(d)
-    return HostPage(host=h, range=range_, source=source, since=since, chart=chart, sessions=sessions,
-                    processes=processes, anomalies=anomalies, recommendations=recommendations,
-                    forecasts=forecasts, forecast_history=forecast_history, now=now)
+                             ORDER BY period_start""", (sid, fitted.window_from, fitted.window_to))
+    history = {m: [(r["period_start"].astimezone(UTC).date(), r[m]) for r in daily] for m in forecast.METRICS}
+    rows = [HostForecast(metric=f.metric, status=f.status, limit=f.limit, days_used=f.days_used,
+                         slope_per_day=f.slope_per_day, r2=f.r2, p_value=f.p_value, crossing_date=f.crossing_date,
+                         earliest_date=f.earliest_date, latest_date=f.latest_date, line=f.line,
+                         full_in_days=max(0, (date.fromisoformat(f.crossing_date[:10]) - now.date()).days)
+                         if f.crossing_date else None)
+            for f in found.forecasts.get(sid, {}).values()]
+    return rows, ForecastFitting(method=fitted.method, horizon_days=fitted.horizon_days,
+                                 window_from=fitted.window_from, window_to=fitted.window_to,
+                                 fitted_at=fitted.fitted_at), found.last_fitted_at, history
 
 
 def alerts(conn: psycopg.Connection, *, state: str = "firing", severity: str | None = None, host: str | None = None,

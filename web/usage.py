@@ -15,8 +15,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from optimizer.usage import BY_CHOICES, Ledger, ledger
+from optimizer.usage import BY_CHOICES, Ledger, by_user, ledger, totals
 from optimizer.usage_output import render
+from sru import clock
 from sru.http.errors import HTTPError
 
 RANGES = {"7d": ("7 days", timedelta(days=7)), "30d": ("30 days", timedelta(days=30)),
@@ -26,7 +27,7 @@ MAX_NAME = 256
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _time(value: str, name: str) -> datetime:
@@ -73,17 +74,18 @@ def create_blueprint(db: Callable[[], AbstractContextManager[Any]], page: Callab
         range_, start, end = period_from_range()
         department = _name(request.args.get("department"), "department")
         user = _name(request.args.get("user"), "user")
-        depts = read("department", start, end).rows
-        hosts = read("host", start, end).rows
+        with db() as conn:   # departments and hosts: one read of the ledger
+            depts_ledger, hosts_ledger = totals(conn, start, end)
+        depts, hosts = depts_ledger.rows, hosts_ledger.rows
         users: list[Any] = []
         user_hosts: list[Any] = []
         people = may_see_people()
         if people and (department or user):
-            detail = read("user_host", start, end).rows
+            detail = read("user_host", start, end)   # a department's users are summed from it
             if department:
-                users = [r for r in read("user", start, end).rows if r.department == department]
+                users = [r for r in by_user(detail).rows if r.department == department]
             if user:
-                user_hosts = [r for r in detail if r.user == user]
+                user_hosts = [r for r in detail.rows if r.user == user]
         return page("usage.html", ranges=RANGES, range_=range_, start=start, end=end, depts=depts, hosts=hosts,
                     department=department, user=user, users=users, user_hosts=user_hosts, people=people)
 

@@ -1,5 +1,5 @@
 """Forecasts: hosts whose RAM, GPU memory or swap trend reaches its limit within HORIZON_DAYS of
-the digest's build time (the optimizer's forecasts: optimizer/forecast.py)."""
+the digest's build time (the forecasts the optimizer's last pass stored: optimizer/forecast.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def build(ctx: Context) -> Section | None:
 
     names: dict[Any, str] = dict(ctx.conn.execute("SELECT id, hostname FROM systems").fetchall())
     found = []
-    for sid, per in forecast.host_forecasts(ctx.conn, ctx.now).items():
+    for sid, per in forecast.stored(ctx.conn).forecasts.items():
         for metric, f in per.items():
             if f.status != "crossing" or not f.crossing_date:
                 continue

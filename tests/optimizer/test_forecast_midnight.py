@@ -1,4 +1,4 @@
-"""A forecast must not move because a day has just begun (issue 18: a leaking host read "full
+"""The pass stores the forecasts the readers show, and a forecast must not move because a day has just begun (issue 18: a leaking host read "full
 today" at 00:10). The optimizer writes a day's summary from the day's first hours when it runs; once
 midnight passes, that partial mean must not count as a whole day until a pass has summarised the
 day to its end."""
@@ -28,6 +28,7 @@ def test_forecast_holds_across_midnight_until_the_day_is_whole(database):
     before, after = midnight - timedelta(minutes=5), midnight + timedelta(minutes=10)
     pass_at = midnight - timedelta(hours=21)   # a daily pass at 03:00: the day's summary has 3 h of it
     with database.connect() as conn:
+        assert forecast.stored(conn).last_fitted_at is None   # no pass yet: nothing stored, nothing to show
         generate(conn, hosts=5, days=16, interval=timedelta(hours=1), seed=5, end=midnight)
         conn.execute('CREATE TEMP TABLE later AS SELECT * FROM usage_metrics WHERE "timestamp" > %s', (pass_at,))
         conn.execute('DELETE FROM usage_metrics WHERE "timestamp" > %s', (pass_at,))
@@ -43,6 +44,8 @@ def test_forecast_holds_across_midnight_until_the_day_is_whole(database):
         at_2355, at_0010 = _ram_forecast(conn, before), _ram_forecast(conn, after)
         assert at_2355.status == "crossing", at_2355
         assert at_0010 == at_2355          # nothing new is known: the same fit, the same dates
+        # ... and what the readers show until the next pass is what the pass stored: that same fit.
+        assert _stored(conn) == at_2355
 
         # The next pass summarises the whole day: one more day in the fit, and the leak's date moves
         # by a day at most.
@@ -52,3 +55,27 @@ def test_forecast_holds_across_midnight_until_the_day_is_whole(database):
         assert whole.status == "crossing" and whole.crossing_date and at_2355.crossing_date
         assert abs((datetime.fromisoformat(whole.crossing_date) -
                     datetime.fromisoformat(at_2355.crossing_date)).days) <= 1, (whole, at_2355)
+        assert _stored(conn) == whole
+
+        # The pass stored every host's forecasts (host_forecasts, sql/059): the figures it fitted, with
+        # how and over what. Storing again changes nothing; a host the next pass fits nothing for loses
+        # its forecast instead of keeping a stale one.
+        fitted, got = forecast.host_forecasts(conn, after), forecast.stored(conn)
+        assert got.forecasts == fitted and len(fitted) == 5 and got.last_fitted_at == after
+        assert set(got.fitting.values()) == {forecast.Fitting("ols_daily_mean", 365, *forecast.window(conn, after),
+                                                              after)}
+        rows = conn.execute("SELECT * FROM host_forecasts ORDER BY system_id, metric").fetchall()
+        assert len(rows) == sum(len(per) for per in fitted.values())
+        forecast.refresh(conn, after)
+        assert conn.execute("SELECT * FROM host_forecasts ORDER BY system_id, metric").fetchall() == rows
+        gone = next(iter(fitted))
+        conn.execute("DELETE FROM performance_summaries WHERE system_id = %s", (gone,))
+        forecast.refresh(conn, after + timedelta(hours=1))
+        got = forecast.stored(conn)
+        assert set(got.forecasts) == set(fitted) - {gone} and got.last_fitted_at == after + timedelta(hours=1)
+
+
+def _stored(conn) -> forecast.Forecast:
+    sid = conn.execute("SELECT id FROM systems WHERE hostname = 'demo-memory-leak-01'").fetchone()[0]
+    return forecast.stored(conn, system_ids=[sid]).forecasts[sid]["ram_percent"]
+

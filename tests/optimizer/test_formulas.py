@@ -54,6 +54,13 @@ def test_forecast_crossing_with_band():
     flat = fit(days, [60 + rng.normal(0, 1) for _ in days], "ram_percent", 90.0)
     assert flat.status == "no_trend" and flat.crossing_date is None
     assert fit(days[:5], values[:5], "ram_percent", 90.0).status == "not_enough_data"
+    # A constant series (a host pinned at one figure) has no r² or p: left out, never NaN, so its
+    # evidence still goes into JSONB.
+    import json
+
+    const = fit(days, [64.0] * len(days), "ram_percent", 90.0)
+    assert const.status == "no_trend" and const.r2 is None and const.p_value is None
+    json.dumps(const.as_dict(), allow_nan=False)
 
 
 def test_closed_form_ols_matches_statsmodels():

@@ -220,3 +220,12 @@ def test_cli_reports_and_report_formats(tsdb_database, capsys, tmp_path):
     assert p.svgs >= 7 * 2 and p.scripts == 0 and "http://" not in outputs["html"].replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
     assert "RAM forecast" in outputs["html"] and "reaches 90 %" in outputs["html"]
+    assert data["forecasts_fitted_at"] and "RAM forecast: none yet" not in outputs["html"]
+    # The report reads the pass's stored forecasts and fits none: a host without one says so.
+    with tsdb_database.connect() as conn:
+        conn.execute("DELETE FROM host_forecasts WHERE system_id = "
+                     "(SELECT id FROM systems WHERE hostname = 'demo-memory-leak-01')")
+    assert main(["report", "--database-url", url, "--format", "html", "--host", "demo-memory-leak-01",
+                 "-o", str(tmp_path / "none.html")]) == 0
+    html = (tmp_path / "none.html").read_text()
+    assert "RAM forecast: none yet" in html and "reaches 90 %" not in html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from psycopg import errors
+from psycopg.types.json import Jsonb
 
 TABLES = ["systems", "users", "user_sessions", "usage_metrics", "process_snapshots", "alert_rules",
           "alert_logs", "performance_summaries", "optimization_reports", "hourly_performance_stats"]
@@ -75,3 +76,40 @@ def test_admin_manages_data_but_not_schema(seeded) -> None:
         conn.execute("DELETE FROM usage_metrics WHERE timestamp < now() - interval '400 days'")
     _refused(db, "admin", "CREATE TABLE evil (x int)")
     _refused(db, "admin", "DROP TABLE usage_metrics")
+
+
+def test_forecasts_are_written_through_the_optimizers_function_only(seeded) -> None:
+    """host_forecasts (059): the optimizer's role (analyst) writes it only through
+    store_host_forecasts(), which replaces the stored set (idempotent); the readers (dashboard_readonly,
+    and web_console through it; the digest) read it, write nothing and may not call the function."""
+    db, sid = seeded
+    row = {"system_id": str(sid), "metric": "ram_percent", "status": "no_trend", "limit": 90, "days_used": 20,
+           "slope_per_day": 0.01, "window_from": "2026-01-01T00:00Z", "window_to": "2026-03-01T00:00Z"}
+    store = "SELECT store_host_forecasts('2026-03-01T03:00Z', 'ols_daily_mean', 365, %s)"
+    with db.connect("analyst") as conn:
+        for _ in range(2):   # the same pass stored twice: one row, the same
+            assert conn.execute(store, (Jsonb([row]),)).fetchone() == (1,)
+        assert conn.execute("SELECT count(*), min(status), min(slope_per_day) FROM host_forecasts").fetchone() == \
+            (1, "no_trend", 0.01)
+        conn.commit()
+        with pytest.raises(errors.InvalidParameterValue):
+            conn.execute(store, (Jsonb({"not": "an array"}),))
+    with db.connect("analyst") as conn:   # a set without the host: its forecast goes, nothing stale stays
+        assert conn.execute(store, (Jsonb([]),)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM host_forecasts").fetchone() == (0,)
+        conn.rollback()
+    for role in ("dashboard_readonly", "analyst", "digest_sender", "admin"):
+        with db.connect(role) as conn:
+            assert conn.execute("SELECT count(*) FROM host_forecasts").fetchone() == (1,)
+    for role in ("dashboard_readonly", "analyst", "digest_sender", "data_collector"):
+        for sql in ("UPDATE host_forecasts SET status = 'crossing'", "DELETE FROM host_forecasts",
+                    "TRUNCATE host_forecasts", "INSERT INTO host_forecasts SELECT * FROM host_forecasts"):
+            _refused(db, role, sql)
+    for role in ("dashboard_readonly", "data_collector"):
+        _refused(db, role, store, (Jsonb([]),))
+    with db.connect() as conn:
+        assert conn.execute(
+            "SELECT has_table_privilege('web_console', 'host_forecasts', 'SELECT'), "
+            "has_table_privilege('web_console', 'host_forecasts', 'INSERT, UPDATE, DELETE'), "
+            "has_function_privilege('web_console', 'store_host_forecasts(timestamptz, text, integer, jsonb)', "
+            "'EXECUTE')").fetchone() == (True, False, False)

@@ -5,12 +5,14 @@ on plain and apache, continuous aggregates on full), closure per host, and who m
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import astuple
 from datetime import timedelta
 
 import psycopg
 import pytest
 
-from optimizer.usage import ledger
+from optimizer.usage import by_user as users_of
+from optimizer.usage import ledger, totals
 from tests.usage.synthetic import END, HOSTS, STEP, T0, expected, host_samples, load
 
 PERIODS = [
@@ -51,6 +53,15 @@ def _check(conn, start, end) -> None:
     assert depts["physics"].cpu_core_hours == pytest.approx(by_user["alice"])
     assert depts["physics"].users == 1 and depts["physics"].hosts == 2
     hosts = {r.host: r for r in ledger(conn, "host", start, end).rows}
+    # The console's one read (departments and hosts together) and its users summed from user_host
+    # rows are the same rows as the separate reads.
+    both = totals(conn, start, end)
+    assert [both[0].rows, both[1].rows] == [list(depts.values()), list(hosts.values())]
+    summed = users_of(ledger(conn, "user_host", start, end)).rows
+    assert [(r.user, r.department, r.hosts) for r in summed] == [(r.user, r.department, r.hosts) for r in users.values()]
+    for r in summed:
+        figures = [v for v in astuple(r) if isinstance(v, float)]
+        assert figures == pytest.approx([v for v in astuple(users[r.user]) if isinstance(v, float)], rel=1e-12), r.user
     for host, (cores, _ram_total, _gpus) in HOSTS.items():
         h = hosts[host]
         hours = host_samples(host, start, end) * STEP.total_seconds() / 3600
@@ -95,8 +106,16 @@ def _forbidden(db) -> None:
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     conn.execute(sql)
                 conn.rollback()
-            assert ledger(conn, "department", T0, END).rows
-            assert ledger(conn, "host", T0, END).rows
+            depts = ledger(conn, "department", T0, END).rows
+            hosts = ledger(conn, "host", T0, END).rows
+            assert depts and hosts
+            # What Grafana's panels read: the same rows as the console's one read.
+            assert [(r[0], r[3]) for r in conn.execute(
+                "SELECT * FROM sru_usage_by_department(%s, %s)", (T0, END))] == sorted(
+                (r.department, r.cpu_core_hours) for r in depts)
+            assert [(r[1], r[15]) for r in conn.execute(
+                "SELECT * FROM sru_usage_by_host(%s, %s)", (T0, END))] == [
+                (r.host, r.capacity_gpu_hours) for r in hosts]
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 ledger(conn, "user", T0, END)
     web = "sru_t_usage_web"

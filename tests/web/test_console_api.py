@@ -117,8 +117,12 @@ def test_pages_read_every_source(console: Console) -> None:
 
 
 def test_host_with_too_little_history_for_a_forecast(console: Console) -> None:
-    """A host with a few days of summaries gets forecasts without a trend (no slope, no dates):
-    its page shows them as dashes instead of failing."""
+    """A new host has no forecast until the optimizer's next pass: its page says so (and fits none on
+    the request path). After the pass, a host with a few days of summaries gets forecasts without a
+    trend (no slope, no dates): its page shows them as dashes instead of failing."""
+    from optimizer import forecast
+    from sru import clock
+
     with psycopg.connect(console.db.url) as conn:
         sid = scalar(conn, "INSERT INTO systems (hostname, cpu_cores, ram_total_gb) "
                            "VALUES ('new-host-01', 4, 8) RETURNING id")
@@ -127,11 +131,19 @@ def test_host_with_too_little_history_for_a_forecast(console: Console) -> None:
                      "date_trunc('day', now()) - interval '3 days', date_trunc('day', now()) - interval '1 day', "
                      "interval '1 day') d", (sid,))
     try:
-        forecasts = console.api("GET", "/api/v1/hosts/new-host-01").json()["forecasts"]
-        assert [(f["metric"], f["status"], f["slope_per_day"]) for f in forecasts] == [
-            ("ram_percent", "not_enough_data", None)]
-        page = logged_in(console.url).get(console.url + "/hosts/new-host-01", timeout=30)
-        assert page.status_code == 200 and "not_enough_data" in page.text
+        doc = console.api("GET", "/api/v1/hosts/new-host-01").json()
+        assert (doc["forecasts"], doc["forecast_fitting"]) == ([], None) and doc["forecasts_last_pass"], doc
+        web = logged_in(console.url)
+        page = web.get(console.url + "/hosts/new-host-01", timeout=30)
+        assert page.status_code == 200 and "No forecast yet: the optimizer's last pass" in page.text
+        with console.db.connect("analyst") as conn:   # the optimizer pass's forecast step, as its role
+            forecast.refresh(conn, clock.now())
+        doc = console.api("GET", "/api/v1/hosts/new-host-01").json()
+        assert [(f["metric"], f["status"], f["slope_per_day"], f["full_in_days"]) for f in doc["forecasts"]] == [
+            ("ram_percent", "not_enough_data", None, None)]
+        assert doc["forecast_fitting"]["method"] == "ols_daily_mean"
+        page = web.get(console.url + "/hosts/new-host-01", timeout=30)
+        assert page.status_code == 200 and "not_enough_data" in page.text and "No forecast yet" not in page.text
     finally:
         with psycopg.connect(console.db.url) as conn:
             conn.execute("DELETE FROM systems WHERE id = %s", (sid,))

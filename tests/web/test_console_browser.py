@@ -98,6 +98,8 @@ def test_operator_journey(console_one_tier: Console, browser, tmp_path: Path) ->
     assert full, page.text_content("#forecast-ram_percent")
     today = clock.now().date()
     assert (date.fromisoformat(full[3]) - today).days == (0 if full[1] == "today" else int(full[2])), full[0]
+    # Read from what the optimizer's pass stored (never fitted on the page), and it says which pass.
+    assert "Fitted by the optimizer's pass of" in page.inner_text("#forecast-fitting")
     page.locator(".forecasts").screenshot(path=str(shots / "host-forecasts.png"))
     page.locator("#chart").screenshot(path=str(shots / "host-chart-30d.png"))
 
