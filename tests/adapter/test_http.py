@@ -3,23 +3,46 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Iterator
 
 import bcrypt
 import cramjam
 import pytest
 import requests
 
-from tests.fixtures.adapter import WRITE_HEADERS, snappy, write_request
+from scripts.pgcluster import PgCluster
+from tests.fixtures.adapter import WRITE_HEADERS, AdapterProcess, snappy, write_request
 from tests.fixtures.net import free_port
+from tests.fixtures.postgres import Database, create_database, drop_database
 
 T0 = 1_700_000_000_000
 GOOD = write_request([({"__name__": "sru:cpu_percent", "hostname": "lab1"}, [(T0, 1.0)])])
 
 
+SMALL = ("--web.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
+
+
+@pytest.fixture(scope="module")
+def small(pg_cluster: PgCluster, pg_templates: dict[str, str],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdapterProcess]:
+    """One adapter with small limits for the tests that judge only its answers to their own requests
+    (status codes and messages): started once for the module, on a database of its own."""
+    db = create_database(pg_cluster, pg_templates, "apache")
+    a = AdapterProcess(port=free_port(), log_path=tmp_path_factory.mktemp("adapter-small") / "adapter.log",
+                       args=[f"--database-url={db.role_url('data_collector')}", "--web.workers=1", *SMALL])
+    try:
+        a.start()
+        yield a
+    finally:
+        a.stop()
+        if pg_cluster.is_running():
+            drop_database(db)
+
+
 @pytest.fixture
-def small(tsdb_database, adapter_factory):
-    return adapter_factory(tsdb_database.role_url("data_collector"),
-                           "--web.max-body-size=4KiB", "--write.max-decoded-size=16KiB")
+def fresh_small(tsdb_database: Database, adapter_factory: Callable[..., AdapterProcess]) -> AdapterProcess:
+    """The same, new for one test: for counting its /metrics."""
+    return adapter_factory(tsdb_database.role_url("data_collector"), *SMALL)
 
 
 def test_accepts_block_and_framed_snappy(small):
@@ -64,7 +87,8 @@ def test_size_limits_checked_before_decompressing(small):
     assert small.post(framed_bomb, compress=False).status_code == 413
 
 
-def test_methods_paths_health_metrics(small):
+def test_methods_paths_health_metrics(fresh_small):
+    small = fresh_small
     assert requests.get(small.url + "/api/v1/write", timeout=5).status_code == 405
     assert requests.get(small.url + "/nope", timeout=5).status_code == 404
     assert requests.get(small.url + "/healthz", timeout=5).status_code == 200

@@ -3,7 +3,9 @@ usage_metrics within a minute, Ctrl-C stops everything, and a second run reuses 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,12 +15,17 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 import requests
 
 from tests.fixtures.net import free_port, wait_for
 from tests.support.proc import run, sru
 
 ROOT = Path(__file__).resolve().parents[2]
+# Its waits add up to more than the suite's 300 s per test (90 s for rows, 120 s for a backup, a
+# minute for each stop and for the second start): a longer limit, so that a slow run fails on its
+# own wait with its message, and the stop in `finally` is never cut short by the timeout.
+pytestmark = pytest.mark.timeout(600)
 SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager", "web", "backup")
 
 
@@ -31,6 +38,49 @@ def _start(var: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]
 def _stop(proc: subprocess.Popen[bytes]) -> int:
     proc.send_signal(signal.SIGINT)
     return proc.wait(60)
+
+
+def _stopped(proc: subprocess.Popen[bytes], data: Path, ports: dict[str, int]) -> int:
+    """Ctrl-C, as a person stops the stack; where that does not finish (it hangs, or the test's
+    timeout interrupts the wait), whatever the run left is killed before the error goes on, so no
+    stack outlives the test: up.py's process group, every process listening on the run's ports
+    (honcho's services run in a session of their own), and its PostgreSQL."""
+    try:
+        return _stop(proc)
+    except BaseException:
+        _kill_leftovers(proc, data, ports)
+        raise
+
+
+def _kill_leftovers(proc: subprocess.Popen[bytes], data: Path, ports: dict[str, int]) -> None:
+    # Every process in the sessions of the run's process tree: the run's own (it was started in a
+    # session of its own) and honcho's (up.py starts it in another), services included.
+    table: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            table[int(entry.name)] = (int(fields[1]), int(fields[3]))   # ppid, session
+    tree, grew = {proc.pid}, True
+    while grew:
+        more = {pid for pid, (ppid, _) in table.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    sessions = {table[pid][1] for pid in tree if pid in table} | {proc.pid}
+    for pid, (_, session) in table.items():
+        if session in sessions and pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for name, number in ports.items():   # anything that left those sessions but kept a port
+        if name != "postgres":
+            for pid in {int(p) for p in re.findall(r"pid=(\d+)", run(["ss", "-Hltnp", f"sport = :{number}"],
+                                                                      check=False).stdout)}:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    if (data / "pg" / "postmaster.pid").exists():   # pg_ctl starts PostgreSQL in a session of its own
+        from scripts.pgcluster import pg_bindir
+
+        run([str(pg_bindir() / "pg_ctl"), "-D", str(data / "pg"), "-m", "immediate", "stop"],
+            as_postgres=True, check=False)
 
 
 def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
@@ -76,7 +126,7 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
         metrics = requests.get(f"http://127.0.0.1:{ports['backup']}/metrics", timeout=30).text
         assert "sru_backup_restorable 1.0" in metrics and 'sru_backup_last_completed_timestamp_seconds{type="full"}' in metrics
     finally:
-        rc = _stop(proc)
+        rc = _stopped(proc, var / "data", ports)
     text = log.read_text(errors="replace")
     assert rc == 0, text[-3000:]
     for name in ("exporter", "adapter", "prometheus", "alertmanager", "receiver", "web", "backup"):
@@ -94,7 +144,7 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
         wait_for(lambda: "Ctrl-C stops everything" in log.read_text(errors="replace"), 60,
                  f"second start (log: {log})", interval=1)
     finally:
-        rc = _stop(proc)
+        rc = _stopped(proc, var / "data", ports)
     text = log.read_text(errors="replace")
     assert rc == 0, text[-3000:]
     assert "creating PostgreSQL cluster" not in text and "nothing applied" in text
@@ -123,7 +173,11 @@ def test_make_up_piped_to_tee_stops_on_ctrl_c() -> None:
                  f"every service listening (log: {log})", interval=1)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-        proc.wait(90)
+        try:
+            proc.wait(90)
+        except BaseException:
+            _kill_leftovers(proc, var / "data", ports)
+            raise
     # tee is gone, so the log ends at the interrupt; what counts is that nothing is left running.
     still = [f"{name} on {number}" for name, number in ports.items() if listening(number)]
     assert not still, f"still listening after Ctrl-C: {still} (log: {log.read_text(errors='replace')[-3000:]})"

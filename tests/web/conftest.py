@@ -20,7 +20,7 @@ import yaml
 
 from sru import clock
 from tests.fixtures.net import free_port, wait_for
-from tests.fixtures.postgres import Database
+from tests.fixtures.postgres import Database, filled_from_template
 from tests.support.proc import start_logged, stop_process
 
 SRU = str(Path(sys.executable).parent / "sru")
@@ -131,7 +131,10 @@ def start_console(db: Database, alertmanager_factory: Any, tmp_path: Path) -> It
 
     am = alertmanager_factory(localize(load_shipped(), webhook_url="http://127.0.0.1:9/unused", secrets_dir=tmp_path,
                                        drop_receivers=("email", "slack")))
-    alert_ids = load_fleet(db)
+    # The fleet ends at the hour now falls in (and its alerts began minutes before now): one filled
+    # template per tier and hour, copied for each test (tests/fixtures/postgres.py).
+    hour = clock.now().replace(minute=0, second=0, microsecond=0)
+    alert_ids = filled_from_template(db, ("web-fleet", hour), load_fleet)
     with run_web(db, tmp_path, "--alertmanager.url", am.url,
                  "--grafana.url", "http://grafana.example:3000") as (url, log):
         yield Console(url, db, am.url, log, alert_ids)
