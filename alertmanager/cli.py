@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sru.errors import ConfigError, SruError
 from sru.options import (
+    Subparsers,
     add_database_url,
     add_format,
     add_listen_address,
@@ -16,6 +17,7 @@ from sru.options import (
     parse_size,
     read_secret_file,
     require_database_url,
+    show_help,
 )
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ DEFAULT_PORT = 9849
 ALERTMANAGER_URL_ENV = "SRU_ALERTMANAGER_URL"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     rec = sub.add_parser("alert-receiver", help="run the Alertmanager webhook receiver (alert_logs)")
     add_database_url(rec)
     add_listen_address(rec, f":{DEFAULT_PORT}")
@@ -61,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="also silence the alert in Alertmanager for DURATION (e.g. 2h)")
     _add_alertmanager_url(ack, "Alertmanager that receives the silence")
     ack.set_defaults(func=_ack)
-    alerts.set_defaults(func=lambda args: (alerts.print_help(), 2)[1])
+    alerts.set_defaults(func=show_help(alerts))
 
     rules = sub.add_parser("rules", help="the alert_rules catalog")
     rsub = rules.add_subparsers(dest="rules_command", metavar="RULES_COMMAND")
@@ -71,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sync.add_argument("files", nargs="*", metavar="FILE",
                       help="Prometheus rule files (default: the alerts*.yml shipped with sru)")
     sync.set_defaults(func=_sync)
-    rules.set_defaults(func=lambda args: (rules.print_help(), 2)[1])
+    rules.set_defaults(func=show_help(rules))
 
 
 def _add_alertmanager_url(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alertmanager.payload import DEFAULT_SEVERITY, SEVERITIES
 from sru.config import load_yaml_file
@@ -68,7 +68,7 @@ def read_rules(paths: Iterable[Path], option: str = "FILE") -> list[RuleRow]:
     return [r for r, _ in rows.values()]
 
 
-def _row(rule: dict, source: str, where: str, option: str) -> RuleRow:
+def _row(rule: dict[str, Any], source: str, where: str, option: str) -> RuleRow:
     annotations = rule.get("annotations") or {}
     labels = rule.get("labels") or {}
     threshold = None

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
-from sru.options import add_database_url, add_format, add_listen_address, parse_duration, require_database_url
+from sru.options import (
+    Subparsers,
+    add_database_url,
+    add_format,
+    add_listen_address,
+    parse_duration,
+    require_database_url,
+)
 
 if TYPE_CHECKING:
     from backup.pgbackrest import PgBackRest
@@ -32,7 +39,7 @@ def _add_pgbackrest(p: argparse.ArgumentParser) -> None:
                    help="operating-system user pgBackRest runs as when sru runs as root (default: postgres)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     db = db_subcommands(sub)
     st = db.add_parser("backup-status", help="last backup, WAL archive lag, standbys, and whether the chain "
                                              "is restorable (exit 1 when something needs attention)")

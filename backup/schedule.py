@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from backup.pgbackrest import BackupError, PgBackRest
 from backup.status import parse_backups
@@ -13,7 +14,7 @@ from backup.status import parse_backups
 log = logging.getLogger("sru.backup")
 
 
-def choose_type(info: dict | None, requested: str, full_every_seconds: float, now: datetime) -> str:
+def choose_type(info: dict[str, Any] | None, requested: str, full_every_seconds: float, now: datetime) -> str:
     """``requested`` unless it is 'auto': then full when there is no full backup or the newest is
     older than ``full_every_seconds``, else differential (only what changed since that full)."""
     if requested != "auto":
@@ -27,7 +28,7 @@ def choose_type(info: dict | None, requested: str, full_every_seconds: float, no
 def backup_once(pgbr: PgBackRest, requested: str, full_every_seconds: float, now: datetime) -> str:
     """Create the stanza if this repository has none yet, then take one backup; returns its type."""
     try:
-        info: dict | None = pgbr.info()
+        info: dict[str, Any] | None = pgbr.info()
         missing = (info or {}).get("status", {}).get("code") in (1, 3)  # no stanza path / no stanza data
     except BackupError:
         info, missing = None, True

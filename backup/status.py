@@ -158,8 +158,9 @@ def evaluate(snap: Snapshot, max_age_seconds: float | None = None, now: datetime
 def _current_archive(info: dict[str, Any]) -> dict[str, Any]:
     """The archive range of the database the newest backup belongs to (a stanza-upgrade after a
     PostgreSQL major upgrade starts a new one)."""
-    archives = info.get("archive") or []
-    backups = info.get("backup") or []
+    # pgBackRest's JSON, as json.loads gives it (typed Any): lists of objects.
+    archives: list[dict[str, Any]] = info.get("archive") or []
+    backups: list[dict[str, Any]] = info.get("backup") or []
     if not archives:
         return {}
     if backups:

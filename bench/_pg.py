@@ -19,6 +19,7 @@ from scripts.pgcluster import (  # noqa: E402
     start_cluster,
     timescaledb_settings,
 )
+from sru.db import scalar  # noqa: E402
 from sru.migrate import migrate  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def backend_cpu_s(conn: psycopg.Connection) -> float | None:
     """CPU seconds the server process of ``conn`` has used so far (user + system, from /proc: the
     cluster runs on this machine), None when /proc cannot tell. Unlike wall time, it does not grow
     with the load of other jobs on the machine."""
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    pid = scalar(conn, "SELECT pg_backend_pid()")
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

@@ -12,24 +12,26 @@ its area over the widths.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 
 def _ranges(label: np.ndarray) -> list[tuple[int, int]]:
     d = np.diff(label.astype(int))
-    starts = list(np.flatnonzero(d == 1) + 1)
-    ends = list(np.flatnonzero(d == -1))
+    starts: list[int] = (np.flatnonzero(d == 1) + 1).tolist()
+    ends: list[int] = np.flatnonzero(d == -1).tolist()
     if label[0]:
         starts.insert(0, 0)
     if label[-1]:
         ends.append(len(label) - 1)
-    return list(zip(starts, ends))
+    return list(zip(starts, ends, strict=True))  # every run that starts ends
 
 
 def _merged(seq: list[tuple[int, int]], window: int, n: int) -> list[tuple[int, int]]:
     a = max(seq[0][0] - window // 2, 0)
     out = []
-    for (_, e0), (s1, _) in zip(seq, seq[1:]):
+    for (_, e0), (s1, _) in pairwise(seq):
         if e0 + window // 2 < s1 - window // 2:
             out.append((a, e0 + window // 2))
             a = s1 - window // 2
@@ -45,7 +47,8 @@ def _extended(label: np.ndarray, seq: list[tuple[int, int]], window: int) -> np.
         out[after] += np.sqrt(1 - (after - e) / window)
         before = np.arange(max(s - window // 2, 0), s)
         out[before] += np.sqrt(1 - (s - before) / window)
-    return np.minimum(out, 1.0)
+    capped: np.ndarray = np.minimum(out, 1.0)  # numpy types the ufunc's result as Any
+    return capped
 
 
 def vus_pr(label: np.ndarray, score: np.ndarray, window: int, thresholds: int = 250) -> float:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from scripts.pgcluster import migrate_template, start_cluster  # noqa: E402
+from sru.db import scalar  # noqa: E402
 from tests.support.grafana.dashboards import load_dashboards, queries  # noqa: E402
 from tests.support.grafana.macros import render_sql  # noqa: E402
 from tests.support.grafana.render import default_range, panel_context, resolve_variables  # noqa: E402
@@ -77,8 +78,8 @@ def bench_tier(tier: str, args: argparse.Namespace) -> dict[tuple[str, str], tup
                 for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs "
                                            "WHERE proc_name = 'policy_compression'").fetchall():
                     conn.execute("CALL run_job(%s)", (job,))
-                compressed = conn.execute("SELECT count(*) FROM timescaledb_information.chunks "
-                                          "WHERE is_compressed").fetchone()[0]
+                compressed = scalar(conn, "SELECT count(*) FROM timescaledb_information.chunks "
+                                          "WHERE is_compressed")
                 print(f"[{tier}] compression policies: {compressed} chunks compressed in "
                       f"{time.perf_counter() - t:.0f}s", flush=True)
             conn.execute("VACUUM ANALYZE")

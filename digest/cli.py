@@ -6,13 +6,13 @@ import argparse
 from datetime import UTC, datetime
 
 from sru.errors import ConfigError
-from sru.options import add_database_url, add_format, require_database_url
+from sru.options import Subparsers, add_database_url, add_format, require_database_url
 from sru.output import write_output
 
 FORMATS = ("html", "text", "slack", "json")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("digest", help="build and send the fleet digest of the period just ended (once per "
                                       "destination), or preview it")
     add_database_url(p)

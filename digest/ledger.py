@@ -106,7 +106,7 @@ def claim(conn: psycopg.Connection, token: int, now: datetime) -> Claimed | None
     return Claimed(**row) if row else None
 
 
-def _move(conn: psycopg.Connection, row_id: int, token: int, sql: Any, params: tuple = ()) -> None:
+def _move(conn: psycopg.Connection, row_id: int, token: int, sql: Any, params: tuple[Any, ...] = ()) -> None:
     cur = conn.execute(sql, (*params, row_id, token))
     if cur.rowcount != 1:   # only a recover() while we held the lock could do this: a bug
         raise RuntimeError(f"delivery {row_id} is no longer claimed by this sender")

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from digest import ledger, render
 from digest.build import build_digest, department_of, subject
@@ -102,7 +102,7 @@ def run(conn: psycopg.Connection, cfg: Config, now: datetime, *, wait: bool = Tr
 
 def _send_all(conn: psycopg.Connection, cfg: Config, token: int, ids: list[int], summary: RunSummary, *,
               wait: bool, clock: Callable[[], datetime], sleep: Callable[[float], None]) -> None:
-    cache: dict[int, tuple] = {}
+    cache: dict[int, tuple[Any, ...]] = {}  # digest id -> its row (data, slack, html, text, chart, subject, built_at)
     while True:
         row = ledger.claim(conn, token, clock())
         if row is None:
@@ -128,7 +128,7 @@ def _send_all(conn: psycopg.Connection, cfg: Config, token: int, ids: list[int],
         summary.sent += 1
 
 
-def _send_one(conn: psycopg.Connection, cfg: Config, token: int, row: ledger.Claimed, cache: dict[int, tuple],
+def _send_one(conn: psycopg.Connection, cfg: Config, token: int, row: ledger.Claimed, cache: dict[int, tuple[Any, ...]],
               clock: Callable[[], datetime]) -> None:
     """Send one claimed delivery; it is marked sent the moment the receiver accepts it (a send that
     fails after that — QUIT, reading the answer's body — changes nothing)."""

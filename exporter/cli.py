@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 
 from exporter.config import add_arguments
+from sru.options import Subparsers
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("exporter", help="run the per-host Prometheus exporter",
                        description="Expose this host's CPU, memory, disks, filesystems, network, NVIDIA GPUs, "
                                    "login sessions and top processes for Prometheus.")

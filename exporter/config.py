@@ -48,10 +48,10 @@ def _listen(value: Any, where: str) -> tuple[str, int]:
 
 
 def _telemetry_path(value: Any, where: str) -> str:
-    value = string(value, where)
-    if not value.startswith("/") or value == "/" or any(c.isspace() for c in value):
-        raise ConfigError(where, f"{value!r} must be a path starting with '/' (and not '/' itself)")
-    return value
+    path = string(value, where)
+    if not path.startswith("/") or path == "/" or any(c.isspace() for c in path):
+        raise ConfigError(where, f"{path!r} must be a path starting with '/' (and not '/' itself)")
+    return path
 
 
 def _optional_file(value: Any, where: str) -> str | None:

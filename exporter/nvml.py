@@ -124,7 +124,9 @@ class NvmlModule(Protocol):
 def _import_pynvml() -> NvmlModule:
     import pynvml
 
-    return pynvml  # untyped: checked against NvmlModule only through the tests' fake
+    # pynvml is untyped (Any to mypy): checked against NvmlModule only through the tests' fake.
+    module: NvmlModule = pynvml
+    return module
 
 
 class Nvml:

@@ -97,12 +97,12 @@ def _number(value: float) -> int | float:
 # Percentages turn amber above the level new hardware is sized for and red where the optimizer calls
 # a period over-utilised: the limits of sql/R__sru_thresholds.sql, read when the JSON is generated.
 _LIMITS = shipped()
-PERCENT_STEPS = [{"color": "green", "value": None},
+PERCENT_STEPS: list[dict[str, Any]] = [{"color": "green", "value": None},
                  {"color": "#EAB839", "value": _number(_LIMITS["sizing_target_percent"])},
                  {"color": "red", "value": _number(_LIMITS["overutilized_percent"])}]
 
 
-def panel(kind: str, title: str, targets: list[dict], w: int, h: int, *, ds: dict, unit: str | None,
+def panel(kind: str, title: str, targets: list[dict[str, Any]], w: int, h: int, *, ds: dict[str, Any], unit: str | None,
           description: str, **extra: Any) -> dict[str, Any]:
     """Any panel type; ``defaults`` and ``overrides`` go to its fieldConfig, other keys to the panel."""
     defaults: dict[str, Any] = {}
@@ -121,7 +121,7 @@ def panel(kind: str, title: str, targets: list[dict], w: int, h: int, *, ds: dic
     return p
 
 
-def timeseries(title: str, targets: list[dict], *, unit: str = "percent", w: int = 12, h: int = 8,
+def timeseries(title: str, targets: list[dict[str, Any]], *, unit: str = "percent", w: int = 12, h: int = 8,
                description: str = "", max_: float | None = None, stack: bool = False,
                interval: str | None = None, **extra: Any) -> dict[str, Any]:
     ds = targets[0]["datasource"]
@@ -143,8 +143,8 @@ def timeseries(title: str, targets: list[dict], *, unit: str = "percent", w: int
     return p
 
 
-def stat(title: str, targets: list[dict], *, unit: str | None = None, w: int = 4, h: int = 4,
-         description: str = "", steps: list[dict] | None = None, **extra: Any) -> dict[str, Any]:
+def stat(title: str, targets: list[dict[str, Any]], *, unit: str | None = None, w: int = 4, h: int = 4,
+         description: str = "", steps: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
     p = panel("stat", title, targets, w, h, ds=targets[0]["datasource"], unit=unit,
                description=description,
                defaults={"thresholds": {"mode": "absolute",
@@ -155,8 +155,8 @@ def stat(title: str, targets: list[dict], *, unit: str | None = None, w: int = 4
     return p
 
 
-def table(title: str, targets: list[dict], *, w: int = 24, h: int = 9, description: str = "",
-          overrides: list[dict] | None = None, sort: list[dict] | None = None,
+def table(title: str, targets: list[dict[str, Any]], *, w: int = 24, h: int = 9, description: str = "",
+          overrides: list[dict[str, Any]] | None = None, sort: list[dict[str, Any]] | None = None,
           **extra: Any) -> dict[str, Any]:
     p = panel("table", title, targets, w, h, ds=targets[0]["datasource"], unit=None,
                description=description, overrides=overrides or [], **extra)
@@ -166,7 +166,7 @@ def table(title: str, targets: list[dict], *, w: int = 24, h: int = 9, descripti
     return p
 
 
-def barchart(title: str, targets: list[dict], *, unit: str | None = None, w: int = 12, h: int = 8,
+def barchart(title: str, targets: list[dict[str, Any]], *, unit: str | None = None, w: int = 12, h: int = 8,
              description: str = "", **extra: Any) -> dict[str, Any]:
     p = panel("barchart", title, targets, w, h, ds=targets[0]["datasource"], unit=unit,
                description=description, **extra)
@@ -179,7 +179,7 @@ def row(title: str) -> dict[str, Any]:
     return {"type": "row", "title": title, "collapsed": False, "panels": [], "gridPos": {"w": 24, "h": 1}}
 
 
-def link_column(name: str, links: list[dict]) -> dict[str, Any]:
+def link_column(name: str, links: list[dict[str, Any]]) -> dict[str, Any]:
     return {"matcher": {"id": "byName", "options": name},
             "properties": [{"id": "links", "value": links}]}
 
@@ -239,7 +239,7 @@ CONSOLE_VAR = query_var("console_url", "Console", CONSOLE_URL_QUERY, hide=2)
 # Dashboards
 
 
-def dashboard(key: str, title: str, description: str, panels: list[dict], variables: list[dict],
+def dashboard(key: str, title: str, description: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]],
               time_from: str = "now-7d", refresh: str = "5m",
               console: tuple[str, str] = ("sru console", "/")) -> dict[str, Any]:
     """``console``: (title, path) of the header link to the console's page for what this one shows."""
@@ -262,7 +262,7 @@ def dashboard(key: str, title: str, description: str, panels: list[dict], variab
     }
 
 
-def _layout(panels: list[dict]) -> None:
+def _layout(panels: list[dict[str, Any]]) -> None:
     """Ids in order and grid positions left to right, wrapping at 24 columns."""
     x = y = line_h = 0
     for i, p in enumerate(panels, start=1):

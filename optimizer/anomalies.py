@@ -45,7 +45,7 @@ class FoundEpisode:
     started_at: datetime
     ended_at: datetime | None          # the hour after the last flagged one; None while open
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         e = self.episode
         hour = timedelta(hours=1)
         return {"system_id": str(self.system_id), "kind": e.kind, "metric": self.metric,
@@ -56,7 +56,7 @@ class FoundEpisode:
                 "value": round(e.value, 3), "threshold": round(e.baseline, 3), "score": round(e.score, 2),
                 "severity": e.severity, "hours": e.hours, "evidence": _finite(self._evidence())}
 
-    def _evidence(self) -> dict:
+    def _evidence(self) -> dict[str, Any]:
         """The detector's evidence, and for an episode that broke out of an open one of the same
         kind (a second, different anomaly: a new row, so a new alert) when that one started."""
         e = self.episode
@@ -66,7 +66,7 @@ class FoundEpisode:
         return {**e.evidence, "escalates_episode_started_at": was.isoformat()}
 
 
-def _finite(d: dict) -> dict:
+def _finite(d: dict[str, Any]) -> dict[str, Any]:
     """JSON has no NaN: a value the detector could not compute becomes null."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
@@ -122,8 +122,8 @@ def detect(conn: psycopg.Connection, eval_from: datetime, eval_to: datetime,
         "FROM alert_logs WHERE labels ->> 'source' = 'sru-optimizer' AND triggered_at < %s "
         "AND triggered_at >= %s AND coalesce(resolved_at, 'infinity') > %s",
         (eval_to, eval_from - MAX_REJUDGE - HISTORY, eval_from - MAX_REJUDGE - HISTORY)).fetchall()
-    spans: dict[tuple, list[tuple[int, float]]] = {}
-    ours: dict[tuple, list[tuple[int, int | None]]] = {}
+    spans: dict[tuple[Any, str], list[tuple[int, float]]] = {}  # (system id, metric) -> hours
+    ours: dict[tuple[Any, str], list[tuple[int, int | None]]] = {}
     for sid, metric, kind, h0, h1 in stored:      # h1: the hour after the episode, None while open
         spans.setdefault((sid, metric), []).append((int(h0), math.inf if h1 is None else float(h1)))
         if kind in core.KINDS:
@@ -140,7 +140,7 @@ def detect(conn: psycopg.Connection, eval_from: datetime, eval_to: datetime,
     # Rows come ordered by host: one run of rows per host.
     cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     runs = {uuid.UUID(bytes=bytes(ids[a])): (a, b - 1)
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ids)])}
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ids)], strict=True)}
     phase = (start_hour + 72) % core.WEEK       # epoch hour 0 was a Thursday; index 0's hour of week
     found = []
     for sid, (lo, hi) in runs.items():
@@ -179,7 +179,8 @@ def store(conn: psycopg.Connection, episodes: list[FoundEpisode]) -> int:
     return total
 
 
-def recent_episodes(conn: psycopg.Connection, since: datetime, limit_per_host: int = 5) -> dict[Any, list[dict]]:
+def recent_episodes(conn: psycopg.Connection, since: datetime,
+                    limit_per_host: int = 5) -> dict[Any, list[dict[str, Any]]]:
     """The latest episodes per host that were open at some point since ``since``, newest first, for
     the evidence of recommendations."""
     rows = conn.execute(
@@ -187,7 +188,7 @@ def recent_episodes(conn: psycopg.Connection, since: datetime, limit_per_host: i
         "FROM (SELECT *, row_number() OVER (PARTITION BY system_id ORDER BY started_at DESC) AS k "
         "      FROM anomaly_episodes WHERE coalesce(ended_at, 'infinity') > %s) e "
         "WHERE k <= %s ORDER BY system_id, started_at DESC", (since, limit_per_host)).fetchall()
-    out: dict[Any, list[dict]] = {}
+    out: dict[Any, list[dict[str, Any]]] = {}
     for sid, metric, kind, s, e, peak, base, score, hours in rows:
         out.setdefault(sid, []).append({
             "metric": metric, "kind": kind, "started_at": s.isoformat(), "ended_at": e.isoformat() if e else None,

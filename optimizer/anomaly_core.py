@@ -111,6 +111,10 @@ def _severity(ep: Episode, p: Params) -> str:
     return "critical" if ep.kind == "zscore" and abs(ep.score) >= p.critical_z else "warning"
 
 
+# One judged hour: (index, value, baseline, score, evidence, deviation from the baseline).
+_Hour = tuple[int, float, float, float, dict[str, Any], float]
+
+
 @dataclass
 class _State:
     start: int = -1
@@ -118,7 +122,7 @@ class _State:
     calm: int = 0         # consecutive normal hours while open
     episode: Episode | None = None
     devs: list[float] = field(default_factory=list)   # deviations of the open episode's hours
-    pending: list[tuple] = field(default_factory=list)  # flagged hours that may start an escalation
+    pending: list[_Hour] = field(default_factory=list)  # flagged hours that may start an escalation
 
 
 def nanmedian_rows(m: np.ndarray) -> np.ndarray:
@@ -139,7 +143,7 @@ def _median_count_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo = np.maximum((k - 1) // 2, 0)
     hi = np.maximum(k // 2, 0)
     hi = np.where(k == 0, 0, hi)
-    med = (s[rows, lo] + s[rows, hi]) / 2
+    med: np.ndarray = (s[rows, lo] + s[rows, hi]) / 2  # fancy indexing is typed Any
     med[k == 0] = np.nan
     return med, k
 
@@ -210,19 +214,19 @@ class _SeasonalCache:
 
     def __init__(self, first: int) -> None:
         self.first = first
-        self.key: tuple | None = None
+        self.key: tuple[Any, ...] | None = None
         self.mean: tuple[np.ndarray, ...] = ()
         self.peak: tuple[np.ndarray, ...] = ()
-        self.rolls: dict[tuple, dict[str, np.ndarray]] = {}
+        self.rolls: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
 
-    def load(self, key: tuple, base_mean: np.ndarray, base_peak: np.ndarray) -> None:
+    def load(self, key: tuple[Any, ...], base_mean: np.ndarray, base_peak: np.ndarray) -> None:
         if key != self.key:
             idx = np.arange(self.first, len(base_mean))
             self.mean = _seasonal_median(base_mean, idx)
             self.peak = _seasonal_median(base_peak, idx)
             self.key = key
 
-    def rolling(self, key: tuple, seasonal: bool, base_mean: np.ndarray, base_peak: np.ndarray,
+    def rolling(self, key: tuple[Any, ...], seasonal: bool, base_mean: np.ndarray, base_peak: np.ndarray,
                 min_seasonal: int) -> dict[str, np.ndarray]:
         """The level and variance statistics (6-hour median of the residual, and of its hour-to-hour
         change) of every hour from ``first`` on, episodes left out: their 30-day distributions are
@@ -239,7 +243,7 @@ class _SeasonalCache:
             self.rolls[k] = _rolling_stats(r, base_peak[self.first:] - base_mean[self.first:])
         return self.rolls[k]
 
-    def less_daily(self, key: tuple, base_mean: np.ndarray, phase: int) -> np.ndarray:
+    def less_daily(self, key: tuple[Any, ...], base_mean: np.ndarray, phase: int) -> np.ndarray:
         """Every hour from ``first`` on minus the median of its UTC day (see _less_daily_level)."""
         k = (key, "daily")
         if k not in self.rolls:
@@ -367,7 +371,7 @@ def _covered(states: dict[str, _State], done: list[Episode], day: int, stop: int
 
 
 def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarray, value: np.ndarray,
-             base: np.ndarray, evidence: dict, has_data: np.ndarray, done: list[Episode],
+             base: np.ndarray, evidence: dict[str, Any], has_data: np.ndarray, done: list[Episode],
              escalate: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Open, extend and close this kind's episode over one day's flags. ``escalate``: per hour, the
     deviation the kind judges (the hour's, or the 6-hour median's) and how much further from the
@@ -378,12 +382,12 @@ def _advance(st: _State, kind: str, day: int, flag: np.ndarray, score: np.ndarra
         return                                  # the common case: a quiet day, nothing open
     need = OPEN_AFTER[kind]
 
-    def hour(j: int) -> tuple:
+    def hour(j: int) -> _Hour:
         return (day + j, float(value[j]), float(base[j]), float(score[j]),
                 {k: (round(float(v[j]), 3) if isinstance(v, np.ndarray) else v) for k, v in evidence.items()},
                 float(escalate[1][j]) if escalate is not None else float(value[j] - base[j]))
 
-    def extend(ep: Episode, h: tuple) -> None:
+    def extend(ep: Episode, h: _Hour) -> None:
         i, v, b, sc, ev, dv = h
         ep.end = i
         ep.hours += 1
@@ -485,7 +489,8 @@ def _last_with_data(m: np.ndarray, k: int) -> np.ndarray:
 def _trailing(x: np.ndarray, width: int, start: int = 0) -> np.ndarray:
     """Rows of the ``width`` values ending at each position from ``start`` on (NaN before the
     beginning of ``x``). (Fancy indexing: for these small arrays faster than a strided view.)"""
-    return np.concatenate([np.full(width - 1, np.nan), x])[np.arange(start, len(x))[:, None] + np.arange(width)]
+    rows: np.ndarray = np.concatenate([np.full(width - 1, np.nan), x])[np.arange(start, len(x))[:, None] + np.arange(width)]
+    return rows  # fancy indexing is typed Any
 
 
 def _quantiles(a: np.ndarray, qs: tuple[float, ...]) -> list[float]:

@@ -16,14 +16,14 @@ from optimizer import plan_cli
 from optimizer.report import FORMATS as REPORT_FORMATS
 from sru.db_cli import db_subcommands
 from sru.errors import ConfigError
-from sru.options import add_database_url, add_format, parse_duration, require_database_url
+from sru.options import Subparsers, add_database_url, add_format, parse_duration, require_database_url, show_help
 from sru.output import write_output
 
 if TYPE_CHECKING:
     import psycopg
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     demo = sub.add_parser("demo-data", help="write synthetic fleet history (replaces demo-* hosts)")
     add_database_url(demo)
     demo.add_argument("--hosts", type=int, default=50, help="number of hosts (default: 50)")
@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="who decides (default: $SRU_ACTOR or the login name)")
         p.add_argument("--note", help="why (kept in the report's history)")
         p.set_defaults(func=_reports_transition, target=target)
-    reps.set_defaults(func=lambda args: (reps.print_help(), 2)[1])
+    reps.set_defaults(func=show_help(reps))
 
     plan_cli.register(sub, _connect, _login())
 

@@ -231,10 +231,11 @@ class _State:
         self.dkth = (np.partition(self.D, i, axis=1)[:, i] if i >= 0 else self.D.max(axis=1)) if U and T \
             else np.zeros((U, 2))
 
-    def exceed(self, load: Array, k: int | npt.NDArray[np.int_]) -> Array:
+    def exceed(self, load: Array, k: int | npt.NDArray[np.int_]) -> npt.NDArray[np.int_]:
         """Hours above the limit per resource: ``load`` (n, T, 2) on hosts ``k`` (n,)."""
         lim = self.lim[np.atleast_1d(k)]
-        return (load > lim[:, None, :]).sum(axis=1)
+        hours: npt.NDArray[np.int_] = (load > lim[:, None, :]).sum(axis=1)  # numpy types sum(axis=) as Any
+        return hours
 
 
 def _fresh_load(s: _State, assign: npt.NDArray[np.int_]) -> tuple[Array, Array]:

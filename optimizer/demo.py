@@ -239,7 +239,7 @@ def _generate(conn: psycopg.Connection, hosts: int, days: float, step: int, seed
             result.by_archetype.setdefault(arch, []).append(hostname)
 
         columns = ", ".join(("system_id", '"timestamp"') + METRIC_COLUMNS)
-        signals: dict[uuid.UUID, dict] = {}
+        signals: dict[uuid.UUID, dict[str, np.ndarray | None]] = {}
         with _progress(len(ts) * hosts, progress, "usage_metrics") as bar, conn.cursor() as cur:
             with cur.copy(f"COPY usage_metrics ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(_COPY_HEADER)
@@ -279,8 +279,16 @@ def _day_starts(ts: np.ndarray) -> np.ndarray:
     return np.unique(ts // 86400 * 86400)
 
 
+def _every_host(cols: dict[str, np.ndarray | None], name: str) -> np.ndarray:
+    """A signal every host has (CPU, RAM; a host without GPUs has None for the GPU ones)."""
+    values = cols[name]
+    if values is None:
+        raise KeyError(f"{name}: every host has this signal")
+    return values
+
+
 def _sessions(conn: psycopg.Connection, hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
-              signals: dict[uuid.UUID, dict]) -> int:
+              signals: dict[uuid.UUID, dict[str, np.ndarray | None]]) -> int:
     """One or two sessions per host and working day; idle hosts see an occasional login. Compute
     hosts (CPU-bound, GPU-saturated) see users every day, weekends included, as real labs do: any 24
     hours of their history hold a session, whatever the day and hour the history ends."""
@@ -292,8 +300,8 @@ def _sessions(conn: psycopg.Connection, hosts: list[DemoHost], user_ids: list[in
         day_index = (ts - ts[0]) // 86400
         peak_cpu = np.zeros(int(day_index[-1]) + 1)
         peak_ram = np.zeros_like(peak_cpu)
-        np.maximum.at(peak_cpu, day_index, cols["cpu_percent"])
-        np.maximum.at(peak_ram, day_index, cols["ram_percent"])
+        np.maximum.at(peak_cpu, day_index, _every_host(cols, "cpu_percent"))
+        np.maximum.at(peak_ram, day_index, _every_host(cols, "ram_percent"))
         for d, day in enumerate(_day_starts(ts)):
             if ((day // 86400) + 3) % 7 >= 5 and host.archetype not in EVERY_DAY_SESSIONS:
                 continue
@@ -335,7 +343,7 @@ _PROCESSES: dict[str, list[tuple[str, str, int | None, float, float, float]]] = 
 
 
 def _processes(conn: psycopg.Connection, hosts: list[DemoHost], ts: np.ndarray, step: int,
-               signals: dict[uuid.UUID, dict], seed: int, progress: bool) -> int:
+               signals: dict[uuid.UUID, dict[str, np.ndarray | None]], seed: int, progress: bool) -> int:
     """Hourly snapshots of each host's notable processes over the last 14 days."""
     hourly = np.nonzero((ts % 3600 < step) & (ts > ts[-1] - PROCESS_DAYS * 86400))[0]
     count = 0
@@ -349,11 +357,11 @@ def _processes(conn: psycopg.Connection, hosts: list[DemoHost], ts: np.ndarray, 
             procs += _PROCESSES[host.archetype]
             for j in hourly:
                 when = datetime.fromtimestamp(int(ts[j]), UTC)
-                busy = cols["cpu_percent"][j] / 100.0
+                busy = _every_host(cols, "cpu_percent")[j] / 100.0
                 for k, (name, cmd, user_off, cpu_share, mem, gpu_share) in enumerate(procs):
                     user = None if user_off is None else _USERS[(i + user_off) % len(_USERS)]
                     if host.archetype == "memory_leak" and name == "java":
-                        mem = cols["ram_percent"][j] / 100 * ram_gb * 1024 * 0.85
+                        mem = _every_host(cols, "ram_percent")[j] / 100 * ram_gb * 1024 * 0.85
                     gpu_mb = None
                     if gpu_share and cols["gpu_memory_percent"] is not None:
                         gpu_mb = round(float(cols["gpu_memory_percent"][j]) / 100 * 81920 * gpu_count
@@ -388,7 +396,7 @@ def _user_shares(arch: str, gpu_count: int) -> list[tuple[int, float, float]]:
 
 
 def _user_usage(conn: psycopg.Connection, hosts: list[DemoHost], user_ids: list[int], ts: np.ndarray,
-                step: int, signals: dict[uuid.UUID, dict], progress: bool) -> int:
+                step: int, signals: dict[uuid.UUID, dict[str, np.ndarray | None]], progress: bool) -> int:
     every = max(1, -(-USER_STEP // step))          # host samples per user sample
     blocks = len(ts) // every
     if blocks < 1:
@@ -417,7 +425,8 @@ def _user_usage(conn: psycopg.Connection, hosts: list[DemoHost], user_ids: list[
                 values = cols[name]  # noqa: B023 (called within this iteration only)
                 if values is None:
                     return np.zeros(blocks)
-                return np.asarray(values[len(ts) - blocks * every:]).reshape(blocks, every).mean(axis=1)
+                means: np.ndarray = np.asarray(values[len(ts) - blocks * every:]).reshape(blocks, every).mean(axis=1)
+                return means  # numpy types mean(axis=) as Any
 
             cpu = mean("cpu_percent") / 100 * cores
             ram = mean("ram_percent") / 100 * ram_gb

@@ -113,7 +113,7 @@ def fit(days: Sequence[date], values: Sequence[float], metric: str, limit: float
         horizon: int = HORIZON_DAYS, line_days: int = 30) -> Forecast:
     """Linear trend of daily values; the date the trend, and its 95 % prediction band, reach
     ``limit``."""
-    pairs = [(d, v) for d, v in zip(days, values) if v is not None and not np.isnan(v)]
+    pairs = [(d, v) for d, v in zip(days, values, strict=True) if v is not None and not np.isnan(v)]
     if len(pairs) < MIN_DAYS:
         return Forecast(metric, "not_enough_data", limit, len(pairs))
     d0 = pairs[0][0]

@@ -64,4 +64,5 @@ def roll_up(conn: psycopg.Connection, start: datetime, end: datetime) -> int | N
     if schema_tier(conn) == "full":
         refresh_hourly_aggregate(conn, start, end)
         return None
-    return scalar(conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end))
+    hours: int | None = scalar(conn, "SELECT sru_rollup_hourly_stats(%s, %s)", (start, end))
+    return hours

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sru.errors import ConfigError
-from sru.options import add_database_url, add_format, parse_duration
+from sru.options import Subparsers, add_database_url, add_format, parse_duration
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 MAX_PINS = 1000
 
 
-def register(sub: argparse._SubParsersAction, connect: Callable[[argparse.Namespace, str], psycopg.Connection],
+def register(sub: Subparsers, connect: Callable[[argparse.Namespace, str], psycopg.Connection],
              login: str) -> None:
     p = sub.add_parser("plan", help="consolidation plan: which hosts could go, where their load moves")
     add_database_url(p)

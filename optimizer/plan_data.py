@@ -21,7 +21,7 @@ must be a member of ``personal_usage_reader`` (analyst is; the console's role is
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,7 +65,7 @@ MIN_USER_CORES = 0.05
 MIN_USER_GB = 0.25
 
 
-def _split_by_user(rows: list[tuple], start: datetime, hours: int, seen: np.ndarray,
+def _split_by_user(rows: list[tuple[Any, ...]], start: datetime, hours: int, seen: np.ndarray,
                    wholes: dict[object, tuple[Unit, int]]) -> list[Unit]:
     """One unit per user with a real share of a host's load, and the host's remainder."""
     per: dict[tuple[object, str], np.ndarray] = {}

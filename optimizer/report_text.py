@@ -49,14 +49,15 @@ def as_table(report: Report) -> str:
            f"{f['anomalies']} anomaly episodes", ""]
     rows = [HOST_HEADER] + host_rows(report)
     widths = [max(len(r[i]) for r in rows) for i in range(len(HOST_HEADER))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     out += ["", "recommendations (highest priority first):"]
     out += [f"  [{r['priority_score']:>2}] {r['severity']:<8} {r['report_type']:<16} {r['title']}"
             for r in report["recommendations"]] or ["  none"]
     out += ["", "usage by department (core-hours, GB-hours, GPU-hours):"]
     rows = [USAGE_HEADER] + usage_rows(report)
     widths = [max(len(r[i]) for r in rows) for i in range(len(USAGE_HEADER))]
-    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows] if len(rows) > 1 else ["  none"]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows] if len(rows) > 1 \
+        else ["  none"]
     out += ["", "consolidation plan:"] + ["  " + line for line in plan_lines(report["plan"])]
     return "\n".join(out) + "\n"
 

@@ -9,10 +9,10 @@ import sys
 from datetime import UTC, datetime
 
 from sru.errors import ConfigError
-from sru.options import add_database_url, add_format, parse_duration, require_database_url
+from sru.options import Subparsers, add_database_url, add_format, parse_duration, require_database_url, show_help
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     use = sub.add_parser("usage", help="CPU core-hours, RAM GB-hours and GPU-hours by user, department or host")
     add_database_url(use)
     use.add_argument("--by", choices=("user", "department", "host", "user_host"), default="department",
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("file", help="YAML mapping {user: department} or CSV with columns user,department")
     imp.add_argument("--dry-run", action="store_true", help="check the file and say what would change")
     imp.set_defaults(func=_users_import)
-    users.set_defaults(func=lambda args: (users.print_help(), 2)[1])
+    users.set_defaults(func=show_help(users))
 
 
 def _time(text: str, option: str) -> datetime:

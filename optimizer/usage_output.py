@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 from optimizer.usage import Ledger
 
@@ -50,7 +51,7 @@ def _csv(v: object) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def _table(result: Ledger, rows: list[dict], cols: list[str]) -> str:
+def _table(result: Ledger, rows: list[dict[str, Any]], cols: list[str]) -> str:
     head = (f"usage by {result.by.replace('_', ' and ')}, {result.start:%Y-%m-%d %H:%M} .. "
             f"{result.end:%Y-%m-%d %H:%M} UTC")
     if result.prices is not None:
@@ -61,10 +62,10 @@ def _table(result: Ledger, rows: list[dict], cols: list[str]) -> str:
     cells = [[_cell(r.get(c)) for c in cols] for r in rows]
     widths = [max([len(t)] + [len(row[i]) for row in cells]) for i, t in enumerate(titles)]
     lines = [head, "  ".join(t.ljust(w) if i < len(_KEYS[result.by]) else t.rjust(w)
-                             for i, (t, w) in enumerate(zip(titles, widths)))]
+                             for i, (t, w) in enumerate(zip(titles, widths, strict=True)))]
     for row in cells:
         lines.append("  ".join(v.ljust(w) if i < len(_KEYS[result.by]) else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(row, widths))))
+                               for i, (v, w) in enumerate(zip(row, widths, strict=True))))
     if not rows:
         lines.append("(no per-user usage recorded in this period)")
     return "\n".join(lines) + "\n"

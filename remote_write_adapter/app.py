@@ -21,7 +21,8 @@ from remote_write_adapter import reader, telemetry
 from remote_write_adapter.ha import Elector, HAConfig, connect_from, replica_of
 from remote_write_adapter.mapping import Mapping
 from remote_write_adapter.pivot import CACHE_MAX_BYTES, Pivoter
-from remote_write_adapter.protocol import Limits, ProtocolError, decode_read, decode_write, encode_read_response
+from remote_write_adapter.protocol import Limits, decode_read, decode_write, encode_read_response
+from remote_write_adapter.wire import ProtocolError
 from remote_write_adapter.writer import Writer
 from sru.http.auth import Authenticator
 from sru.http.errors import HTTPError
@@ -56,7 +57,7 @@ class AdapterApp:
     def close(self) -> None:
         self.pool.close()
 
-    def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         return self.flask.wsgi_app(environ, start_response)
 
     def _build(self) -> Flask:

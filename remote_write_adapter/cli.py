@@ -8,6 +8,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from sru.options import Subparsers
+
 if TYPE_CHECKING:
     from remote_write_adapter.app import AdapterApp
 
@@ -15,7 +17,7 @@ DEFAULT_PORT = 9848
 THREADS = 4
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     from sru.options import add_database_url, add_listen_address
 
     p = sub.add_parser("adapter", help="run the Prometheus remote-write adapter (TimescaleDB store)",

@@ -127,10 +127,11 @@ class Elector:
             conn.commit()
         if row is None:  # the row vanished between the two statements: try again next request
             return False
-        leader, remaining = row[0], float(row[1])
+        holder: str = row[0]  # sru_ha_leases.leader, text NOT NULL (psycopg's rows are tuples of Any)
+        remaining = float(row[1])
         with self._lock:
-            self._seen[cluster] = (leader, time.monotonic() + remaining)
-        return leader == replica
+            self._seen[cluster] = (holder, time.monotonic() + remaining)
+        return holder == replica
 
 
 def connect_from(pool: ConnectionPool, timeout: float) -> Callable[[], AbstractContextManager[psycopg.Connection]]:

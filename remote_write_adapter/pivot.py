@@ -90,19 +90,19 @@ class HostFacts:
 @dataclass
 class Batch:
     # (host, ts_ms) -> [values in SCALAR_COLUMNS order, cpu_per_core dict or None]
-    usage: dict[tuple[str, int], list] = field(default_factory=dict)
+    usage: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
     hosts: dict[str, HostFacts] = field(default_factory=dict)
     # (host, ts_ms, pid) -> [name, user, cpu_percent, memory_mb]
-    processes: dict[tuple[str, int, int], list] = field(default_factory=dict)
+    processes: dict[tuple[str, int, int], list[Any]] = field(default_factory=dict)
     # (host, user, terminal, login_time_s) -> [remote_host, last sample ts_ms]
-    sessions_open: dict[tuple[str, str, str, float], list] = field(default_factory=dict)
+    sessions_open: dict[tuple[str, str, str, float], list[Any]] = field(default_factory=dict)
     # (host, user, terminal) -> ts_ms of the stale marker
     sessions_closed: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # (host, user, ts_ms) -> [values in USER_USAGE_NAMES order]
-    user_usage: dict[tuple[str, str, int], list] = field(default_factory=dict)
+    user_usage: dict[tuple[str, str, int], list[Any]] = field(default_factory=dict)
     samples: int = 0
     accepted: int = 0
-    dropped: Counter = field(default_factory=Counter)   # reason -> samples
+    dropped: Counter[str] = field(default_factory=Counter)   # reason -> samples
     nulls: int = 0          # NaN/±Inf or out-of-range values stored as NULL
     refused: list[str] = field(default_factory=list)    # first few reasons for a 400
     refused_samples: int = 0                            # samples behind those reasons
@@ -132,6 +132,17 @@ class Batch:
             self.refused.append(detail)
 
 
+def _discarded(b: Batch, info: Series, n: int) -> bool:
+    """Count the ``n`` samples of a series that is dropped or refused; False for one to store."""
+    if info.kind == "drop":
+        b.dropped[info.reason] += n
+        return True
+    if info.kind == "refuse":
+        b.refuse(info.reason, n, info.detail)
+        return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """What one label set means, resolved once and cached."""
@@ -143,8 +154,8 @@ class Series:
     key: str | None = None           # cpu_per_core key
     lo: float | None = None          # usage column's range (sru.columns)
     hi: float | None = None
-    info: tuple = ()                 # ((column, value), …) for info series
-    extra: tuple = ()                # session (user, terminal, remote) / process (pid, name, user) / (user,)
+    info: tuple[tuple[str, str | None], ...] = ()  # ((column, value), …) for info series
+    extra: tuple[Any, ...] = ()      # session (user, terminal, remote) / process (pid, name, user) / (user,)
     reason: str = ""                 # drop / refuse reason
     detail: str = ""
 
@@ -361,18 +372,14 @@ class Pivoter:
             return
         b.samples += len(samples)
         info = self._series(block)
-        parsed = [sample(raw, s, e) for s, e in samples] if info.kind not in ("drop", "refuse") else samples
-        self._apply(b, info, parsed)
+        if not _discarded(b, info, len(samples)):  # a dropped or refused series' samples are only counted
+            self._apply(b, info, [sample(raw, s, e) for s, e in samples])
 
-    def _apply(self, b: Batch, info: Series, parsed: list) -> None:
-        """Account one series' samples ((ts, value, stale) triples; only counted for drop/refuse)."""
+    def _apply(self, b: Batch, info: Series, parsed: list[tuple[int, float, bool]]) -> None:
+        """Account one series' samples ((ts, value, stale) triples)."""
+        if _discarded(b, info, len(parsed)):
+            return
         kind = info.kind
-        if kind == "drop":
-            b.dropped[info.reason] += len(parsed)
-            return
-        if kind == "refuse":
-            b.refuse(info.reason, len(parsed), info.detail)
-            return
         max_ts = b.ts_limit
         if any(not MIN_TS_MS <= t <= max_ts for t, _, _ in parsed):
             bad = [t for t, _, _ in parsed if not MIN_TS_MS <= t <= max_ts]
@@ -451,7 +458,7 @@ class Pivoter:
         b.accepted += 1
 
     @staticmethod
-    def _session(b: Batch, info: Series, parsed: list) -> None:
+    def _session(b: Batch, info: Series, parsed: list[tuple[int, float, bool]]) -> None:
         user, terminal, remote = info.extra
         for t, v, stale in parsed:
             if stale:
@@ -469,7 +476,7 @@ class Pivoter:
                 b.dropped["invalid_value"] += 1
 
     @staticmethod
-    def _user_usage(b: Batch, info: Series, parsed: list) -> None:
+    def _user_usage(b: Batch, info: Series, parsed: list[tuple[int, float, bool]]) -> None:
         """Per-user figures: all >= 0 with no upper bound. As usage columns: NaN/±Inf become NULL,
         a little below 0 (rate jitter) is clamped, farther is NULL, both counted; values on the
         column's grid; processes a whole number that fits the integer column."""
@@ -497,7 +504,7 @@ class Pivoter:
             b.accepted += 1
 
     @staticmethod
-    def _process(b: Batch, info: Series, parsed: list) -> None:
+    def _process(b: Batch, info: Series, parsed: list[tuple[int, float, bool]]) -> None:
         pid, name, user = info.extra
         slot = 2 if info.kind == "proc_cpu" else 3
         for t, v, stale in parsed:

@@ -10,7 +10,7 @@ import psycopg
 
 from remote_write_adapter.mapping import Mapping
 from remote_write_adapter.prompb import remote_pb2, types_pb2
-from remote_write_adapter.protocol import ProtocolError
+from remote_write_adapter.wire import ProtocolError
 
 MAX_SAMPLES = 5_000_000  # per request; more is refused rather than held in memory
 _Matcher = Callable[[str], bool]

@@ -11,18 +11,21 @@ import yaml
 
 
 def sample() -> dict[str, Any]:
-    return yaml.safe_load(resources.files("remote_write_adapter").joinpath("prometheus.sample.yml").read_text())
+    # safe_load is typed Any; the shipped file is a mapping (tests/adapter read its sections).
+    text = resources.files("remote_write_adapter").joinpath("prometheus.sample.yml").read_text()
+    doc: dict[str, Any] = yaml.safe_load(text)
+    return doc
 
 
 def remote_write(url: str, **queue: Any) -> dict[str, Any]:
     """The sample's remote_write entry pointed at ``url``; ``queue`` overrides queue_config keys."""
-    entry = copy.deepcopy(sample()["remote_write"][0])
+    entry: dict[str, Any] = copy.deepcopy(sample()["remote_write"][0])
     entry["url"] = url
     entry["queue_config"] = {**entry.get("queue_config", {}), **queue}
     return entry
 
 
 def remote_read(url: str, read_recent: bool = False) -> dict[str, Any]:
-    entry = copy.deepcopy(sample()["remote_read"][0])
+    entry: dict[str, Any] = copy.deepcopy(sample()["remote_read"][0])
     entry.update(url=url, read_recent=read_recent)
     return entry

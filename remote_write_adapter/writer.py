@@ -26,6 +26,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -230,9 +231,9 @@ class WriteResult:
     user_usage_rows: int = 0
     # What the Writer remembers once the transaction has committed.
     system_ids: dict[str, Any] = field(default_factory=dict, repr=False)
-    facts_written: dict[str, tuple] = field(default_factory=dict, repr=False)
+    facts_written: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
     vanished_checked: dict[str, int] = field(default_factory=dict, repr=False)
-    session_systems: set = field(default_factory=set, repr=False)  # where sessions were (re)opened
+    session_systems: set[UUID] = field(default_factory=set, repr=False)  # where sessions were (re)opened
     user_ids: dict[str, int] = field(default_factory=dict, repr=False)
 
 
@@ -245,9 +246,9 @@ class Writer:
         self.session_stale_after = session_stale_after
         self._ids: dict[str, Any] = {}
         self._touch: bool | None = None
-        self._facts: dict[str, tuple[tuple, float]] = {}  # host -> (facts, monotonic time to rewrite)
+        self._facts: dict[str, tuple[tuple[Any, ...], float]] = {}  # host -> (facts, monotonic time to rewrite)
         self._vanished_checked: dict[str, int] = {}       # host -> newest sample ts at the last check
-        self._with_sessions: set = set()                  # system ids with an open session
+        self._with_sessions: set[UUID] = set()            # system ids with an open session
         self._with_sessions_until = 0.0
         self._hypertables: bool | None = None
         self._chunks = {"usage_metrics": ChunkRanges(), "process_snapshots": ChunkRanges(),
@@ -409,7 +410,7 @@ class Writer:
     def _usage(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
         rows = batch.usage
         # One tuple per column (C speed): which columns hold a value anywhere in the batch.
-        columns = list(zip(*rows.values()))
+        columns = list(zip(*rows.values(), strict=True))
         present = tuple(i for i, col in enumerate(columns) if col.count(None) != len(rows))
         copy_sql, merge_sql, types = usage_statements(present)
         if present and present[-1] == len(SCALAR_COLUMNS):  # cpu_per_core: dicts become jsonb
@@ -419,7 +420,7 @@ class Writer:
             with cur.copy(copy_sql) as copy:
                 copy.set_types(types)
                 write_row = copy.write_row
-                for (host, ts), *values in zip(rows, *(columns[i] for i in present)):
+                for (host, ts), *values in zip(rows, *(columns[i] for i in present), strict=True):
                     write_row((ids[host], times[ts], *values))
             cur.execute(merge_sql)
         # Every row of the batch is now stored: inserted, updated, or already holding these values
@@ -427,9 +428,9 @@ class Writer:
         return len(rows)
 
     def _processes(self, conn: psycopg.Connection, batch: Batch, ids: dict[str, Any]) -> int:
-        cols: list[list] = [[], [], [], [], [], [], []]
+        cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for (host, ts, pid), (name, user, cpu, mem) in batch.processes.items():
-            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem)):
+            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), pid, name, user, cpu, mem), strict=True):
                 col.append(v)
         return conn.execute(_PROCESSES, cols).rowcount
 
@@ -444,9 +445,9 @@ class Writer:
             found = self._user_ids(conn, missing)
             users.update(found)
             res.user_ids.update(found)
-        cols: list[list] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
+        cols: list[list[Any]] = [[] for _ in range(3 + len(USER_USAGE_NAMES))]
         for (host, user, ts), values in rows.items():
-            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values)):
+            for col, v in zip(cols, (ids[host], ms_to_datetime(ts), users[user], *values), strict=True):
                 col.append(v)
         conn.execute(_USER_USAGE, cols)
         return len(rows)
@@ -464,18 +465,18 @@ class Writer:
                   res: WriteResult) -> None:
         users = self._user_ids(conn, {k[1] for k in batch.sessions_open} | {k[1] for k in batch.sessions_closed})
         if batch.sessions_open:
-            cols: list[list] = [[], [], [], [], [], []]
+            cols: list[list[Any]] = [[], [], [], [], [], []]
             for (host, user, terminal, login), (remote, last) in sorted(batch.sessions_open.items()):
                 vals = (ids[host], users[user], terminal or None, remote,
                         _EPOCH + dt.timedelta(seconds=login), ms_to_datetime(last))
-                for col, v in zip(cols, vals):
+                for col, v in zip(cols, vals, strict=True):
                     col.append(v)
             res.sessions_opened = conn.execute(_OPEN_SESSIONS, cols).rowcount
             res.session_systems = set(cols[0])
         if batch.sessions_closed:
             cols = [[], [], [], []]
             for (host, user, terminal), ts in sorted(batch.sessions_closed.items()):
-                for col, v in zip(cols, (ids[host], users[user], terminal or None, ms_to_datetime(ts))):
+                for col, v in zip(cols, (ids[host], users[user], terminal or None, ms_to_datetime(ts)), strict=True):
                     col.append(v)
             res.sessions_closed += conn.execute(_CLOSE_SESSIONS, cols).rowcount
         now = time.monotonic()

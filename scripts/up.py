@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -97,7 +97,7 @@ def relay(source: IO[bytes]) -> None:
             out = None
 
 
-def wait_stopping_on_interrupt(proc: subprocess.Popen) -> int:
+def wait_stopping_on_interrupt(proc: subprocess.Popen[bytes]) -> int:
     """Wait for honcho; on Ctrl-C (or SIGTERM/SIGHUP, turned into KeyboardInterrupt by main) pass
     SIGINT on once more each time and keep waiting: honcho stops the services (SIGTERM, then
     SIGKILL after 5 s) and exits."""
@@ -224,7 +224,7 @@ def prometheus_config(var: Path) -> Path:
     recording.write_text(render_rules("sru", "10s"))
     rule_files = [str(recording)] + sorted(str(p) for p in (ROOT / "rules").glob("*.yml")
                                            if not p.name.startswith("recording"))
-    cfg = {
+    cfg: dict[str, Any] = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "10s",
                    "external_labels": {"sru_stack": "local"}},
         "rule_files": rule_files,

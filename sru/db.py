@@ -61,7 +61,7 @@ def open_pool(url: str, *, name: str, max_size: int, timeout: float = 30.0, chec
     return pool
 
 
-def describe_failure(info: dict, exc: Exception) -> str:
+def describe_failure(info: dict[str, Any], exc: Exception) -> str:
     """One line: which server, and libpq's reason (its last attempt's, when it tried several addresses)."""
     host = info.get("host") or os.environ.get("PGHOST") or "the local socket"
     port = info.get("port") or os.environ.get("PGPORT") or "5432"
@@ -82,7 +82,8 @@ def schema_tier(conn: psycopg.Connection) -> str:
     row = conn.execute("SELECT value FROM sru_meta WHERE key = 'timescaledb_tier'").fetchone()
     if row is None:
         raise NotMigratedError("no timescaledb_tier in sru_meta")
-    return row[0]
+    tier: str = row[0]  # a text column: psycopg's default rows are tuples of Any
+    return tier
 
 
 def scalar(conn: psycopg.Connection, query: LiteralString, params: Params | None = None) -> Any:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import weakref
 
-from sru.options import add_database_url, require_database_url
+from sru.options import Subparsers, add_database_url, require_database_url, show_help
 
 # The `sru db` subcommand group of each top-level parser (keyed by its subparsers action), for the
 # components that add their own: argparse has no public way back from a parser to its subparsers.
-_DB_GROUPS: weakref.WeakKeyDictionary[argparse._SubParsersAction, argparse._SubParsersAction] = \
-    weakref.WeakKeyDictionary()
+_DB_GROUPS: weakref.WeakKeyDictionary[Subparsers, Subparsers] = weakref.WeakKeyDictionary()
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     db = sub.add_parser("db", help="database schema and maintenance")
     dbsub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
     _DB_GROUPS[sub] = dbsub
@@ -24,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "without it (require), or fail unless it is the community edition with "
                           "compression and continuous aggregates (full)")
     mig.set_defaults(func=_migrate)
-    db.set_defaults(func=lambda args: (db.print_help(), 2)[1])
+    db.set_defaults(func=show_help(db))
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -43,7 +42,7 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def db_subcommands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+def db_subcommands(sub: Subparsers) -> Subparsers:
     """The `sru db` subcommand group, for a component that adds its own (the optimizer's `maintain`);
     registered before the components (sru.cli.COMMAND_MODULES lists this module first)."""
     return _DB_GROUPS[sub]

@@ -9,14 +9,27 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import TypeAlias
 
 from sru.errors import ConfigError
 
 log = logging.getLogger("sru.options")
 
 DATABASE_URL_ENV = "SRU_DATABASE_URL"
+
+# What ``add_subparsers()`` returns, which every component's ``register()`` receives. argparse names
+# the class privately (typeshed types it as generic, the runtime class is not subscriptable: a string).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def show_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The ``func`` of a command group run without its subcommand: the group's help, exit code 2."""
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+    return run
 
 
 def add_database_url(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +41,7 @@ def add_database_url(parser: argparse.ArgumentParser) -> None:
 
 
 def require_database_url(args: argparse.Namespace) -> str:
-    url = getattr(args, "database_url", None)
+    url: str | None = getattr(args, "database_url", None)
     if not url:
         raise ConfigError("--database-url", f"not given and ${DATABASE_URL_ENV} is not set")
     return url
@@ -76,7 +89,7 @@ def duration_seconds(text: object) -> float:
     m = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if not m or not any(m.groups()):
         raise ValueError(f"{text!r} is not a duration such as {DURATION_EXAMPLES}")
-    return sum(int(amount) * mult for amount, (_, mult) in zip(m.groups(), _DURATION_UNITS) if amount)
+    return sum(int(amount) * mult for amount, (_, mult) in zip(m.groups(), _DURATION_UNITS, strict=True) if amount)
 
 
 def parse_duration(value: str | float, option: str, *, legacy_seconds: bool = False) -> timedelta:

@@ -229,7 +229,7 @@ def _parse_tls(section: Any, option: str, base_dir: str) -> TLSConfig:
     return tls
 
 
-def _check_keys(section: Mapping, known: set[str], toolkit_only: set[str], prefix: str, option: str) -> None:
+def _check_keys(section: Mapping[str, Any], known: set[str], toolkit_only: set[str], prefix: str, option: str) -> None:
     for key in section:
         if key in known:
             continue

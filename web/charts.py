@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -113,7 +114,7 @@ def bridge(values: Sequence[float | None]) -> int:
     known = [i for i, v in enumerate(values) if v is not None]
     if len(known) < 2:
         return 1
-    return max(1, 2 * int(statistics.median(b - a for a, b in zip(known, known[1:]))))
+    return max(1, 2 * int(statistics.median(b - a for a, b in pairwise(known))))
 
 
 def summary(values: Sequence[float | None]) -> dict[str, float] | None:
@@ -165,8 +166,9 @@ def forecast_chart(fc: Mapping[str, Any], history: Sequence[tuple[date, float | 
 
     parts = [_axes(fr, now if line else None)]  # 'today' only where a forecast follows it
     if line:
-        upper = " ".join(f"{x(d):.1f},{fr.y(u):.1f}" for d, (_, _, _, u) in zip(days, line))
-        lower = " ".join(f"{x(d):.1f},{fr.y(lo):.1f}" for d, (_, _, lo, _) in reversed(list(zip(days, line))))
+        upper = " ".join(f"{x(d):.1f},{fr.y(u):.1f}" for d, (_, _, _, u) in zip(days, line, strict=True))
+        lower = " ".join(f"{x(d):.1f},{fr.y(lo):.1f}"
+                         for d, (_, _, lo, _) in reversed(list(zip(days, line, strict=True))))
         parts.append(f'<polygon class="band" points="{upper} {lower}" fill="{color}"/>')
     limit = fc.get("limit")
     if limit is not None:
@@ -181,7 +183,7 @@ def forecast_chart(fc: Mapping[str, Any], history: Sequence[tuple[date, float | 
         # The forecast starts where the history ends, so the two read as one line.
         lead = next(((hx[i], fr.y(v)) for i, v in reversed(list(enumerate(values))) if v is not None), None)
         pts = ([f"{lead[0]:.1f},{lead[1]:.1f}"] if lead else []) + \
-            [f"{x(d):.1f},{fr.y(m):.1f}" for d, (_, m, _, _) in zip(days, line)]
+            [f"{x(d):.1f},{fr.y(m):.1f}" for d, (_, m, _, _) in zip(days, line, strict=True)]
         parts.append(f'<polyline class="forecast" points="{" ".join(pts)}" fill="none" stroke="{color}"/>')
     parts.append(_crossing(fc, fr, x, days))
     return _svg(fr, f"forecast-{fc['metric']}", forecast_title(fc, len(history), len(ahead)), "".join(parts))

@@ -7,13 +7,15 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from sru.options import Subparsers
+
 if TYPE_CHECKING:
     from flask import Flask
 
 DEFAULT_PORT = 9850
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     from sru.options import add_database_url, add_listen_address
 
     p = sub.add_parser("web", help="run the web console (fleet, hosts, alerts, recommendations, reports)",

@@ -91,9 +91,9 @@ def sparklines(conn: psycopg.Connection, now: datetime) -> dict[Any, dict[str, l
     by_host: dict[Any, dict[str, list[float | None]]] = {}
     for sid, idx, *series in spark:
         lines: dict[str, list[float | None]] = {}
-        for name, values in zip(("cpu", "ram", "gpu"), series):
+        for name, values in zip(("cpu", "ram", "gpu"), series, strict=True):
             line: list[float | None] = [None] * slots
-            for i, v in zip(idx, values):
+            for i, v in zip(idx, values, strict=True):
                 if 0 <= i < slots:
                     line[i] = v
             lines[name] = line

@@ -90,4 +90,5 @@ def require_operator() -> Account:
 
 
 def app_accounts() -> Accounts:
-    return current_app.config["SRU_ACCOUNTS"]
+    accounts: Accounts = current_app.config["SRU_ACCOUNTS"]  # Flask's config is a dict of Any; create_web_app sets it
+    return accounts

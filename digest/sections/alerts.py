@@ -3,6 +3,8 @@ them that were resolved (MTTR; still-open ones are counted, not timed)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from digest.model import Context, Fact, Section, Table
@@ -25,12 +27,12 @@ def build(ctx: Context) -> Section | None:
     alerts = [r for r in got if not r["anomaly"]]
     episodes = [r for r in got if r["anomaly"]]
     resolved = [(r["resolved_at"] - r["triggered_at"]).total_seconds() / 60 for r in alerts if r["resolved_at"]]
-    by_rule: dict[str, list] = {}
+    by_rule: dict[str, list[dict[str, Any]]] = {}
     for r in alerts:
         by_rule.setdefault(r["alert_name"], []).append(r)
     ranked = sorted(by_rule.items(), key=lambda kv: (-len(kv[1]), kv[0]))
 
-    def mttr(rs: list) -> float | None:
+    def mttr(rs: list[dict[str, Any]]) -> float | None:
         ts = [(r["resolved_at"] - r["triggered_at"]).total_seconds() / 60 for r in rs if r["resolved_at"]]
         return round(sum(ts) / len(ts), 1) if ts else None
 

@@ -3,6 +3,8 @@ stats (the chart), and how many hosts reported."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from digest.model import Context, Fact, Section, Table
@@ -17,7 +19,7 @@ def available(conn: psycopg.Connection) -> bool:
     return True
 
 
-def daily_means(ctx: Context) -> list[dict]:
+def daily_means(ctx: Context) -> list[dict[str, Any]]:
     """One row per local day of the period: the mean of the hourly means of every host."""
     got = {r["day"]: r for r in rows(ctx.conn, """
         SELECT (bucket AT TIME ZONE %(tz)s)::date AS day, avg(avg_cpu_percent) AS cpu,

@@ -7,6 +7,8 @@ daily summaries whose day starts in the period."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from digest.model import Context, Fact, Section, Table
@@ -22,7 +24,7 @@ def available(conn: psycopg.Connection) -> bool:
     return True
 
 
-def host_days(ctx: Context) -> list[dict]:
+def host_days(ctx: Context) -> list[dict[str, Any]]:
     return rows(ctx.conn, """
         SELECT s.hostname, s.cpu_cores, s.ram_total_gb, s.gpu_count, count(*) AS days,
                count(*) FILTER (WHERE p.is_underutilized) AS idle_days, avg(p.utilization_score) AS score,

@@ -27,7 +27,7 @@ def alerts() -> dict[str, Any]:
     where = """(s.hostname IN ($host) OR a.system_id IS NULL) AND a.severity IN ($severity)"""
     mttr = ("avg(a.resolved_at - a.triggered_at)", "percentile_cont(0.5) WITHIN GROUP "
             "(ORDER BY extract(epoch FROM a.resolved_at - a.triggered_at))")
-    panels: list[dict] = [
+    panels: list[dict[str, Any]] = [
         stat("Open", [sql(f"""SELECT count(*) FROM alert_logs a LEFT JOIN systems s ON s.id = a.system_id
                              WHERE a.resolved_at IS NULL AND {where}""")],
              steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}]),

@@ -46,7 +46,7 @@ def fleet_overview() -> dict[str, Any]:
     state_counts = [
         ("Up", "up", "green"), ("Offline", "offline", "red"), ("Maintenance", "maintenance", "blue"),
     ]
-    panels: list[dict] = []
+    panels: list[dict[str, Any]] = []
     for title, state, color in state_counts:
         panels.append(stat(f"Hosts {title.lower()}", [sql(
             f"SELECT count(*) AS hosts FROM sru_host_status WHERE state = '{state}' AND hostname IN ($host)")],

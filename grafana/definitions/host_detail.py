@@ -39,7 +39,7 @@ def host_detail() -> dict[str, Any]:
     all_modes = host_join(rate_sel.format(m='!~"guest|guest_nice"'))
     per_core = (f'100 * (1 - sum by (hostname, cpu) ({idle}) / sum by (hostname, cpu) ({all_modes}))'
                 )
-    panels: list[dict] = [
+    panels: list[dict[str, Any]] = [
         table("Host", [sql("""
             SELECT hostname AS "Host", state AS "State", location AS "Location", cpu_model AS "CPU",
                    cpu_cores AS "Cores", ram_total_gb AS "RAM GiB", gpu_model AS "GPU",

@@ -23,7 +23,7 @@ from grafana.panels import (
 def recommendations() -> dict[str, Any]:
     where = ("r.status IN ($status) AND r.report_type IN ($type) "
              "AND (s.hostname IN ($host) OR r.system_id IS NULL)")
-    panels: list[dict] = []
+    panels: list[dict[str, Any]] = []
     for sev, color in (("critical", "red"), ("high", "orange"), ("medium", "yellow"), ("low", "blue")):
         panels.append(stat(sev.capitalize(), [sql(f"""
             SELECT count(*) FROM optimization_reports r LEFT JOIN systems s ON s.id = r.system_id

@@ -16,7 +16,7 @@ _HOST = "sru_usage_by_host($__timeFrom()::timestamptz, $__timeTo()::timestamptz)
 def usage() -> dict[str, Any]:
     hours = ("CPU core-h", "RAM GB-h", "GPU-h", "GPU-h held idle", "idle CPU core-h", "idle RAM GB-h",
              "idle GPU-h", "capacity CPU core-h")
-    panels: list[dict] = [
+    panels: list[dict[str, Any]] = [
         stat("CPU core-hours used", [sql(f"SELECT sum(cpu_core_hours) FROM {_DEPT}")], unit="h", w=6),
         stat("GPU-hours used", [sql(f"SELECT sum(gpu_hours) FROM {_DEPT}")], unit="h", w=6),
         stat("GPU-hours held idle", [sql(f"SELECT sum(gpu_idle_held_hours) FROM {_DEPT}")], unit="h", w=6,

@@ -25,7 +25,7 @@ def users() -> dict[str, Any]:
     # Session time clipped to the range, in hours.
     hours = ("sum(extract(epoch FROM least(coalesce(us.logout_time, now()), $__timeTo()::timestamptz)"
              " - greatest(us.login_time, $__timeFrom()::timestamptz))) / 3600")
-    panels: list[dict] = [
+    panels: list[dict[str, Any]] = [
         stat("Active sessions", [sql(f"""
             SELECT count(*) FROM user_sessions us JOIN users u ON u.id = us.user_id
              WHERE us.is_active AND {user_where}""")], w=6),

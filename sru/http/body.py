@@ -67,7 +67,7 @@ def check_declared_length(environ: dict[str, Any], limit: int) -> int | None:
 def read_body(environ: dict[str, Any], limit: int) -> bytes:
     """The request body, at most ``limit`` bytes; HTTPError 413 (body drained) when it is larger."""
     length = check_declared_length(environ, limit)
-    stream = environ["wsgi.input"]
+    stream: BinaryIO = environ["wsgi.input"]  # the WSGI environ is a dict of Any (PEP 3333 says what each key holds)
     if length is not None:
         return stream.read(length) if length else b""
     # Chunked, or no length at all: read one byte past the limit to tell.

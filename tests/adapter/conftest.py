@@ -12,9 +12,9 @@ from tests.support.proc import start_logged, stop_process
 
 @pytest.fixture
 def process_factory(tmp_path):
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[bytes]] = []
 
-    def start(cmd: list[str], port: int) -> subprocess.Popen:
+    def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
         log = tmp_path / f"{port}.log"
         p = start_logged(cmd, log)
         procs.append(p)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -37,7 +39,7 @@ def sru_exporter(process_factory) -> int:
     return port
 
 
-def prom_config(tmp_path: Path, variant: str, targets: list[str], job: str, adapter_url: str) -> dict:
+def prom_config(tmp_path: Path, variant: str, targets: list[str], job: str, adapter_url: str) -> dict[str, Any]:
     rules = tmp_path / f"recording-{variant}.yml"
     rules.write_text(render_rules(variant, f"{INTERVAL_S}s"))
     return {
@@ -50,15 +52,15 @@ def prom_config(tmp_path: Path, variant: str, targets: list[str], job: str, adap
     }
 
 
-def usage_rows(db, hostname: str) -> list[dict]:
+def usage_rows(db, hostname: str) -> list[dict[str, Any]]:
     with db.connect() as conn:
         cur = conn.execute("SELECT m.* FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
                            "WHERE s.hostname = %s ORDER BY m.timestamp", (hostname,))
         names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur]
+        return [dict(zip(names, r, strict=True)) for r in cur]
 
 
-def wait_rows(db, hostname: str, n: int, column: str = "cpu_percent", timeout: float = 60) -> list[dict]:
+def wait_rows(db, hostname: str, n: int, column: str = "cpu_percent", timeout: float = 60) -> list[dict[str, Any]]:
     def enough() -> bool:
         return sum(r[column] is not None for r in usage_rows(db, hostname)) >= n
 
@@ -74,10 +76,12 @@ def test_walking_skeleton_sru_exporter(tsdb_database, adapter_factory, prometheu
     host = socket.gethostname()
     rows = [r for r in wait_rows(tsdb_database, host, 3) if r["cpu_percent"] is not None]
 
+    cores = psutil.cpu_count()
+    assert cores is not None
     for r in rows:
         assert 0 <= r["cpu_percent"] <= 100
         assert 0 < r["ram_percent"] < 100
-        assert set(r["cpu_per_core"]) == {str(i) for i in range(psutil.cpu_count())}
+        assert set(r["cpu_per_core"]) == {str(i) for i in range(cores)}
     assert abs(rows[-1]["ram_percent"] - psutil.virtual_memory().percent) < 15
     # Every column whose source the exporter has on this host is filled.
     families = {m["metric"]["__name__"] for m in prom.query('{__name__=~"sru_.+"}')}
@@ -88,7 +92,7 @@ def test_walking_skeleton_sru_exporter(tsdb_database, adapter_factory, prometheu
             assert rows[-1][column] is None, column
     # One group: all of a host's values share the evaluation timestamps, INTERVAL_S apart.
     stamps = [r["timestamp"].timestamp() for r in rows]
-    assert all(round(b - a) % INTERVAL_S == 0 for a, b in zip(stamps, stamps[1:]))
+    assert all(round(b - a) % INTERVAL_S == 0 for a, b in pairwise(stamps))
 
     with tsdb_database.connect() as conn:
         cores, ram, location, seen, newest = conn.execute(

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from remote_write_adapter.sample_config import remote_read
+from tests.fixtures.adapter import Series
 
 HOUR_MS = 3_600_000
 
@@ -28,7 +29,7 @@ def _chunks(conn: psycopg.Connection, table: str) -> list[tuple[datetime, dateti
                         "WHERE hypertable_name = %s ORDER BY range_start", (table,)).fetchall()
 
 
-def _usage(host: str, t: int, cpu: float, pid: int = 42) -> list:
+def _usage(host: str, t: int, cpu: float, pid: int = 42) -> list[Series]:
     h = {"hostname": host, "instance": f"{host}:9847", "job": "sru"}
     return [({**h, "__name__": "sru:cpu_percent"}, [(t, cpu)]),
             ({**h, "__name__": "sru:ram_percent"}, [(t, 50.0)]),

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import socket
 import time
+from itertools import pairwise
 
 import pytest
 from psycopg import errors
 
 from tests.adapter.test_e2e import INTERVAL_S, prom_config, sru_exporter, usage_rows
 from tests.adapter.test_write import rows
+from tests.fixtures.adapter import Series
 from tests.fixtures.net import wait_for
 
 T0 = 1_700_000_000_000
 
 
-def ha_series(replica: str, t: int, host: str = "lab1", cluster: str = "eu1") -> list:
+def ha_series(replica: str, t: int, host: str = "lab1", cluster: str = "eu1") -> list[Series]:
     return [({"__name__": "sru:cpu_percent", "hostname": host, "cluster": cluster, "__replica__": replica},
              [(t, 10.0)])]
 
@@ -95,11 +97,12 @@ def test_two_prometheus_replicas_store_once_and_fail_over(tsdb_database, adapter
     wait_for(lambda: leader(tsdb_database, "lab") is not None
              and len(usage_rows(tsdb_database, host)) >= 5, 60, "5 rows from the elected replica")
     first = leader(tsdb_database, "lab")
+    assert first is not None
     time.sleep(2 * INTERVAL_S)
     assert adapter.metric("sru_adapter_ha_requests_total", result="follower_dropped") > 0
     # One replica stored: its rows are one evaluation interval apart, never interleaved.
     stamps = [r["timestamp"].timestamp() for r in usage_rows(tsdb_database, host)]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in pairwise(stamps)]
     assert gaps and all(abs(g - INTERVAL_S) < 0.5 for g in gaps), gaps
     # Kill the leader: the other replica takes over within the timeout.
     killed_at = time.time()
@@ -110,7 +113,7 @@ def test_two_prometheus_replicas_store_once_and_fail_over(tsdb_database, adapter
     wait_for(lambda: usage_rows(tsdb_database, host)[-1]["timestamp"].timestamp() > killed_at + timeout, 30,
              "rows from the new leader")
     stamps = [r["timestamp"].timestamp() for r in usage_rows(tsdb_database, host)]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in pairwise(stamps)]
     # No rows from both (never closer than half an interval), no gap longer than the timeout plus
     # one evaluation (plus the remote-write batch deadline of 1 s the leader's last samples waited).
     assert min(gaps) > INTERVAL_S / 2, gaps

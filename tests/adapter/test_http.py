@@ -127,7 +127,7 @@ def test_basic_auth_from_web_config(tsdb_database, adapter_factory, tmp_path):
     cfg.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
     a = adapter_factory(tsdb_database.role_url("data_collector"), f"--web.config.file={cfg}")
 
-    def auth(user: str, pw: str) -> dict:
+    def auth(user: str, pw: str) -> dict[str, str]:
         return {**WRITE_HEADERS, "Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
 
     assert a.post(GOOD).status_code == 401

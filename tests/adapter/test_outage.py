@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import time
+from itertools import pairwise
 
 from tests.adapter.test_e2e import INTERVAL_S, prom_config, sru_exporter, usage_rows, wait_rows
 from tests.fixtures.net import wait_for
@@ -32,7 +33,7 @@ def test_database_outage_loses_nothing(tsdb_database, tcp_proxy, adapter_factory
     # Wait until rows evaluated well after the restart have arrived, i.e. the backlog is through.
     def caught_up() -> bool:
         rows = usage_rows(tsdb_database, host)
-        return rows and rows[-1]["timestamp"].timestamp() > restarted_at + 2 * INTERVAL_S
+        return bool(rows) and rows[-1]["timestamp"].timestamp() > restarted_at + 2 * INTERVAL_S
 
     wait_for(caught_up, 90, "the adapter to catch up after the outage", interval=1)
     stored = {r["timestamp"].timestamp() for r in usage_rows(tsdb_database, host) if r["cpu_percent"] is not None}
@@ -44,4 +45,4 @@ def test_database_outage_loses_nothing(tsdb_database, tcp_proxy, adapter_factory
     missing = sorted(dt.datetime.fromtimestamp(t, dt.UTC).isoformat() for t in evaluated - stored)
     assert not missing, f"evaluations not stored: {missing}"
     spacing = sorted(stored)
-    assert all(round(b - a) == INTERVAL_S for a, b in zip(spacing, spacing[1:]))
+    assert all(round(b - a) == INTERVAL_S for a, b in pairwise(spacing))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import pytest
 
 from remote_write_adapter.mapping import load_mapping
 from remote_write_adapter.pivot import Batch, Pivoter
-from remote_write_adapter.protocol import ProtocolError
+from remote_write_adapter.wire import ProtocolError
 from sru.columns import SCALAR_COLUMNS
 
 T0 = 1_700_000_000_000
@@ -51,7 +52,7 @@ def series(labels: dict[str, str], samples: list[tuple[int, float]], order: str 
     return field(1, b"".join(parts))
 
 
-def summary(b: Batch) -> tuple:
+def summary(b: Batch) -> tuple[Any, ...]:
     return (b.usage, {h: (f.location, f.columns, f.max_ts) for h, f in b.hosts.items()}, b.samples,
             b.accepted, dict(b.dropped), b.nulls)
 

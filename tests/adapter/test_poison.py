@@ -11,11 +11,12 @@ import psutil
 import pytest
 
 from tests.adapter.test_write import T0, rows, usage
+from tests.fixtures.adapter import Series
 
 NOW = int(time.time() * 1000)
 
 
-def good() -> list:
+def good() -> list[Series]:
     """The valid sample of another host that every poisoned request also carries."""
     return usage("good", T0, cpu_percent=12.5)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import struct
+from collections.abc import Mapping
 
 import cramjam
 import psycopg
@@ -18,13 +19,15 @@ from hypothesis import strategies as st
 
 from remote_write_adapter.mapping import load_mapping
 from remote_write_adapter.pivot import Pivoter
-from remote_write_adapter.protocol import Limits, ProtocolError, decode_write
+from remote_write_adapter.protocol import Limits, decode_write
+from remote_write_adapter.wire import ProtocolError
 from remote_write_adapter.writer import Writer, prepare_connection
-from tests.fixtures.adapter import WRITE_HEADERS, write_request
+from tests.fixtures.adapter import WRITE_HEADERS, Series, write_request
 
 MAPPING = load_mapping()
-NAMES = sorted([*MAPPING.usage, MAPPING.info_series, *MAPPING.system_values, MAPPING.session_series,
-                MAPPING.process_cpu, MAPPING.process_memory, "node_cpu_seconds_total", ""])
+NAMES = sorted(name for name in [*MAPPING.usage, MAPPING.info_series, *MAPPING.system_values, MAPPING.session_series,
+                                 MAPPING.process_cpu, MAPPING.process_memory, "node_cpu_seconds_total", ""]
+               if name is not None)
 LABELS = ["hostname", "instance", "location", "cpu", "user", "terminal", "remote_host", "pid", "name",
           "cpu_model", "gpu_model"]
 T_NOW = 1_764_000_000_000
@@ -65,7 +68,7 @@ SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def _labels_ok(labels: dict) -> bool:
+def _labels_ok(labels: Mapping[str, str]) -> bool:
     return all(not (0xD800 <= ord(c) <= 0xDFFF) for v in labels.values() for c in v)
 
 
@@ -110,7 +113,7 @@ def test_whatever_is_accepted_is_stored_whole_and_idempotently(conn):
     @example([({**BASE, "__name__": MAPPING.session_series, "terminal": cjk}, [(T_NOW, T_NOW / 1000)])])
     @example([({**BASE, "__name__": "sru:system_cpu_cores"}, [(T_NOW, 0.0)]),
               ({**BASE, "__name__": "sru:cpu_percent", "hostname": "lab2"}, [(T_NOW, 1.0)])])
-    def check(req: list) -> None:
+    def check(req: list[Series]) -> None:
         assume(all(_labels_ok(labels) for labels, _ in req))  # protobuf cannot encode them
         _write_twice(conn, writer, pivoter, write_request(req))
 
@@ -134,7 +137,7 @@ def test_mutated_requests_are_refused_or_stored(conn):
     @SETTINGS
     @given(st.lists(st.tuples(st.integers(0, len(base) - 1), st.integers(0, 255), st.sampled_from("xid")),
                     min_size=1, max_size=6), st.booleans())
-    def check(edits: list, compressed: bool) -> None:
+    def check(edits: list[tuple[int, int, str]], compressed: bool) -> None:
         raw = bytearray(base)
         for pos, byte, op in edits:
             pos = min(pos, len(raw) - 1)
@@ -161,7 +164,7 @@ def test_values_reaching_checked_columns_are_in_range(conn, database):
 
     @SETTINGS
     @given(requests_)
-    def check(req: list) -> None:
+    def check(req: list[Series]) -> None:
         assume(all(_labels_ok(labels) for labels, _ in req))
         writer.write(conn, pivoter.pivot(write_request(req), now_ms=T_NOW))
 

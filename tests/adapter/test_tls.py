@@ -74,6 +74,7 @@ def test_real_prometheus_remote_writes_through_tls(tls_adapter, tsdb_database, p
         with psycopg.connect(tsdb_database.url) as conn:
             row = conn.execute("SELECT count(*), min(m.ram_percent), max(m.ram_percent) FROM usage_metrics m "
                                "JOIN systems s ON s.id = m.system_id WHERE s.hostname = 'tls-host'").fetchone()
-        return row[0] >= 2 and row[1] == row[2] == 42
+        assert row is not None  # an aggregate: always one row
+        return bool(row[0] >= 2 and row[1] == row[2] == 42)
 
     wait_for(stored, 60, "rows written by Prometheus through TLS", interval=1)

@@ -7,11 +7,13 @@ import struct
 
 import pytest
 
+from tests.fixtures.adapter import Series
+
 T0 = 1_700_000_000_000  # ms
 STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
 
-def usage(host: str, t: int, **values: float) -> list:
+def usage(host: str, t: int, **values: float) -> list[Series]:
     return [({"__name__": f"sru:{col}", "hostname": host, "instance": f"{host}:9847", "job": "sru"},
              [(t, v)]) for col, v in values.items()]
 

@@ -3,6 +3,8 @@ checks only where sessions are open) against real PostgreSQL/TimescaleDB, as dat
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from remote_write_adapter import writer
@@ -34,7 +36,7 @@ def conn(database):
         yield c
 
 
-def fetch(database, sql: str) -> list[tuple]:
+def fetch(database, sql: str) -> list[tuple[Any, ...]]:
     with database.connect() as c:
         return c.execute(sql).fetchall()
 
@@ -59,7 +61,7 @@ def test_facts_follow_label_changes_and_only_committed_ones_are_remembered(datab
 
 def test_session_opened_elsewhere_is_closed_once_seen(database, conn, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(writer.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("remote_write_adapter.writer.time.monotonic", lambda: clock[0])
     here, elsewhere, p = Writer(), Writer(), Pivoter(load_mapping())
     here.write(conn, p.pivot(request(T0)))             # learns: no host has an open session
     elsewhere.write(conn, p.pivot(request(T0, session="bob")))  # another worker opens one

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -76,7 +77,7 @@ def test_no_secrets_in_repository() -> None:
     assert cfg["global"]["smtp_auth_password_file"].startswith("/etc/sru/secrets/")
 
 
-def _render(tmp_path: Path, template: str, data: dict) -> str:
+def _render(tmp_path: Path, template: str, data: dict[str, Any]) -> str:
     data_file = tmp_path / "data.json"
     data_file.write_text(json.dumps(data))
     r = amtool("template", "render", f"--template.glob={shipped_dir() / 'templates' / '*.tmpl'}",
@@ -85,7 +86,7 @@ def _render(tmp_path: Path, template: str, data: dict) -> str:
     return r.stdout
 
 
-ALERT = {
+ALERT: dict[str, Any] = {
     "status": "firing",
     "labels": {"alertname": "SruMemoryHigh", "severity": "warning", "instance": "lab07.example.org:9847"},
     "annotations": {"summary": "RAM high on lab07", "description": "RAM use has been above 90%.",
@@ -143,7 +144,7 @@ def test_inhibition_in_real_alertmanager(alertmanager_factory, tmp_path: Path) -
     other_host = {"alertname": "SruCpuSaturated", "severity": "warning", "instance": "lab02:9847"}
     am.post_alerts([{"labels": labels} for labels in (down, same_host, other_host)])
 
-    def states() -> dict[tuple[str, str], dict]:
+    def states() -> dict[tuple[str, str], dict[str, Any]]:
         return {(a["labels"]["alertname"], a["labels"]["instance"]): a["status"] for a in am.alerts()}
 
     wait_for(lambda: len(states()) == 3 and states()[("SruCpuSaturated", "lab01:9847")]["inhibitedBy"],
@@ -236,7 +237,7 @@ def test_slack_message_from_a_real_alertmanager(alertmanager_factory, tmp_path: 
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    received: list[dict] = []
+    received: list[dict[str, Any]] = []
 
     class Sink(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -263,7 +264,7 @@ def test_slack_message_from_a_real_alertmanager(alertmanager_factory, tmp_path: 
         cfg["templates"][-1] = str(site / "*.tmpl")
         am = alertmanager_factory(cfg)
         am.post_alerts([{"labels": HOST_ALERT["labels"], "annotations": HOST_ALERT["annotations"]}])
-        wait_for(lambda: received, 20, "a Slack message")
+        wait_for(lambda: bool(received), 20, "a Slack message")
     finally:
         sink.shutdown()
         sink.server_close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psutil
 import pytest
@@ -47,7 +48,7 @@ def test_receiver_killed_while_alertmanager_delivers(database, alertmanager_fact
     })
     starts = datetime.now(UTC) - timedelta(minutes=1)
 
-    def alert(i: int) -> dict:
+    def alert(i: int) -> dict[str, Any]:
         return {"labels": {"alertname": f"SruCrash{i:03d}", "severity": "warning", "hostname": "lab1"},
                 "annotations": {"value": str(i)}, "startsAt": starts.isoformat()}
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import psycopg
@@ -144,7 +145,7 @@ def test_alert_reaches_alert_logs_and_resolves(tsdb_database, prometheus_factory
     }
     prom = prometheus_factory(config)
 
-    def row() -> dict | None:
+    def row() -> dict[str, Any] | None:
         with db.connect(row_factory=psycopg.rows.dict_row) as conn:
             return conn.execute("SELECT * FROM alert_logs WHERE alert_name = 'SruMemoryHigh'").fetchone()
 
@@ -152,6 +153,7 @@ def test_alert_reaches_alert_logs_and_resolves(tsdb_database, prometheus_factory
              f"SruMemoryHigh in alert_logs (prometheus: {prom.log_text()[-500:]}, am: {am.log_text()[-500:]})",
              interval=0.5)
     fired = row()
+    assert fired is not None
     assert fired["resolved_at"] is None
     assert fired["system_id"] == system_id
     assert fired["rule_id"] is not None and fired["severity"] == "warning"
@@ -164,13 +166,14 @@ def test_alert_reaches_alert_logs_and_resolves(tsdb_database, prometheus_factory
     # The condition clears: RAM use never exceeds 100%.
     threshold.value = 100.0
     try:
-        wait_for(lambda: row()["resolved_at"] is not None, 60, "the alert to be resolved in alert_logs",
+        wait_for(lambda: (r := row()) is not None and r["resolved_at"] is not None, 60, "the alert to be resolved in alert_logs",
                  interval=0.5)
     except TimeoutError:
         print("ALERTS", prom.query("ALERTS"), "AM", am.alerts(), "PROMLOG", prom.log_text()[-2000:],
               "AMLOG", am.log_text()[-2000:], "RECV", processes[0].log.read_text()[-3000:])
         raise
     resolved = row()
+    assert resolved is not None
     assert resolved["resolved_at"] >= resolved["triggered_at"] == fired["triggered_at"]
     with db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM alert_logs WHERE alert_name = 'SruMemoryHigh'").fetchone() == (1,)

@@ -5,6 +5,7 @@ receiver serving."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import requests
@@ -15,7 +16,7 @@ from tests.support.alerts import make_alert, notification
 GOOD = make_alert(fingerprint="0000000000000000")
 
 
-def _body(alert: dict, **extra) -> str:
+def _body(alert: dict[str, Any], **extra: Any) -> str:
     return json.dumps({**notification(alert), **extra})
 
 

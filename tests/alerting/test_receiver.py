@@ -8,11 +8,13 @@ import json
 import random
 import threading
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
 import requests
 
+from sru.db import scalar
 from tests.fixtures.receiver import Receiver
 from tests.support.alerts import T0, make_alert, notification
 
@@ -61,7 +63,7 @@ def test_resolution_sets_resolved_at(receiver: Receiver) -> None:
     ("10.0.0.5:9100", {"hostname": "gpu-box"}, "gpu-box"),  # an explicit hostname label wins
     ("10.0.0.6:9100", {"host": "cpu-box"}, "cpu-box"),
 ])
-def test_host_attribution(receiver: Receiver, instance: str, labels: dict, hostname: str) -> None:
+def test_host_attribution(receiver: Receiver, instance: str, labels: dict[str, str], hostname: str) -> None:
     system_id = _add_system(receiver.db, hostname)
     _add_system(receiver.db, "10.0.0.5")  # decoy: the hostname label takes precedence over instance
     assert receiver.post(notification(make_alert(instance=instance, extra_labels=labels))).status_code == 200
@@ -78,7 +80,7 @@ def test_unknown_host_is_kept_without_system(receiver: Receiver) -> None:
     assert row["severity"] == "info"  # routed like info (webhook only), so logged as info
     assert row["actual_value"] is None
     with receiver.db.connect() as conn:
-        assert conn.execute("SELECT host FROM alert_log_details").fetchone()[0] == "nowhere"
+        assert scalar(conn, "SELECT host FROM alert_log_details") == "nowhere"
 
 
 def test_redelivery_five_times_leaves_one_unchanged_row(receiver: Receiver) -> None:
@@ -138,7 +140,7 @@ def test_concurrent_deliveries_converge(receiver: Receiver) -> None:
     statuses: list[int] = []
     barrier = threading.Barrier(len(payloads))
 
-    def send(p: dict) -> None:
+    def send(p: dict[str, Any]) -> None:
         barrier.wait()
         statuses.append(requests.post(receiver.url + "/api/v1/alerts", json=p, timeout=60).status_code)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +21,7 @@ RUNBOOKS = Path(__file__).resolve().parents[2] / "alertmanager" / "RUNBOOKS.md"
 REQUIRED_ANNOTATIONS = {"summary", "description", "value", "threshold", "metric", "runbook_url"}
 
 
-def alerting_rules() -> list[dict]:
+def alerting_rules() -> list[dict[str, Any]]:
     return [rule for path in ALERT_FILES for group in yaml.safe_load(path.read_text())["groups"]
             for rule in group["rules"] if "alert" in rule]
 
@@ -57,7 +58,7 @@ def test_every_alert_is_tested_firing_and_quiet() -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r["alert"])
-def test_rule_shape(rule: dict) -> None:
+def test_rule_shape(rule: dict[str, Any]) -> None:
     assert rule["alert"].startswith("Sru")
     assert rule["labels"]["severity"] in ("critical", "warning", "info")
     assert set(rule["annotations"]) >= REQUIRED_ANNOTATIONS
@@ -68,7 +69,7 @@ def test_rule_shape(rule: dict) -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r["alert"])
-def test_threshold_annotation_matches_expression(rule: dict) -> None:
+def test_threshold_annotation_matches_expression(rule: dict[str, Any]) -> None:
     # The number after the final comparison is the threshold; the annotation must say the same.
     threshold = float(rule["annotations"]["threshold"])
     comparisons = re.findall(r"(?:[<>]=?|==)\s*(-?[0-9.e+]+)\s*\)?\s*$", rule["expr"].strip(), re.M)

@@ -24,6 +24,7 @@ import pytest
 from backup.config import Repository
 from backup.pgbackrest import PgBackRest
 from scripts.pgcluster import FAST, PgCluster, init_cluster, migrate_template, pg_bindir, timescaledb_settings
+from sru.db import scalar
 from tests.fixtures.adapter import AdapterProcess
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.postgres import Database, _create_role_users, _need_full_tier
@@ -65,7 +66,7 @@ class Site:
 
         def promoted() -> bool:
             with psycopg.connect(cluster.url(), autocommit=True) as conn:
-                return not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+                return not scalar(conn, "SELECT pg_is_in_recovery()")
 
         wait_for(promoted, 120, f"{datadir} to finish recovery (log {cluster.log})", interval=0.2)
         return cluster
@@ -105,7 +106,7 @@ class Stream:
             try:
                 if conn is None:
                     conn = psycopg.connect(self.primary_url, autocommit=True, connect_timeout=2)
-                lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+                lsn = scalar(conn, "SELECT pg_current_wal_insert_lsn()::text")
             except psycopg.OperationalError:
                 return  # the primary is gone: this batch's position is unknown, and the stream ends
             self.acked.append((t, lsn_int(lsn)))
@@ -221,5 +222,5 @@ def _load_history(db: Database) -> tuple[datetime, str]:
                              "ORDER BY range_start LIMIT 1").fetchone()
         assert chunk, "nothing was compressed"
         conn.execute("SELECT decompress_chunk(%s::regclass)", (chunk[0],))
-        end = conn.execute("SELECT max(timestamp) FROM usage_metrics").fetchone()[0]
+        end = scalar(conn, "SELECT max(timestamp) FROM usage_metrics")
     return end.astimezone(UTC), chunk[0]

@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,6 +30,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from backup.status import evaluate, read_snapshot
+from sru.db import scalar
 from tests.backup.conftest import STANDBY_NAME, Site, Stream, run_jobs, segment_end, stored_stamps
 from tests.fixtures.net import free_port, wait_for
 from tests.fixtures.postgres import ROLE_USERS
@@ -73,14 +75,16 @@ def _status(site: Site, url: str, capsys: pytest.CaptureFixture[str], *extra: st
                 str(site.repo.config_path), *extra)
 
 
-def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = requests.get(url, timeout=30).text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def _archiver(conn: psycopg.Connection) -> tuple[int, datetime | None, datetime | None]:
-    return conn.execute("SELECT failed_count, last_archived_time, last_failed_time FROM pg_stat_archiver").fetchone()
+    row = conn.execute("SELECT failed_count, last_archived_time, last_failed_time FROM pg_stat_archiver").fetchone()
+    assert row is not None  # the view has one row
+    return row[0], row[1], row[2]
 
 
 def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, tmp_path, capsys) -> None:
@@ -134,7 +138,7 @@ def test_status_and_metrics_report_the_chain_and_a_failing_archive(site: Site, t
 
             def recovered() -> bool:
                 _, archived, failed = _archiver(conn)
-                return archived is not None and archived > failed
+                return archived is not None and failed is not None and archived > failed
 
             wait_for(recovered, 90, "archiving to recover", interval=0.2)
         rc, out = _status(site, url, capsys)
@@ -173,7 +177,7 @@ def test_standby_serves_the_console_during_a_write_load(site: Site, adapter_fact
         with run_web(standby_db, tmp_path, database_url=site.standby.url("sru", WEB_LOGIN)) as (url, log):
             session = logged_in(url)
             with primary_db.connect() as conn:
-                demo_host = conn.execute("SELECT min(hostname) FROM systems").fetchone()[0]
+                demo_host = scalar(conn, "SELECT min(hostname) FROM systems")
             pages = ["/", "/alerts", "/recommendations", f"/hosts/{demo_host}", "/reports"]
             served = 0
             started = len(stream.acked)
@@ -188,7 +192,7 @@ def test_standby_serves_the_console_during_a_write_load(site: Site, adapter_fact
             assert stream.failed == 0
             # An action needs the primary: a clear 503, never a 500.
             with primary_db.connect() as conn:
-                alert_id = conn.execute("SELECT min(id) FROM alert_logs").fetchone()[0]
+                alert_id = scalar(conn, "SELECT min(id) FROM alert_logs")
             r = requests.post(f"{url}/api/v1/alerts/{alert_id}/ack", json={"note": "on the standby"},
                               auth=("alice", PASSWORDS["alice"]), timeout=30)
             assert r.status_code == 503 and "read-only" in r.text, (r.status_code, r.text)
@@ -198,9 +202,9 @@ def test_standby_serves_the_console_during_a_write_load(site: Site, adapter_fact
         conn.execute("DELETE FROM alert_logs")
     # Grafana's login on the standby: every dashboard answers as on the primary once it has replayed.
     with psycopg.connect(site.primary.url(), autocommit=True) as conn:
-        written = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        written = scalar(conn, "SELECT pg_current_wal_lsn()")
     with psycopg.connect(site.standby.url(), autocommit=True) as conn:
-        wait_for(lambda: conn.execute("SELECT pg_last_wal_replay_lsn() >= %s", (written,)).fetchone()[0], 30,
+        wait_for(lambda: scalar(conn, "SELECT pg_last_wal_replay_lsn() >= %s", (written,)), 30,
                  "the standby to replay the write load", interval=0.1)
     span = (site.history_end - timedelta(days=16), site.history_end + timedelta(days=1))
     on_primary_answers = _dashboard_answers(primary_db.cluster.url("sru", ROLE_USERS["dashboard_readonly"]), *span)
@@ -225,7 +229,7 @@ def test_point_in_time_restore_returns_exactly_the_first_batch(site: Site, adapt
     assert adapter.write([(labels, [(t, 1.0) for t in first])]).status_code == 204
     with psycopg.connect(site.primary.url(), autocommit=True) as conn:
         time.sleep(0.05)
-        between = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        between = scalar(conn, "SELECT clock_timestamp()")
         time.sleep(0.05)
     assert adapter.write([(labels, [(t, 2.0) for t in second])]).status_code == 204
     assert stored_stamps(db, "pitr-01") == set(first) | set(second)
@@ -249,7 +253,7 @@ def test_point_in_time_restore_returns_exactly_the_first_batch(site: Site, adapt
 CLOCK_BOUND = ("now()", "sru_host_status")
 
 
-def _dashboard_answers(db_url: str, time_from: datetime, time_to: datetime) -> dict[str, list[tuple]]:
+def _dashboard_answers(db_url: str, time_from: datetime, time_to: datetime) -> dict[str, list[tuple[Any, ...]]]:
     """Every SQL query of every dashboard that does not read the clock, as Grafana would run it over a
     fixed range."""
     from tests.support.grafana.dashboards import load_dashboards, queries
@@ -289,8 +293,8 @@ def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_facto
         # Without any switch of ours: archive_timeout closes and archives the segment holding them.
         position = stream.acked[after_backup + 5][1]
         with psycopg.connect(site.primary.url(), autocommit=True) as conn:
-            wait_for(lambda: segment_end(conn.execute("SELECT last_archived_wal FROM pg_stat_archiver")
-                                         .fetchone()[0] or "0" * 24) >= position,
+            wait_for(lambda: segment_end(scalar(conn, "SELECT last_archived_wal FROM pg_stat_archiver")
+                                         or "0" * 24) >= position,
                      30, "archive_timeout to archive the batches after the backup", interval=0.2)
         stream.wait_for_acks(5)
         site.primary.stop("immediate")  # the disk is gone: no checkpoint, no last archive
@@ -327,25 +331,25 @@ def test_losing_the_data_directory_under_a_live_stream(site: Site, adapter_facto
     db = site.db("sru", restored)
     with db.connect(autocommit=True) as conn:
         def compressed() -> bool:
-            return conn.execute("SELECT is_compressed FROM timescaledb_information.chunks "
+            return scalar(conn, "SELECT is_compressed FROM timescaledb_information.chunks "
                                 "WHERE format('%%I.%%I', chunk_schema, chunk_name) = %s",
-                                (site.decompressed_chunk,)).fetchone()[0]
+                                (site.decompressed_chunk,))
 
         assert not compressed()
         assert run_jobs(conn, "policy_compression")
         assert compressed()
         # New history reaches the continuous aggregate's materialization only through its refresh job.
         hour = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
-        sid = conn.execute("INSERT INTO systems (hostname) VALUES ('after-restore') RETURNING id").fetchone()[0]
+        sid = scalar(conn, "INSERT INTO systems (hostname) VALUES ('after-restore') RETURNING id")
         conn.execute("INSERT INTO usage_metrics (system_id, timestamp, cpu_percent) VALUES (%s, %s, 50)", (sid, hour))
-        mat = conn.execute("SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name) "
+        mat = scalar(conn, "SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name) "
                            "FROM timescaledb_information.continuous_aggregates "
-                           "WHERE view_name = 'hourly_performance_stats'").fetchone()[0]
-        assert conn.execute(f"SELECT count(*) FROM {mat} WHERE system_id = %s", (sid,)).fetchone()[0] == 0
+                           "WHERE view_name = 'hourly_performance_stats'")
+        assert scalar(conn, f"SELECT count(*) FROM {mat} WHERE system_id = %s", (sid,)) == 0
         assert run_jobs(conn, "policy_refresh_continuous_aggregate")
-        assert conn.execute(f"SELECT count(*) FROM {mat} WHERE system_id = %s", (sid,)).fetchone()[0] == 1
-        failed = conn.execute("SELECT count(*) FROM timescaledb_information.job_stats "
-                              "WHERE last_run_status <> 'Success'").fetchone()[0]
+        assert scalar(conn, f"SELECT count(*) FROM {mat} WHERE system_id = %s", (sid,)) == 1
+        failed = scalar(conn, "SELECT count(*) FROM timescaledb_information.job_stats "
+                              "WHERE last_run_status <> 'Success'")
         assert failed == 0
     from optimizer.run import run_once
 

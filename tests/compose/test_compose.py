@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,7 +27,7 @@ LONG_RUNNING = {"timescaledb", "adapter", "alert-receiver", "web", "optimizer", 
 ONE_SHOT = {"migrate", "db-logins", "rules-sync"}
 
 
-def mounts(svc: dict) -> dict[str, tuple[str, bool]]:
+def mounts(svc: dict[str, Any]) -> dict[str, tuple[str, bool]]:
     """target -> (source, read-only) from compose v1's resolved short syntax ``src:target[:mode]``."""
     out = {}
     for vol in svc.get("volumes", []):
@@ -45,7 +46,7 @@ def compose_config(env_file: Path, *extra: str) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture(scope="module")
-def config() -> dict:
+def config() -> dict[str, Any]:
     r = compose_config(ROOT / ".env.example")
     assert r.returncode == 0, r.stderr
     return yaml.safe_load(r.stdout)
@@ -97,9 +98,15 @@ def test_exporter_sees_the_host(config):
     assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu", "utility"]}]
 
 
+def _login(url: str) -> str:
+    m = re.match(r"postgresql://([^:]+):", url)
+    assert m, url
+    return m[1]
+
+
 def test_services_connect_as_their_own_login(config):
     services = config["services"]
-    users = {name: re.match(r"postgresql://([^:]+):", services[name]["environment"]["SRU_DATABASE_URL"])[1]
+    users = {name: _login(services[name]["environment"]["SRU_DATABASE_URL"])
              for name in ("migrate", "rules-sync", "adapter", "alert-receiver", "web", "optimizer", "backup-exporter")}
     assert users == {"migrate": "postgres", "rules-sync": "postgres", "adapter": "sru_adapter", "alert-receiver": "sru_receiver",
                      "web": "sru_web", "optimizer": "sru_optimizer", "backup-exporter": "sru_backup"}
@@ -203,7 +210,7 @@ def test_login_script_creates_least_privilege_users(tsdb_database):
              f"--file={ROOT / 'deploy/postgres/create-logins.sql'}"], check=False)
         assert r.returncode == 0, r.stdout + r.stderr
     with psycopg.connect(tsdb_database.url) as conn:
-        members = dict(conn.execute("""
+        members: dict[str, list[str]] = dict(conn.execute("""
             SELECT u.rolname, array_agg(g.rolname ORDER BY g.rolname)
               FROM pg_roles u JOIN pg_auth_members m ON m.member = u.oid JOIN pg_roles g ON g.oid = m.roleid
              WHERE u.rolname IN ('sru_adapter', 'sru_receiver', 'sru_optimizer', 'sru_grafana', 'sru_web',

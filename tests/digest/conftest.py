@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,7 +31,7 @@ def http_sink() -> Iterator[HttpSink]:
 def write_config(tmp: Path, smtp: SmtpSink, http: HttpSink, *, emails: int = 1, slacks: int = 1, hooks: int = 1,
                  attempts: int = 5, backoff: str = "50ms", **extra: object) -> Path:
     (tmp / "smtp_password").write_text(SMTP_PASSWORD + "\n")
-    dests: dict[str, dict] = {}
+    dests: dict[str, dict[str, Any]] = {}
     for i in range(emails):
         dests[f"mail-{i}"] = {"email": [f"head{i}@lab.example", f"deputy{i}@lab.example"]}
     for i in range(slacks):

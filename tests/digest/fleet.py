@@ -34,6 +34,6 @@ def load_fleet(db: Database, now: datetime) -> None:
         resolved = [make_alert(a["labels"]["alertname"], status="resolved", fingerprint=fp, instance=a["labels"]["instance"],
                                severity=a["labels"]["severity"], starts=s, ends=s + timedelta(minutes=m))
                     for a, fp, s, m in zip(firing[:2], ("d000000000000001", "d000000000000002"),
-                                           (t0, t0 + timedelta(hours=5)), (45, 130))]
+                                           (t0, t0 + timedelta(hours=5)), (45, 130), strict=True)]
         store_events(conn, parse_webhook(json.dumps(notification(*resolved)).encode()))
         conn.commit()

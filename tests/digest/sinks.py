@@ -41,7 +41,7 @@ class SmtpSink:
             time.sleep(self.delay)
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
         with self.lock:
-            self.mails.append(Mail(list(envelope.rcpt_tos), msg, len(envelope.original_content)))  # type: ignore[arg-type]
+            self.mails.append(Mail(list(envelope.rcpt_tos), msg, len(envelope.original_content)))
         return "250 OK queued"
 
 

@@ -23,7 +23,7 @@ from tests.web.conftest import PASSWORDS, run_web
 from tests.web.test_console_browser import CHROMIUM, browser  # noqa: F401  (the fixture)
 
 
-def facts(data: dict, key: str) -> dict[str, Any]:
+def facts(data: dict[str, Any], key: str) -> dict[str, Any]:
     return {f["key"]: f["value"] for f in next(s for s in data["sections"] if s["key"] == key)["facts"]}
 
 
@@ -46,7 +46,7 @@ def test_digest_numbers_equal_the_console_api_and_the_page_renders(tsdb_database
     with run_web(tsdb_database, tmp_path) as (url, _log):
         import requests
 
-        def api(path: str, **params: str) -> dict:
+        def api(path: str, **params: str) -> dict[str, Any]:
             r = requests.get(url + path, params=params, auth=("alice", PASSWORDS["alice"]), timeout=30)
             assert r.status_code == 200, r.text
             return r.json()
@@ -146,7 +146,7 @@ def test_digest_numbers_equal_the_console_api_and_the_page_renders(tsdb_database
             "plan_gpus": sum(x["gpus"] for x in saving)}
 
         # waste from the period's daily summaries
-        by_host: dict[str, list[dict]] = defaultdict(list)
+        by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for s in api("/api/v1/summaries", **{"from": start, "to": end})["summaries"]:
             by_host[s["hostname"]].append(s)
         share = thresholds.shipped()["idle_share"]

@@ -71,7 +71,9 @@ def test_one_run_sends_each_digest_once(database, smtp_sink: SmtpSink, http_sink
     plain, html_part = msg.get_body(("plain",)), msg.get_body(("html",))
     assert plain is not None and html_part is not None
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
-    assert len(images) == 1 and images[0].get_payload(decode=True).startswith(b"\x89PNG")
+    assert len(images) == 1
+    png = images[0].get_payload(decode=True)
+    assert isinstance(png, bytes) and png.startswith(b"\x89PNG")
     cid = images[0]["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html_part.get_content()
     # the plain-text part says the same things: the same numbers, as many times

@@ -8,6 +8,7 @@ import struct
 import zlib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -65,12 +66,12 @@ def test_daily_and_a_due_time_in_a_dst_gap() -> None:
     ({"every": "hourly"}, "schedule.every"), ({"weekday": "mon"}, "schedule.weekday"),
     ({"time": "7 am"}, "schedule.time"), ({"timezone": "Mars/Olympus"}, "schedule.timezone"),
     ({"tz": "UTC"}, "schedule.tz")])
-def test_schedule_errors_name_the_option(doc: dict, option: str) -> None:
+def test_schedule_errors_name_the_option(doc: dict[str, Any], option: str) -> None:
     with pytest.raises(ConfigError, match=option.replace(".", r"\.")):
         parse_schedule(doc, "schedule")
 
 
-def _base(tmp_path: Path) -> dict:
+def _base(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "pw").write_text("secret")
     (tmp_path / "slack").write_text("https://hooks.slack.com/services/T/B/X")
     return {"smtp": {"host": "mail", "username": "u", "password_file": str(tmp_path / "pw"), "from": "sru@lab.example"},

@@ -191,7 +191,8 @@ class FakeNvml:
 
     def nvmlDeviceGetUUID(self, h: Any) -> str:
         self._check(h)
-        return h.uuid
+        uuid: str = h.uuid  # a FakeGpu's, or (the handle is Any to the Protocol) whatever the test made
+        return uuid
 
     def nvmlDeviceGetUtilizationRates(self, h: FakeGpu) -> Util:
         if h.mig:

@@ -13,7 +13,7 @@ from exporter.registry import collectors
 from tests.support import proc
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return proc.run([sys.executable, "-c", textwrap.dedent(code)], timeout=60, check=False)
 
 

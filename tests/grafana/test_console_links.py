@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
@@ -31,7 +32,7 @@ def console_urls(node: object) -> list[str]:
     return [node] if isinstance(node, str) and node.startswith(VAR) else []
 
 
-def column_links(dashboard: dict, panel_title: str, column: str) -> list[str]:
+def column_links(dashboard: dict[str, Any], panel_title: str, column: str) -> list[str]:
     (panel,) = [p for p in all_panels(dashboard) if p["title"] == panel_title]
     for o in panel["fieldConfig"]["overrides"]:
         if o["matcher"]["options"] == column:
@@ -102,7 +103,8 @@ def test_every_console_link_is_a_page_the_console_serves():
             seen.add(endpoint)
             for key, values in parse_qs(parts.query).items():
                 assert endpoint == "pages.alerts" and key in filters, f"{name}: {url}: {key} is no filter of the page"
-                assert filters[key] is None or set(values) <= filters[key], (name, url, key, values)
+                allowed = filters[key]
+                assert allowed is None or set(values) <= allowed, (name, url, key, values)
     assert seen == {f"pages.{e}" for e in ("fleet", "host", "alerts", "alert", "recommendations", "recommendation")} | {
         "usage.usage_page"}
 

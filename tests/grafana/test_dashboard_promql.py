@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -66,8 +67,9 @@ def test_every_promql_expression_evaluates(prometheus):
         variables = _variables(DASHBOARDS[q.dashboard], hostname)
         ctx = QueryContext(start, now, timedelta(seconds=1), variables, scrape_interval=SCRAPE)
         expr = render_promql(q.text, ctx)
-        body = requests.get(f"{prometheus.url}/api/v1/query_range", timeout=10, params={
-            "query": expr, "start": start.timestamp(), "end": now.timestamp(), "step": 1}).json()
+        params: dict[str, str | float] = {"query": expr, "start": start.timestamp(), "end": now.timestamp(),
+                                          "step": 1}
+        body = requests.get(f"{prometheus.url}/api/v1/query_range", timeout=10, params=params).json()
         assert body["status"] == "success", f"{q.label}: {body.get('error')}\n{expr}"
         results[q.label] = len(body["data"]["result"])
         if not any(marker in q.text for marker in MAY_BE_EMPTY):
@@ -92,7 +94,7 @@ def test_host_filter_selects_only_that_host(prometheus):
             assert len(result) == int(cores)
 
 
-def _variables(dashboard: dict, hostname: str) -> dict[str, Variable]:
+def _variables(dashboard: dict[str, Any], hostname: str) -> dict[str, Variable]:
     out: dict[str, Variable] = {}
     for var in dashboard["templating"]["list"]:
         if var["name"] == "host":

@@ -5,6 +5,7 @@ datasource's interpolateQueryExpr)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ TO = datetime(2024, 3, 2, 12, 0, 0, 500000, tzinfo=UTC)
 
 
 def ctx(**kw) -> QueryContext:
-    base = dict(time_from=FROM, time_to=TO, interval=timedelta(minutes=5))
+    base: dict[str, Any] = dict(time_from=FROM, time_to=TO, interval=timedelta(minutes=5))
     base.update(kw)
     return QueryContext(**base)
 

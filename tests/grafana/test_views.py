@@ -18,6 +18,7 @@ def _host(conn: psycopg.Connection, name: str, **cols) -> str:
     row = conn.execute(
         f"INSERT INTO systems ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))}) RETURNING id",
         [name, *cols.values()]).fetchone()
+    assert row is not None  # INSERT … RETURNING: one row
     return row[0]
 
 

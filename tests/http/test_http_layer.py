@@ -35,9 +35,9 @@ def _post_whole_body_then_read(port: int, path: str, body: bytes, headers: dict[
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
-            head, sep, rest = answer.partition(b"\r\n\r\n")
+            answer_head, sep, rest = answer.partition(b"\r\n\r\n")
             if sep:
-                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                length = [int(line.split(b":")[1]) for line in answer_head.split(b"\r\n")
                           if line.lower().startswith(b"content-length:")]
                 if not length or len(rest) >= length[0]:
                     break
@@ -128,9 +128,14 @@ def test_database_error_mapping() -> None:
     import psycopg
     from psycopg_pool import PoolTimeout
 
-    assert database_error(PoolTimeout("x")).status == 503
-    assert database_error(psycopg.OperationalError("down")).status == 503
-    assert database_error(psycopg.errors.CheckViolation("bad")).status == 400
-    assert database_error(psycopg.errors.ForeignKeyViolation("gone")).status == 503
-    assert database_error(psycopg.errors.InsufficientPrivilege("no")).status == 503
+    def status(exc: Exception) -> int:
+        err = database_error(exc)
+        assert err is not None, exc
+        return err.status
+
+    assert status(PoolTimeout("x")) == 503
+    assert status(psycopg.OperationalError("down")) == 503
+    assert status(psycopg.errors.CheckViolation("bad")) == 400
+    assert status(psycopg.errors.ForeignKeyViolation("gone")) == 503
+    assert status(psycopg.errors.InsufficientPrivilege("no")) == 503
     assert database_error(ValueError("x")) is None

@@ -16,6 +16,7 @@ series. Used by ``bench/anomalies --hard`` (the whole set) and by a small slice 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -236,7 +237,7 @@ class HardScore:
 LATE_OK = 6
 
 
-def score(hosts: list[Host], episodes: dict[str, list], judge_from: int = JUDGE_FROM) -> HardScore:
+def score(hosts: list[Host], episodes: dict[str, list[Any]], judge_from: int = JUDGE_FROM) -> HardScore:
     """No point-adjust: an incident counts as found only when an alarm was *raised* for it, i.e. an
     episode (any kind) reported (``opened``) between its first hour and ``LATE_OK`` hours after its
     last; an episode that opened earlier and merely goes on through it does not count. A false alarm

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
 from optimizer import anomaly_core, thresholds
-from optimizer.anomaly_core import CLOSE_AFTER, KINDS, NEW_NORMAL_HOURS, nanmedian_rows, resume_from, seasonal_strength
+from optimizer.anomaly_core import (
+    CLOSE_AFTER,
+    KINDS,
+    NEW_NORMAL_HOURS,
+    Episode,
+    nanmedian_rows,
+    resume_from,
+    seasonal_strength,
+)
 from tests.support.synthetic import HOURS, JUDGE_FROM, Series, _work, score, synthetic_set
 
 # The thresholds a freshly migrated database holds (test_thresholds.py proves they are the same).
@@ -75,7 +85,7 @@ def test_one_episode_per_event_not_per_hour(labelled):
     for name, eps in episodes.items():
         per_kind = {k: [e for e in eps if e.kind == k] for k in KINDS}
         for k, es in per_kind.items():
-            for a, b in zip(es, es[1:]):
+            for a, b in pairwise(es):
                 assert b.start > a.end + CLOSE_AFTER, (name, k, a, b)   # separated by a calm spell
 
 
@@ -86,7 +96,7 @@ def test_judging_in_steps_gives_the_same_episodes():
     for name in ("seasonal_incident", "level_shift_up", "level_shift_down", "slow_drift", "single_spike", "gaps"):
         s = series[name]
         whole = find_episodes(s.mean, s.peak, judge_from=JUDGE_FROM)
-        stored: list = []
+        stored: list[Episode] = []
         done_to = JUDGE_FROM
         for t in range(JUDGE_FROM + 30, HOURS + 30, 30):
             t = min(t, HOURS)

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from sru.db import scalar
 from sru.migrate import load_migrations, migrate
 from tests.optimizer.conftest import END, NOW, load_demo, optimize
 
@@ -104,7 +105,7 @@ def test_migration_folds_hourly_rows_into_episodes(empty_db, timescaledb):
     before = [m for m in migrations if m.filename < "039"]
     with psycopg.connect(empty_db, autocommit=True) as conn:
         migrate(conn, timescaledb=timescaledb, migrations=before)
-        sid = conn.execute("INSERT INTO systems (hostname) VALUES ('lab01') RETURNING id").fetchone()[0]
+        sid = scalar(conn, "INSERT INTO systems (hostname) VALUES ('lab01') RETURNING id")
         t0 = END - timedelta(days=3)
         hours = [t0 + timedelta(hours=h) for h in (0, 1, 2, 4, 10)]       # 0-4: one episode, 10: another
         rows = [{"system_id": str(sid), "kind": "seasonal_zscore", "metric": "cpu_percent",
@@ -113,14 +114,14 @@ def test_migration_folds_hourly_rows_into_episodes(empty_db, timescaledb):
         rows.append({"system_id": str(sid), "kind": "spike", "metric": "cpu_percent",
                      "triggered_at": hours[1].isoformat(), "value": 99, "threshold": 60, "score": 39,
                      "severity": "info", "baseline": {"p99_5": 60}})
-        assert conn.execute("SELECT record_anomalies(%s)", (Jsonb(rows),)).fetchone()[0] == 6
+        assert scalar(conn, "SELECT record_anomalies(%s)", (Jsonb(rows),)) == 6
         conn.execute("UPDATE alert_logs SET is_acknowledged = true, acknowledged_by = 'carol', "
                      "acknowledged_at = now() WHERE triggered_at = %s AND alert_name = 'SruAnomalySeasonalZscore'",
                      (hours[2],))
         migrate(conn, timescaledb=timescaledb, migrations=migrations)
         got = conn.execute("SELECT kind, started_at, ended_at, flagged_hours, peak_value, score, is_acknowledged, "
                            "evidence FROM anomaly_episodes ORDER BY kind, started_at").fetchall()
-        assert conn.execute("SELECT count(*) FROM alert_logs").fetchone()[0] == 3
+        assert scalar(conn, "SELECT count(*) FROM alert_logs") == 3
         assert conn.execute("SELECT 1 FROM pg_proc WHERE proname = 'record_anomalies'").fetchone() is None
     assert got == [
         ("seasonal_zscore", hours[0], hours[3] + timedelta(hours=1), 4, 53.0, 7.0, True, {"median": 10}),

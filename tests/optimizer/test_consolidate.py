@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optimizer.consolidate import Fleet, Host, Options, PlanError, plan, replay
+from optimizer.consolidate import Fleet, Host, Options, PlanError, Unit, plan, replay
 from tests.optimizer import consolidation_fleets as F
 
 FAST = Options(time_budget_s=0.5)
@@ -21,8 +21,8 @@ def _check_receivers(p, fleet: Fleet, o: Options) -> None:
     for target in {m.target for m in p.moves}:
         h = hosts[target]
         units = [u for u in fleet.units if p.assignment[u.name] == target]
-        cpu = sum(u.cpu for u in units)
-        ram = sum(u.ram for u in units)
+        cpu = np.asarray(sum(u.cpu for u in units))
+        ram = np.asarray(sum(u.ram for u in units))
         gpus = sum(u.gpus for u in units)
         allowed = int((100 - o.quantile) / 100 * fleet.hours + 1e-9)
         assert (cpu > o.headroom * h.cpu_cores).sum() <= allowed, target
@@ -124,15 +124,15 @@ def test_per_user_units_split_a_host_across_receivers():
     day = F._day(hod, dow)
     flat = np.ones(hod.size)
     hosts = [Host("a", 16, 64), Host("b", 16, 64), Host("shared", 16, 64)]
-    units = [F.Unit("a", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
-             F.Unit("b", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
-             F.Unit("shared", 0.3 * 16 * day, 0.2 * 64 * flat, 0 * flat, user="ada"),
-             F.Unit("shared", 0.3 * 16 * day, 0.2 * 64 * flat, 0 * flat, user="bob")]
+    units = [Unit("a", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
+             Unit("b", 0.45 * 16 * day, 0.3 * 64 * flat, 0 * flat),
+             Unit("shared", 0.3 * 16 * day, 0.2 * 64 * flat, 0 * flat, user="ada"),
+             Unit("shared", 0.3 * 16 * day, 0.2 * 64 * flat, 0 * flat, user="bob")]
     fleet = Fleet(hosts, units, hod.size)
     p = plan(fleet, FAST)
     assert p.retire == ["shared"] and {m.user for m in p.moves} == {"ada", "bob"}
     assert {m.target for m in p.moves} == {"a", "b"} and p.assignment["shared/ada"] != p.assignment["shared/bob"]
-    whole = Fleet(hosts, units[:2] + [F.Unit("shared", 0.6 * 16 * day, 0.4 * 64 * flat, 0 * flat)], hod.size)
+    whole = Fleet(hosts, units[:2] + [Unit("shared", 0.6 * 16 * day, 0.4 * 64 * flat, 0 * flat)], hod.size)
     assert plan(whole, FAST).retire == []
     _check_receivers(p, fleet, FAST)
 

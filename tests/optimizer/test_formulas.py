@@ -46,6 +46,7 @@ def test_forecast_crossing_with_band():
     values = [50 + 1.0 * i + rng.normal(0, 0.5) for i in range(30)]   # 79 % on day 29, +1 %/day
     fc = fit(days, values, "ram_percent", 90.0)
     assert fc.status == "crossing"
+    assert fc.slope_per_day is not None and fc.crossing_date and fc.earliest_date and fc.latest_date
     assert abs(fc.slope_per_day - 1.0) < 0.05
     crossing = date.fromisoformat(fc.crossing_date)
     assert date(2025, 2, 9) <= crossing <= date(2025, 2, 11)          # 90 % at day ≈ 40

@@ -30,7 +30,7 @@ def test_archetypes_get_their_recommendations(database):
         rows = conn.execute(
             "SELECT s.hostname, r.report_type, r.recommendations ->> 'kind', r.recommendations "
             "FROM optimization_reports r JOIN systems s ON s.id = r.system_id").fetchall()
-        got: dict[str, set] = {h.hostname: set() for h in demo.hosts}
+        got: dict[str, set[tuple[str, str]]] = {h.hostname: set() for h in demo.hosts}
         for host, rtype, kind, _ in rows:
             if ":" not in kind:
                 got[host].add((rtype, kind))

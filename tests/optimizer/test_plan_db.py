@@ -8,30 +8,32 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
 
 from optimizer import plan_store
-from optimizer.consolidate import Options
+from optimizer.consolidate import Fleet, Options, Unit
 from optimizer.hourly_stats import roll_up
 from optimizer.workflow import transition
+from sru.db import scalar
 from tests.optimizer import consolidation_fleets as F
 
 DAYS = 14      # the plan's window in these tests; the fixture writes 21 days (the weekly step's 28-day
 HISTORY = 21   # window needs half of its hours)
 
 
-def _write(conn: psycopg.Connection, fleet, start: datetime, extra: dict | None = None) -> None:
+def _write(conn: psycopg.Connection, fleet, start: datetime, extra: dict[str, dict[str, Any]] | None = None) -> None:
     """Hourly samples of ``fleet`` from ``start`` (``extra``: hostname → systems columns)."""
     rows = []
-    for h, u in zip(fleet.hosts, fleet.units):
+    for h, u in zip(fleet.hosts, fleet.units, strict=True):  # one unit per host, in order
         cols = {"cpu_cores": int(h.cpu_cores), "ram_total_gb": h.ram_gb, "status": "active", **(extra or {}).get(h.name, {})}
-        sid = conn.execute(
+        sid = scalar(conn,
             "INSERT INTO systems (hostname, cpu_cores, ram_total_gb, status, location) VALUES (%s, %s, %s, %s, 'lab') "
             "ON CONFLICT (hostname) DO UPDATE SET cpu_cores = EXCLUDED.cpu_cores RETURNING id",
-            (h.name, cols["cpu_cores"], cols["ram_total_gb"], cols["status"])).fetchone()[0]
+            (h.name, cols["cpu_cores"], cols["ram_total_gb"], cols["status"]))
         for t in range(fleet.hours):
             rows.append((sid, start + timedelta(hours=t, minutes=30), float(min(100, 100 * u.cpu[t] / h.cpu_cores)),
                          float(min(100, 100 * u.ram[t] / h.ram_gb))))
@@ -112,8 +114,8 @@ def test_plan_store_workflow_and_realised(fleet_db):
         fleet = F.day_night(n_pairs=2, weeks=3, seed=9)
         units = {u.host: u for u in fleet.units}
         start = implemented_at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        moved = F.Fleet([h for h in fleet.hosts if h.name == target],
-                        [F.Unit(target, units[target].cpu[:DAYS * 24] + units[src].cpu[:DAYS * 24],
+        moved = Fleet([h for h in fleet.hosts if h.name == target],
+                        [Unit(target, units[target].cpu[:DAYS * 24] + units[src].cpu[:DAYS * 24],
                                 units[target].ram[:DAYS * 24] + units[src].ram[:DAYS * 24],
                                 np.zeros(DAYS * 24))], DAYS * 24)
         _write(conn, moved, start)
@@ -207,7 +209,7 @@ def test_per_user_moves_from_the_usage_ledger(database):
     with database.connect() as conn:
         now = conn.execute("SELECT now()").fetchone()[0]
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
-        _write(conn, F.Fleet(hosts, units, hours), start)
+        _write(conn, Fleet(hosts, units, hours), start)
         sid = conn.execute("SELECT id FROM systems WHERE hostname = 'shared'").fetchone()[0]
         users = [conn.execute("INSERT INTO users (username) VALUES (%s) RETURNING id", (n,)).fetchone()[0]
                  for n in ("ada", "bob")]

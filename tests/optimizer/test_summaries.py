@@ -5,6 +5,8 @@ that writes only what changed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -13,7 +15,7 @@ from optimizer.hourly_stats import roll_up
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)   # ISO week 10 of 2025, inside March
 
 
-def _load(conn) -> None:
+def _load(conn) -> UUID:
     """Monday: cpu = 0.25 × (index of the 5-minute sample in the day), 288 samples 0 .. 71.75.
     Tuesday: cpu = 10 throughout. ram = 50 always; the other resources are NULL."""
     sid = conn.execute("INSERT INTO systems (hostname) VALUES ('hand') RETURNING id").fetchone()[0]
@@ -25,7 +27,7 @@ def _load(conn) -> None:
     return sid
 
 
-def _summary(conn, period: str, start: datetime) -> tuple:
+def _summary(conn, period: str, start: datetime) -> tuple[Any, ...]:
     return conn.execute("SELECT sample_count, avg_cpu_percent, p95_cpu_percent, max_cpu_percent, p95_ram_percent "
                         "FROM performance_summaries WHERE period_type = %s AND period_start = %s",
                         (period, start)).fetchone()

@@ -4,6 +4,7 @@ and Python's forecasts and report both read: editing that file moves both."""
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 from optimizer import thresholds
 from optimizer.anomalies import METRICS
@@ -12,7 +13,7 @@ from tests.optimizer.conftest import NOW, load_demo, optimize
 _RECS = ("SELECT hostname, kind, title, evidence FROM generate_hardware_recommendations(INTERVAL '30 days', %s)")
 
 
-def _recommendations(db) -> dict[tuple[str, str], tuple[str, dict]]:
+def _recommendations(db) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
     with db.connect("analyst") as conn:
         return {(h, k): (t, e) for h, k, t, e in conn.execute(_RECS, (NOW,)).fetchall()}
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from sru.db import scalar
 from tests.fixtures.postgres import Database, tier_database
 from tests.support.grafana.dashboards import load_dashboards, queries
 from tests.support.grafana.render import default_range, panel_context, resolve_variables, run_sql
@@ -110,7 +111,7 @@ def _dashboard_results(db: Database) -> dict[str, list[str]]:
 def _backfill(conn: psycopg.Connection) -> None:
     """Late history: a week of samples before the demo's first day for every host, and a changed
     value inside an hour both tiers have summarised already."""
-    first = conn.execute('SELECT min("timestamp") FROM usage_metrics').fetchone()[0]
+    first = scalar(conn, 'SELECT min("timestamp") FROM usage_metrics')
     conn.execute(
         """INSERT INTO usage_metrics (system_id, "timestamp", cpu_percent, ram_percent, load_1m)
            SELECT s.id, t, 20 + 10 * sin(extract(epoch FROM t) / 3600.0), 40, 1.5
@@ -121,8 +122,8 @@ def _backfill(conn: psycopg.Connection) -> None:
 
 
 def _run_refresh_policy(conn: psycopg.Connection) -> None:
-    job = conn.execute("SELECT job_id FROM timescaledb_information.jobs "
-                       "WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchone()[0]
+    job = scalar(conn, "SELECT job_id FROM timescaledb_information.jobs "
+                       "WHERE proc_name = 'policy_refresh_continuous_aggregate'")
     conn.execute("CALL run_job(%s)", (job,))
 
 

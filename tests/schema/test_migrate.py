@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Any
 
 import psycopg
 import pytest
 
+from sru.db import scalar
 from sru.errors import MigrationError
 from sru.migrate import Migration, load_migrations, migrate
 from tests.fixtures.postgres import empty_database
@@ -19,7 +21,7 @@ def empty_db(pg_cluster):
     yield from empty_database(pg_cluster)
 
 
-def _dump_schema(url: str) -> list[tuple]:
+def _dump_schema(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod) "
@@ -121,12 +123,12 @@ def test_tier_full_required_on_a_database_migrated_as_apache(empty_db_full) -> N
 
 
 def test_server_without_the_library_is_plain() -> None:
-    from tests.fixtures.postgres import shutdown_cluster, start_cluster
+    from scripts.pgcluster import shutdown_cluster, start_cluster
 
     cluster = start_cluster(license=None)
     try:
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            assert "timescaledb" not in conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+            assert "timescaledb" not in scalar(conn, "SHOW shared_preload_libraries")
             conn.execute("CREATE DATABASE fresh")
         assert "TimescaleDB tier: plain" in _migrate_cli(cluster.url("fresh"), "auto").stdout
         r = _migrate_cli(cluster.url("fresh"), "require")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 
 import psycopg
 import pytest
 
+from scripts.pgcluster import PgCluster
 from sru.migrate import Migration, load_migrations, migrate
-from tests.fixtures.postgres import PgCluster
 
 # Bodies moved verbatim from their last numbered file: the numbered files alone must give the same.
 # (R__sru_summary_source.sql and R__sru_usage_series.sql changed their bodies when they were introduced;
@@ -68,7 +68,7 @@ def _definitions(url: str) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture
-def new_database(request: pytest.FixtureRequest) -> Iterator:
+def new_database(request: pytest.FixtureRequest) -> Iterator[Callable[[PgCluster], str]]:
     """``new_database(cluster)`` → URL of an empty database, dropped at the end."""
     made: list[tuple[PgCluster, str]] = []
 

@@ -10,6 +10,7 @@ import pytest
 from psycopg import errors
 
 from sru.columns import USAGE_COLUMNS
+from sru.db import scalar
 
 EXPECTED_COLUMNS = {
     "systems": {"id", "hostname", "cpu_model", "cpu_cores", "ram_total_gb", "gpu_model", "gpu_count",
@@ -53,7 +54,7 @@ T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
 
 
 def add_system(conn: psycopg.Connection, hostname: str = "lab-01") -> uuid.UUID:
-    return conn.execute("INSERT INTO systems (hostname) VALUES (%s) RETURNING id", (hostname,)).fetchone()[0]
+    return scalar(conn, "INSERT INTO systems (hostname) VALUES (%s) RETURNING id", (hostname,))
 
 
 def test_every_table_and_column_exists(database) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pglast
 import pytest
-from pglast import parser
+from pglast import ast, parser
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 FILES = sorted(SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))
@@ -26,10 +26,11 @@ def test_migration_parses(path: Path) -> None:
     assert statements
     for raw in statements:
         stmt = raw.stmt
-        if type(stmt).__name__ != "CreateFunctionStmt":
+        if not isinstance(stmt, ast.CreateFunctionStmt):
             continue
         language = next((o.arg.sval for o in stmt.options or () if o.defname == "language"), "sql")
         if language.lower() == "plpgsql":
             # parse_plpgsql wants the CREATE FUNCTION statement alone.
-            end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(sql)
-            pglast.parse_plpgsql(sql[raw.stmt_location:end])
+            start = raw.stmt_location or 0
+            end = start + raw.stmt_len if raw.stmt_len else len(sql)
+            pglast.parse_plpgsql(sql[start:end])

@@ -29,18 +29,18 @@ pytestmark = pytest.mark.timeout(600)
 SERVICES = ("postgres", "exporter", "adapter", "receiver", "prometheus", "alertmanager", "web", "backup")
 
 
-def _start(var: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+def _start(var: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "up.py"), "--var", str(var)],
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen) -> int:
+def _stop(proc: subprocess.Popen[bytes]) -> int:
     proc.send_signal(signal.SIGINT)
     return proc.wait(60)
 
 
-def _stopped(proc: subprocess.Popen, data: Path, ports: dict[str, int]) -> int:
+def _stopped(proc: subprocess.Popen[bytes], data: Path, ports: dict[str, int]) -> int:
     """Ctrl-C, as a person stops the stack; where that does not finish (it hangs, or the test's
     timeout interrupts the wait), whatever the run left is killed before the error goes on, so no
     stack outlives the test: up.py's process group, every process listening on the run's ports
@@ -52,7 +52,7 @@ def _stopped(proc: subprocess.Popen, data: Path, ports: dict[str, int]) -> int:
         raise
 
 
-def _kill_leftovers(proc: subprocess.Popen, data: Path, ports: dict[str, int]) -> None:
+def _kill_leftovers(proc: subprocess.Popen[bytes], data: Path, ports: dict[str, int]) -> None:
     # Every process in the sessions of the run's process tree: the run's own (it was started in a
     # session of its own) and honcho's (up.py starts it in another), services included.
     table: dict[int, tuple[int, int]] = {}
@@ -100,6 +100,7 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
                     "SELECT count(*), min(m.cpu_percent), max(m.cpu_percent), max(m.ram_percent) "
                     "FROM usage_metrics m JOIN systems s ON s.id = m.system_id "
                     "WHERE s.hostname = %s", (os.uname().nodename,)).fetchone()
+            assert row is not None  # aggregates: one row
             return row[0] >= 2 and 0 <= row[1] <= row[2] <= 100 and 0 < row[3] < 100
 
         wait_for(rows_for_this_host, 90, f"usage_metrics rows (log: {log})", interval=2)
@@ -133,8 +134,8 @@ def test_make_up_fills_usage_metrics_and_stops_cleanly() -> None:
     assert "[sru up] stopped" in text
     # Nothing keeps listening after Ctrl-C.
     for name, number in ports.items():
-        r = run(["ss", "-Hltn", f"sport = :{number}"], check=False)
-        assert r.stdout.strip() == "", f"{name} still listens on {number}"
+        ss = run(["ss", "-Hltn", f"sport = :{number}"], check=False)
+        assert ss.stdout.strip() == "", f"{name} still listens on {number}"
 
     # A second run reuses the cluster and the data.
     log.write_text("")

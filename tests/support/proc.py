@@ -8,10 +8,14 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from scripts.proc import LOG_TAIL_CHARS, CommandFailed, log_tail, run
 
-__all__ = ("LOG_TAIL_CHARS", "CommandFailed", "log_tail", "run", "sru", "start_logged", "stop_process")
+__all__ = ("LOG_TAIL_CHARS", "CommandFailed", "Process", "log_tail", "run", "sru", "start_logged", "stop_process")
+
+# A started process, whether its pipes are bytes or text (stop_process and the waits take either).
+Process: TypeAlias = subprocess.Popen[bytes] | subprocess.Popen[str]
 
 
 def sru(*args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 60,
@@ -30,7 +34,7 @@ def start_logged(cmd: Sequence[str], log_path: Path,
                                 env=dict(env) if env is not None else None)
 
 
-def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
+def stop_process(proc: Process | None, timeout: float = 15) -> None:
     """SIGTERM, then SIGKILL if the process has not exited within ``timeout`` seconds."""
     if proc is None or proc.poll() is not None:
         return

@@ -9,6 +9,7 @@ Also used by ``bench/anomalies``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Score:
     episodes: int = 0
 
 
-def score(series: list[Series], episodes: dict[str, list], judged_hours: int, kinds: tuple[str, ...] | None = None
+def score(series: list[Series], episodes: dict[str, list[Any]], judged_hours: int, kinds: tuple[str, ...] | None = None
           ) -> Score:
     """Incidents found (an episode of one of ``kinds`` overlapping it), delays (hours from the
     incident's start to the hour its first episode was reported) and false-positive hours (hours of

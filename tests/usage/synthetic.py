@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from sru.db import scalar
+
 STEP = timedelta(minutes=1)
 # A period that crosses midnight of 29 Feb (a leap day) and a month end, with partial hours at both ends.
 T0 = datetime(2028, 2, 28, 22, 17, 30, tzinfo=UTC)
@@ -45,12 +47,12 @@ def load(conn: psycopg.Connection, t0: datetime = T0, n: int = N) -> None:
     """Writes the history (as the schema owner) from ``t0``, ``n`` samples per host at most, and commits."""
     ids = {}
     for host, (cores, ram, gpus) in HOSTS.items():
-        ids[host] = conn.execute("INSERT INTO systems (hostname, cpu_cores, ram_total_gb, gpu_count) "
-                                 "VALUES (%s, %s, %s, %s) RETURNING id", (host, cores, ram, gpus)).fetchone()[0]
+        ids[host] = scalar(conn, "INSERT INTO systems (hostname, cpu_cores, ram_total_gb, gpu_count) "
+                                 "VALUES (%s, %s, %s, %s) RETURNING id", (host, cores, ram, gpus))
     users = {}
     for name in sorted({u.user for u in USES}):
-        users[name] = conn.execute("INSERT INTO users (username, department) VALUES (%s, %s) RETURNING id",
-                                   (name, DEPARTMENTS.get(name))).fetchone()[0]
+        users[name] = scalar(conn, "INSERT INTO users (username, department) VALUES (%s, %s) RETURNING id",
+                                   (name, DEPARTMENTS.get(name)))
     with conn.cursor() as cur, cur.copy(
             'COPY user_usage_metrics (system_id, "timestamp", user_id, cpu_cores, ram_gb, gpu_memory_gb, '
             'gpu_utilization, gpus_held, gpus_idle_held, processes) FROM STDIN') as copy:

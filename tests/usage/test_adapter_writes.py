@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def conn(database):
         yield c
 
 
-def rows(database) -> list[tuple]:
+def rows(database) -> list[tuple[Any, ...]]:
     with database.connect() as c:
         return c.execute("SELECT s.hostname, u.username, m.cpu_cores, m.ram_gb, m.gpu_memory_gb, m.gpu_utilization, "
                          "m.gpus_held, m.gpus_idle_held, m.processes, m.xmin::text FROM user_usage_metrics m "

@@ -32,6 +32,7 @@ def test_demo_users_add_up_to_the_hosts(plain_database) -> None:
                 "WHERE m.system_id = s.id) GROUP BY s.cpu_cores, s.ram_total_gb", (h.hostname,)).fetchone()
             assert row.cpu_core_hours == pytest.approx(measured_cpu * row.hours, rel=0.01), h.hostname
             assert row.ram_gb_hours == pytest.approx(measured_ram * row.hours, rel=0.01), h.hostname
+            assert row.idle_cpu_core_hours is not None
             assert row.cpu_core_hours + row.idle_cpu_core_hours == pytest.approx(row.capacity_cpu_core_hours,
                                                                                  rel=0.005)
             assert row.hours == pytest.approx((end - start).total_seconds() / 3600, rel=0.01)

@@ -77,7 +77,7 @@ def _rss_gib(pids: list[int]) -> float:
     return sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) for pid in pids) * PAGE / 2**30
 
 
-def _usage(capsys: Any, url: str, by: str, start: datetime, end: datetime) -> list[dict]:
+def _usage(capsys: Any, url: str, by: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
     capsys.readouterr()
     assert main(["usage", "--by", by, "--from", start.isoformat(), "--to", end.isoformat(), "--format", "json",
                  "--database-url", url]) == 0

@@ -70,6 +70,7 @@ def _check(conn, start, end) -> None:
         used = sum(v[0] for (hh, _), v in want.items() if hh == host)
         assert h.cpu_core_hours == pytest.approx(used)
         # Closure: users + system + idle = capacity (within 0.5 %; here exact).
+        assert h.idle_cpu_core_hours is not None and h.idle_ram_gb_hours is not None and h.idle_gpu_hours is not None
         assert h.cpu_core_hours + h.idle_cpu_core_hours == pytest.approx(h.capacity_cpu_core_hours, rel=0.005)
         assert h.ram_gb_hours + h.idle_ram_gb_hours == pytest.approx(h.capacity_ram_gb_hours, rel=0.005)
         assert (h.gpu_hours + h.gpu_idle_held_hours + h.idle_gpu_hours

@@ -6,6 +6,7 @@ their evidence; a second pass refreshes them instead of adding more."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from optimizer.run import run_once
 
@@ -43,7 +44,7 @@ def _load(conn) -> None:
     conn.commit()
 
 
-def _reports(db) -> dict[str, tuple]:
+def _reports(db) -> dict[str, tuple[Any, ...]]:
     with db.connect() as conn:
         return {r[0]: r[1:] for r in conn.execute(
             "SELECT recommendations ->> 'kind', title, recommendations, status FROM optimization_reports "

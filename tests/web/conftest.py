@@ -41,7 +41,7 @@ class Console:
         auth = (user, PASSWORDS[user]) if user else None
         return requests.request(method, self.url + path, auth=auth, timeout=30, **kw)
 
-    def query(self, sql: str, params: Any = ()) -> list[tuple]:
+    def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         with self.db.connect() as conn:
             return conn.execute(sql, params).fetchall()
 

@@ -10,8 +10,10 @@ import psycopg
 import pytest
 import requests
 
+from sru.db import scalar
 from tests.fixtures.certs import Pki
 from tests.support import proc
+from tests.support.svg import coords, text
 from tests.web.conftest import PASSWORDS, TOKEN, Console, logged_in, run_web, web_login_url
 from tests.web.plan_checks import check_plan
 
@@ -75,14 +77,14 @@ def test_pages_read_every_source(console: Console) -> None:
         r = web.get(f"{console.url}/hosts/{name}?range={range_}", timeout=30)
         assert r.status_code == 200, r.text
         svg = _svg(r.text, "history")
-        title = svg.find(f"{SVG}title").text
+        title = text(svg.find(f"{SVG}title"))
         assert name in title and "UTC" in title and "%" in title, title
         assert svg.get("aria-labelledby") == "history-title"
-        labels = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "xlab"]
+        labels = [text(t) for t in svg.iter(f"{SVG}text") if t.get("class") == "xlab"]
         assert len(labels) >= min_labels and all(re.fullmatch(label_re, t) for t in labels), (range_, labels)
         assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "ylab"] == \
             ["0 %", "25 %", "50 %", "75 %", "100 %"]
-        cpu = [p.get("points").split() for p in svg.iter(f"{SVG}polyline") if p.get("data-series") == "cpu"]
+        cpu = [coords(p) for p in svg.iter(f"{SVG}polyline") if p.get("data-series") == "cpu"]
         # Demo data is hourly: 24 points in a day (one line across the 5-minute slots), 7×24, 16 days.
         assert max(map(len, cpu)) >= {"24h": 20, "7d": 160, "30d": 300, "1y": 14}[range_], (range_, len(cpu))
         assert re.search(r'<span class="key cpu">CPU</span>\s*<span class="muted">min \d+ · avg \d+ · max \d+ %', r.text)
@@ -95,17 +97,17 @@ def test_pages_read_every_source(console: Console) -> None:
         for f in drawn:
             svg = _svg(html, f"forecast-{f['metric']}")
             history = [p for p in svg.iter(f"{SVG}polyline") if p.get("class") != "forecast"]
-            assert history and any(t.text.startswith("limit ") for t in svg.iter(f"{SVG}text"))
+            assert history and any(text(t).startswith("limit ") for t in svg.iter(f"{SVG}text"))
             if f.get("line"):  # a trend: the forecast beyond today inside its band
                 trends.append(f)
                 assert svg.find(f"{SVG}polygon[@class='band']") is not None
                 # From the last day of history to the forecast's first day at 100 % (or its end).
                 drawn_days = next((i + 1 for i, p in enumerate(f["line"]) if p[1] >= 100), len(f["line"]))
-                assert len(svg.find(f"{SVG}polyline[@class='forecast']").get("points").split()) == drawn_days + 1
+                assert len(coords(svg.find(f"{SVG}polyline[@class='forecast']"))) == drawn_days + 1
             if f.get("crossing_date"):
                 full = f"full in {f['full_in_days']} day" if f["full_in_days"] else "full today"
-                assert full in "".join(t.text for t in svg.iter(f"{SVG}text"))
-                assert full in svg.find(f"{SVG}title").text
+                assert full in "".join(text(t) for t in svg.iter(f"{SVG}text"))
+                assert full in text(svg.find(f"{SVG}title"))
     assert any(f.get("crossing_date") for f in trends), trends  # the demo's memory leak fills its RAM
     for path, marker in (("/alerts", "data-alert="), ("/alerts?state=all", "data-alert="),
                          ("/recommendations", "data-report="), ("/recommendations?status=all", "data-report=")):
@@ -122,8 +124,8 @@ def test_host_with_too_little_history_for_a_forecast(console: Console) -> None:
     from sru import clock
 
     with psycopg.connect(console.db.url) as conn:
-        sid = conn.execute("INSERT INTO systems (hostname, cpu_cores, ram_total_gb) "
-                           "VALUES ('new-host-01', 4, 8) RETURNING id").fetchone()[0]
+        sid = scalar(conn, "INSERT INTO systems (hostname, cpu_cores, ram_total_gb) "
+                           "VALUES ('new-host-01', 4, 8) RETURNING id")
         conn.execute("INSERT INTO performance_summaries (system_id, period_type, period_start, period_end, "
                      "avg_ram_percent) SELECT %s, 'daily', d, d + interval '1 day', 40 FROM generate_series("
                      "date_trunc('day', now()) - interval '3 days', date_trunc('day', now()) - interval '1 day', "
@@ -191,7 +193,7 @@ def test_recommendation_workflow(console: Console) -> None:
 def test_web_console_role_cannot_write_tables(console: Console) -> None:
     url = web_login_url(console.db)
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM systems").fetchone()[0] == 6
+        assert scalar(conn, "SELECT count(*) FROM systems") == 6
         conn.rollback()
         for sql in ("UPDATE alert_logs SET is_acknowledged = true",
                     "UPDATE optimization_reports SET status = 'approved'",
@@ -240,5 +242,5 @@ def test_tls_session_cookie_is_secure_and_config_errors_are_named(tsdb_database,
         assert s.get(url + "/", timeout=10, verify=ca).status_code == 200
     bad = tmp_path / "accounts-bad.yml"
     bad.write_text("accounts:\n  alice: {password_hash: plain, role: operator}\n")
-    r = proc.sru("web", "--database-url", web_login_url(tsdb_database), "--web.accounts-file", str(bad))
-    assert r.returncode != 0 and "--web.accounts-file: accounts.alice.password_hash" in r.stderr
+    cli = proc.sru("web", "--database-url", web_login_url(tsdb_database), "--web.accounts-file", str(bad))
+    assert cli.returncode != 0 and "--web.accounts-file: accounts.alice.password_hash" in cli.stderr

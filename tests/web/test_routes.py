@@ -75,10 +75,16 @@ def test_routing_validation_and_status_codes(client: FlaskClient) -> None:
     assert r.status_code == 404
 
 
-def test_pages_log_in_and_form_actions(client: FlaskClient) -> None:
+def _csrf(page: str) -> str:
     import re
 
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+def test_pages_log_in_and_form_actions(client: FlaskClient) -> None:
+    csrf = _csrf(client.get("/login").get_data(as_text=True))
     r = client.post("/login", data={"name": "olga", "password": "wrong", "csrf_token": csrf, "next": "/alerts"})
     assert r.status_code == 401 and "wrong name or password" in r.get_data(as_text=True)
     assert client.post("/login", data={"name": "olga", "password": "olga-pw", "next": "/alerts"}).status_code == 400
@@ -89,7 +95,7 @@ def test_pages_log_in_and_form_actions(client: FlaskClient) -> None:
     r = client.get("/hosts/nohost")
     assert r.status_code == 404 and r.mimetype == "text/html"
     # Logging in starts a new session, with a new token.
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    csrf = _csrf(client.get("/").get_data(as_text=True))
     # Form posts need the CSRF token; an unknown alert or action is a 404 page.
     assert client.post("/alerts/424242/ack", data={"note": "x"}).status_code == 400
     assert client.post("/alerts/424242/ack", data={"note": "x", "csrf_token": csrf}).status_code == 404

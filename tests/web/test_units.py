@@ -9,6 +9,7 @@ import bcrypt
 import pytest
 
 from sru.errors import ConfigError
+from tests.support.svg import coords, text
 from web.accounts import parse_accounts
 from web.charts import bridge, forecast_chart, full_in, history_chart, summary, time_ticks
 from web.ratelimit import LoginLimiter
@@ -31,7 +32,8 @@ def test_sparkline_is_svg_with_escaped_label() -> None:
 
 def test_accounts_verify_and_errors_name_the_key() -> None:
     accounts = parse_accounts({"accounts": {"alice": {"password_hash": HASH, "role": "operator"}}})
-    assert accounts.verify("alice", b"pw").can_act
+    alice = accounts.verify("alice", b"pw")
+    assert alice is not None and alice.can_act
     assert accounts.verify("alice", b"px") is None and accounts.verify("bob", b"pw") is None
     assert accounts.verify("alice", b"pw" + b"x" * 80) is None  # over bcrypt's 72 bytes: refused
     for doc, where in (({"accounts": {"a": {"password_hash": "plain", "role": "viewer"}}}, "accounts.a.password_hash"),
@@ -79,8 +81,8 @@ def test_history_chart_axes_gaps_and_title() -> None:
     hourly[100:150] = [None] * 50                            # and a 4-hour outage
     svg = _svg(history_chart({"cpu": hourly, "ram": [None] * 288}, {"cpu": "#111"}, since=since,
                              step=timedelta(minutes=5), title='lab<1> & "x"'))
-    assert svg.find(f"{NS}title").text == 'lab<1> & "x"'
-    lines = [p.get("points").split() for p in svg.iter(f"{NS}polyline")]
+    assert text(svg.find(f"{NS}title")) == 'lab<1> & "x"'
+    lines = [coords(p) for p in svg.iter(f"{NS}polyline")]
     assert [len(p) for p in lines] == [9, 11]  # one line per side of the outage, none for RAM
     texts = [(t.get("class"), t.text) for t in svg.iter(f"{NS}text")]
     assert [t for c, t in texts if c == "ylab"] == ["0 %", "25 %", "50 %", "75 %", "100 %"]
@@ -101,11 +103,11 @@ def test_forecast_chart_band_limit_and_crossing() -> None:
           "full_in_days": 4, "line": line}
     svg = _svg(forecast_chart(fc, history, "#d62728", now=now))
     assert svg.get("id") == "forecast-ram_percent"
-    assert svg.find(f"{NS}title").text == ("ram %: daily means of the last 32 days and the 30-day forecast with its "
+    assert text(svg.find(f"{NS}title")) == ("ram %: daily means of the last 32 days and the 30-day forecast with its "
                                            "95 % band; limit 90 %; full in 4 days (2025-03-09)")
-    forecast = svg.find(f"{NS}polyline[@class='forecast']").get("points").split()
+    forecast = coords(svg.find(f"{NS}polyline[@class='forecast']"))
     assert len(forecast) == 1 + 10  # from the last day of history to the first day at 100 %
-    assert len(svg.find(f"{NS}polygon[@class='band']").get("points").split()) == 2 * 10
+    assert len(coords(svg.find(f"{NS}polygon[@class='band']"))) == 2 * 10
     texts = [t.text for t in svg.iter(f"{NS}text")]
     assert "limit 90 %" in texts and "full in 4 days" in texts and "today" in texts
     assert svg.find(f"{NS}circle[@class='cross']") is not None

@@ -52,7 +52,7 @@ def panel_context(query: Query, variables: dict[str, Variable], time_from: datet
 @dataclass
 class Result:
     sql: str
-    rows: list[tuple]
+    rows: list[tuple[Any, ...]]
     seconds: float
 
 
